@@ -1,0 +1,18 @@
+//! The two configuration files: `makiatto.toml` (a site, pushed with it) and
+//! `node.toml` (a server, written by its operator).
+//!
+//! Both are parsed strictly: unknown fields are errors, every error names the
+//! file, line and column, and near-miss field names get a suggestion. A config
+//! that parses is also validated, so the rest of the node never sees a domain
+//! it cannot serve or a path that escapes the repository.
+
+mod diagnostic;
+mod node;
+mod site;
+
+pub use diagnostic::ConfigError;
+pub use node::{HttpSettings, NodeConfig, PeerNode};
+pub use site::{
+    Build, Domain, Function, HeaderRule, OnError, Record, RecordType, Redirect, SiteConfig,
+    Transform,
+};

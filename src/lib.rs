@@ -1,0 +1,15 @@
+//! Makiatto: a self-hosted CDN for static sites.
+//!
+//! The library holds every subsystem; the `makiatto` and `maki` binaries only
+//! parse arguments and call into it. Modules are split by domain concept and
+//! talk through the store and the deploy module's site table, not through each
+//! other's internals. `ARCHITECTURE.md` at the repository root is the map.
+
+pub mod cas;
+pub mod config;
+pub mod deploy;
+pub mod dev;
+pub mod http;
+pub mod node;
+pub mod store;
+pub mod tree;
