@@ -8,7 +8,8 @@
 mod encoding;
 mod gc;
 mod store;
+mod variants;
 
-pub use encoding::{Encoding, Variants};
+pub use encoding::{Encoding, Variants, is_compressible};
 pub use gc::GcStats;
 pub use store::{Cas, CasError};
