@@ -100,7 +100,7 @@ impl MerkleTree {
                     }
                 }
             }
-            let hash = dir_hash(&list);
+            let hash = hash_children(&list);
             dirs.insert(
                 path,
                 DirNode {
@@ -118,7 +118,7 @@ impl MerkleTree {
             .get("")
             .map(|node| node.hash)
             // `build` always inserts the root; this only guards the type.
-            .unwrap_or_else(|| dir_hash(&[]))
+            .unwrap_or_else(|| hash_children(&[]))
     }
 
     /// The directory at `path` (`""` for the root), if the manifest has it.
@@ -153,7 +153,7 @@ pub fn leaf_hash(entry: &Entry) -> blake3::Hash {
 
 /// The node hash of a directory with these children, which must be sorted
 /// by name and unique. Lets a peer's listing be checked against a hash.
-pub fn dir_hash(children: &[Child]) -> blake3::Hash {
+pub fn hash_children(children: &[Child]) -> blake3::Hash {
     let mut hasher = blake3::Hasher::new_derive_key(DIR_CONTEXT);
     hasher.update(&(children.len() as u64).to_le_bytes());
     for child in children {
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn empty_manifest_has_a_root() {
         let tree = MerkleTree::build(&Manifest::new());
-        assert_eq!(tree.root(), dir_hash(&[]));
+        assert_eq!(tree.root(), hash_children(&[]));
         assert_eq!(tree.children(""), Some(&[][..]));
         assert_eq!(tree.dir_count(), 1);
     }
@@ -231,11 +231,11 @@ mod tests {
         assert_eq!(tree.dir_count(), 3);
         assert_eq!(
             tree.dir_hash("b/c"),
-            Some(dir_hash(tree.children("b/c").unwrap()))
+            Some(hash_children(tree.children("b/c").unwrap()))
         );
         let root_children = tree.children("").unwrap();
         assert_eq!(root_children[1].hash, tree.dir_hash("b").unwrap());
-        assert_eq!(tree.root(), dir_hash(root_children));
+        assert_eq!(tree.root(), hash_children(root_children));
         assert!(tree.dir("a").is_none());
     }
 

@@ -13,4 +13,4 @@ pub use diff::{Change, Diff, DiffStats, diff, diff_trees, diff_with_stats};
 pub use manifest::{
     Entry, MAX_ENTRIES, MAX_PATH_LEN, MAX_TOTAL_PATH_BYTES, Manifest, ManifestError, Mode,
 };
-pub use merkle::{Child, ChildKind, DirNode, MerkleTree, dir_hash, leaf_hash};
+pub use merkle::{Child, ChildKind, DirNode, MerkleTree, hash_children, leaf_hash};
