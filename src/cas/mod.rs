@@ -1,14 +1,17 @@
 //! The content-addressed object store under `objects/`.
 //!
 //! Every file byte the node serves lives here once, named by its blake3.
-//! Writes are atomic (temp file, fsync, rename), so a crash leaves either no
-//! object or a whole one. Compressible objects also get precompressed
-//! variants stored beside them, made once and served as they are.
+//! Object `h` is the read-only file `objects/<2 hex>/<62 hex>`, with variants
+//! beside it (`.gz`, `.zst`, `.br`). Writes are atomic (temp file in `tmp/`,
+//! fsync, link into place), so a crash leaves either no object or a whole
+//! one. Compressible objects also get precompressed variants, made once at
+//! deploy and served as they are.
 
 mod encoding;
 mod gc;
 mod store;
+mod variants;
 
-pub use encoding::{Encoding, Variants};
+pub use encoding::{Encoding, Variants, is_compressible};
 pub use gc::GcStats;
 pub use store::{Cas, CasError};

@@ -9,6 +9,8 @@ mod diff;
 mod manifest;
 mod merkle;
 
-pub use diff::{Change, Diff, diff};
-pub use manifest::{Entry, Manifest, ManifestError, Mode};
-pub use merkle::MerkleTree;
+pub use diff::{Change, Diff, DiffStats, diff, diff_trees, diff_with_stats};
+pub use manifest::{
+    Entry, MAX_ENTRIES, MAX_PATH_LEN, MAX_TOTAL_PATH_BYTES, Manifest, ManifestError, Mode,
+};
+pub use merkle::{Child, ChildKind, DirNode, MerkleTree, hash_children, leaf_hash};
