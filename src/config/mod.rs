@@ -12,6 +12,7 @@ mod node;
 mod raw;
 mod records;
 mod repo_path;
+mod robustness;
 mod rules;
 mod site;
 mod suggest;
