@@ -35,8 +35,41 @@ impl fmt::Display for ConfigError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         }
+    }
+}
+
+/// The file being checked: its name for messages and its text for positions.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Source<'a> {
+    pub file: &'a str,
+    pub text: &'a str,
+}
+
+impl Source<'_> {
+    /// An error pointing at the start of byte range `span`.
+    pub fn at(&self, span: Range<usize>, message: impl AsRef<str>) -> ConfigError {
+        ConfigError::new(self.file, self.text, Some(span), message.as_ref())
+    }
+
+    /// An error about the file as a whole (nothing to point at).
+    pub fn whole(&self, message: impl AsRef<str>) -> ConfigError {
+        ConfigError::new(self.file, self.text, None, message.as_ref())
+    }
+
+    /// The 1-based line `span` starts on, for "first at line N" hints.
+    pub fn line_of(&self, span: &Range<usize>) -> usize {
+        line_col(self.text, span.start).0
+    }
+
+    /// The text `span` covers, or "" when the span is out of range.
+    pub fn slice(&self, span: &Range<usize>) -> &str {
+        self.text.get(span.clone()).unwrap_or("")
     }
 }
 

@@ -7,8 +7,17 @@
 //! it cannot serve or a path that escapes the repository.
 
 mod diagnostic;
+mod names;
 mod node;
+mod raw;
+mod records;
+mod repo_path;
+mod robustness;
+mod rules;
 mod site;
+mod suggest;
+mod toml_error;
+mod wasm;
 
 pub use diagnostic::ConfigError;
 pub use node::{HttpSettings, NodeConfig, PeerNode};

@@ -1,9 +1,14 @@
-//! `node.toml`: one server's configuration.
+//! `node.toml`: one server's configuration, written by its operator.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::ConfigError;
+use serde_spanned::Spanned;
+
+use super::diagnostic::Source;
+use super::raw::{self, RawHttp, RawNode, RawPeer};
+use super::{ConfigError, names};
 
 /// A parsed and validated `node.toml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,9 +66,108 @@ impl Default for HttpSettings {
 }
 
 impl NodeConfig {
-    /// Parses and validates `text`; `file` names it in errors.
+    /// Parses and validates `text`; `file` names it in errors. Relative paths
+    /// are kept as written; [`NodeConfig::load`] resolves them.
     pub fn parse(file: &str, text: &str) -> Result<NodeConfig, ConfigError> {
-        Err(ConfigError::new(file, text, None, "not implemented yet"))
+        let src = Source { file, text };
+        let raw: RawNode = raw::parse(src)?;
+        let Some(name) = &raw.name else {
+            return Err(src.whole(
+                "missing field \"name\": add this node's name at the top, e.g. name = \"london\"",
+            ));
+        };
+        let name_text = names::node_name(name.get_ref()).map_err(|m| src.at(name.span(), m))?;
+        let data_dir = match &raw.data_dir {
+            Some(d) if d.get_ref().is_empty() => {
+                return Err(src.at(
+                    d.span(),
+                    "data_dir is empty; write a directory, e.g. \"/var/lib/makiatto\", or remove it for that default",
+                ));
+            }
+            Some(d) => PathBuf::from(d.get_ref()),
+            None => PathBuf::from(DEFAULT_DATA_DIR),
+        };
+        let (latitude, longitude) = coordinates(src, &raw.latitude, &raw.longitude)?;
+        let keep_revisions = match &raw.keep_revisions {
+            Some(k) if *k.get_ref() == 0 => {
+                return Err(src.at(
+                    k.span(),
+                    "keep_revisions must be at least 1: the live revision is always kept",
+                ));
+            }
+            Some(k) => usize::try_from(*k.get_ref()).unwrap_or(usize::MAX),
+            None => 10,
+        };
+        let http = match &raw.http {
+            Some(h) => http(src, h)?,
+            None => HttpSettings::default(),
+        };
+        let (dns_listen, geoip_db) = match &raw.dns {
+            Some(d) => {
+                let listen = d
+                    .listen
+                    .as_ref()
+                    .map(|l| socket_addr(src, l, "dns.listen", "0.0.0.0:53"))
+                    .transpose()?;
+                let geoip = match &d.geoip_db {
+                    Some(g) if g.get_ref().is_empty() => {
+                        return Err(src.at(
+                            g.span(),
+                            "geoip_db is empty; write the path of a GeoLite2-City.mmdb file, or remove it",
+                        ));
+                    }
+                    Some(g) => Some(PathBuf::from(g.get_ref())),
+                    None => None,
+                };
+                (listen, geoip)
+            }
+            None => (None, None),
+        };
+
+        // Every node name with the line it first appears on; this node first.
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        seen.insert(name_text.clone(), src.line_of(&name.span()));
+        let mut nodes = Vec::with_capacity(raw.nodes.len());
+        for peer in &raw.nodes {
+            nodes.push(peer_node(src, peer, &mut seen)?);
+        }
+
+        Ok(NodeConfig {
+            name: name_text,
+            data_dir,
+            ipv4: ipv4(src, &raw.ipv4, "ipv4")?,
+            ipv6: ipv6(src, &raw.ipv6, "ipv6")?,
+            latitude,
+            longitude,
+            keep_revisions,
+            http,
+            dns_listen,
+            geoip_db,
+            nodes,
+        })
+    }
+
+    /// Reads and parses the file at `path`, resolving a relative `data_dir`
+    /// and `geoip_db` against the file's directory.
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the node config: {e}"),
+        })?;
+        let mut config = NodeConfig::parse(&file, &text)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        if config.data_dir.is_relative() {
+            config.data_dir = base.join(&config.data_dir);
+        }
+        if let Some(db) = config.geoip_db.as_mut()
+            && db.is_relative()
+        {
+            *db = base.join(&*db);
+        }
+        Ok(config)
     }
 
     /// The single-machine defaults `makiatto dev` starts from.
@@ -85,5 +189,422 @@ impl NodeConfig {
             geoip_db: None,
             nodes: Vec::new(),
         }
+    }
+}
+
+/// Where a node keeps its state unless `data_dir` says otherwise.
+const DEFAULT_DATA_DIR: &str = "/var/lib/makiatto";
+
+/// Checks `[http]`; absent fields keep their defaults.
+fn http(src: Source<'_>, raw: &RawHttp) -> Result<HttpSettings, ConfigError> {
+    let mut http = HttpSettings::default();
+    if let Some(l) = &raw.listen {
+        http.listen = socket_addr(src, l, "http.listen", "0.0.0.0:80")?;
+    }
+    if let Some(t) = &raw.header_timeout_secs {
+        if *t.get_ref() == 0 {
+            return Err(src.at(
+                t.span(),
+                "header_timeout_secs must be at least 1; the default is 10",
+            ));
+        }
+        http.header_timeout_secs = *t.get_ref();
+    }
+    if let Some(m) = &raw.max_header_bytes {
+        // Below 1 KiB ordinary browsers' requests would be refused.
+        if *m.get_ref() < 1024 {
+            return Err(src.at(
+                m.span(),
+                format!(
+                    "max_header_bytes {} is too small for ordinary browsers; use at least 1024 (the default is 16384)",
+                    m.get_ref()
+                ),
+            ));
+        }
+        http.max_header_bytes = usize::try_from(*m.get_ref()).unwrap_or(usize::MAX);
+    }
+    Ok(http)
+}
+
+/// Checks one `[[nodes]]` entry and that its name is new.
+fn peer_node(
+    src: Source<'_>,
+    raw: &Spanned<RawPeer>,
+    seen: &mut BTreeMap<String, usize>,
+) -> Result<PeerNode, ConfigError> {
+    let table = raw.span();
+    let raw = raw.get_ref();
+    let Some(name) = &raw.name else {
+        return Err(src.at(
+            table,
+            "missing field \"name\" in [[nodes]]; add the other node's name, e.g. name = \"tokyo\"",
+        ));
+    };
+    let name_text = names::node_name(name.get_ref()).map_err(|m| src.at(name.span(), m))?;
+    if let Some(line) = seen.get(&name_text) {
+        return Err(src.at(
+            name.span(),
+            format!("node {name_text:?} is declared twice (first at line {line}); node names must be unique"),
+        ));
+    }
+    seen.insert(name_text.clone(), src.line_of(&name.span()));
+    let ipv4 = ipv4(src, &raw.ipv4, "ipv4")?;
+    let ipv6 = ipv6(src, &raw.ipv6, "ipv6")?;
+    if ipv4.is_none() && ipv6.is_none() {
+        return Err(src.at(
+            table,
+            format!("node {name_text:?} has no address; add ipv4 = \"...\" and/or ipv6 = \"...\""),
+        ));
+    }
+    let (latitude, longitude) = coordinates(src, &raw.latitude, &raw.longitude)?;
+    Ok(PeerNode {
+        name: name_text,
+        ipv4,
+        ipv6,
+        latitude,
+        longitude,
+    })
+}
+
+fn socket_addr(
+    src: Source<'_>,
+    raw: &Spanned<String>,
+    field: &str,
+    example: &str,
+) -> Result<SocketAddr, ConfigError> {
+    raw.get_ref().parse().map_err(|_| {
+        src.at(
+            raw.span(),
+            format!(
+                "{field} {:?} is not an address and port; write e.g. {example:?} (IPv6: \"[::]:{}\")",
+                raw.get_ref(),
+                example.rsplit(':').next().unwrap_or("80")
+            ),
+        )
+    })
+}
+
+fn ipv4(
+    src: Source<'_>,
+    raw: &Option<Spanned<String>>,
+    field: &str,
+) -> Result<Option<Ipv4Addr>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    raw.get_ref().parse().map(Some).map_err(|_| {
+        let hint = if raw.get_ref().parse::<Ipv6Addr>().is_ok() {
+            "it is an IPv6 address; put it in ipv6"
+        } else {
+            "write one such as \"192.0.2.1\""
+        };
+        src.at(
+            raw.span(),
+            format!("{field} {:?} is not an IPv4 address; {hint}", raw.get_ref()),
+        )
+    })
+}
+
+fn ipv6(
+    src: Source<'_>,
+    raw: &Option<Spanned<String>>,
+    field: &str,
+) -> Result<Option<Ipv6Addr>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    raw.get_ref().parse().map(Some).map_err(|_| {
+        let hint = if raw.get_ref().parse::<Ipv4Addr>().is_ok() {
+            "it is an IPv4 address; put it in ipv4"
+        } else {
+            "write one such as \"2001:db8::1\""
+        };
+        src.at(
+            raw.span(),
+            format!("{field} {:?} is not an IPv6 address; {hint}", raw.get_ref()),
+        )
+    })
+}
+
+/// Latitude and longitude in decimal degrees: both or neither, in range.
+fn coordinates(
+    src: Source<'_>,
+    latitude: &Option<Spanned<f64>>,
+    longitude: &Option<Spanned<f64>>,
+) -> Result<(Option<f64>, Option<f64>), ConfigError> {
+    for (field, value, limit) in [
+        ("latitude", latitude, 90.0),
+        ("longitude", longitude, 180.0),
+    ] {
+        if let Some(v) = value
+            && !(-limit..=limit).contains(v.get_ref())
+        {
+            return Err(src.at(
+                v.span(),
+                format!(
+                    "{field} {} is out of range; use decimal degrees from -{limit} to {limit}",
+                    v.get_ref()
+                ),
+            ));
+        }
+    }
+    match (latitude, longitude) {
+        (Some(lat), Some(lon)) => Ok((Some(*lat.get_ref()), Some(*lon.get_ref()))),
+        (None, None) => Ok((None, None)),
+        (Some(lat), None) => Err(src.at(
+            lat.span(),
+            "latitude is set without longitude; set both (decimal degrees) or neither",
+        )),
+        (None, Some(lon)) => Err(src.at(
+            lon.span(),
+            "longitude is set without latitude; set both (decimal degrees) or neither",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> NodeConfig {
+        match NodeConfig::parse("node.toml", text) {
+            Ok(c) => c,
+            Err(e) => panic!("expected a valid config, got: {e}"),
+        }
+    }
+
+    fn error(text: &str) -> String {
+        match NodeConfig::parse("node.toml", text) {
+            Ok(c) => panic!("expected an error, parsed: {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let config = parse(include_str!("../../node.toml.example"));
+        assert_eq!(config.name, "london");
+        assert_eq!(
+            config.ipv6,
+            Some("2001:db8::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED))
+        );
+        assert_eq!(config.latitude, Some(51.51));
+        assert_eq!(
+            config.dns_listen,
+            Some(SocketAddr::from(([0, 0, 0, 0], 53)))
+        );
+        assert_eq!(config.nodes.len(), 2);
+        assert_eq!(config.nodes[1].ipv6, None);
+        assert!(!config.http.fallback_to_first_site);
+    }
+
+    #[test]
+    fn minimal_node_gets_defaults() {
+        assert_eq!(
+            parse("name = \"london\"\n"),
+            NodeConfig {
+                name: "london".into(),
+                data_dir: PathBuf::from("/var/lib/makiatto"),
+                ipv4: None,
+                ipv6: None,
+                latitude: None,
+                longitude: None,
+                keep_revisions: 10,
+                http: HttpSettings::default(),
+                dns_listen: None,
+                geoip_db: None,
+                nodes: vec![],
+            }
+        );
+        // Integers are accepted as coordinates.
+        assert_eq!(
+            parse("name = \"a\"\nlatitude = 51\nlongitude = 0\n").latitude,
+            Some(51.0)
+        );
+    }
+
+    #[test]
+    fn unknown_fields_get_suggestions() {
+        assert_eq!(
+            error("name = \"london\"\ndata-dir = \"/srv\"\n"),
+            "node.toml:2:1: unknown field \"data-dir\", did you mean \"data_dir\"?"
+        );
+        assert_eq!(
+            error(
+                "name = \"london\"\n[http]\nlisten = \"0.0.0.0:80\"\nfallback_to_first_site = true\n"
+            ),
+            "node.toml:4:1: unknown field \"fallback_to_first_site\", expected one of \"listen\", \"header_timeout_secs\", \"max_header_bytes\""
+        );
+        assert_eq!(
+            error("name = \"london\"\n[[nodes]]\nname = \"tokyo\"\nipv5 = \"x\"\n"),
+            "node.toml:4:1: unknown field \"ipv5\", did you mean \"ipv4\"?"
+        );
+        assert_eq!(
+            error("name = \"london\"\n[dsn]\n"),
+            "node.toml:2:2: unknown field \"dsn\", did you mean \"dns\"?"
+        );
+    }
+
+    #[test]
+    fn name_is_required_and_checked() {
+        assert_eq!(
+            error("data_dir = \"/srv\"\n"),
+            "node.toml: missing field \"name\": add this node's name at the top, e.g. name = \"london\""
+        );
+        assert_eq!(
+            error("name = \"London\"\n"),
+            "node.toml:1:8: node name \"London\" must be lowercase: write \"london\""
+        );
+        assert_eq!(
+            error("name = \"lon don\"\n"),
+            "node.toml:1:8: node name \"lon don\" contains ' '; use lowercase letters, digits and \"-\""
+        );
+        assert_eq!(
+            error("name = 3\n"),
+            "node.toml:1:8: \"name\" must be a string, not integer 3"
+        );
+    }
+
+    #[test]
+    fn addresses_and_coordinates_are_checked() {
+        assert_eq!(
+            error("name = \"a\"\nipv4 = \"2001:db8::1\"\n"),
+            "node.toml:2:8: ipv4 \"2001:db8::1\" is not an IPv4 address; it is an IPv6 address; put it in ipv6"
+        );
+        assert_eq!(
+            error("name = \"a\"\nipv6 = \"nope\"\n"),
+            "node.toml:2:8: ipv6 \"nope\" is not an IPv6 address; write one such as \"2001:db8::1\""
+        );
+        assert_eq!(
+            error("name = \"a\"\nlatitude = 91.5\nlongitude = 0\n"),
+            "node.toml:2:12: latitude 91.5 is out of range; use decimal degrees from -90 to 90"
+        );
+        assert_eq!(
+            error("name = \"a\"\nlatitude = 0\nlongitude = -180.5\n"),
+            "node.toml:3:13: longitude -180.5 is out of range; use decimal degrees from -180 to 180"
+        );
+        assert_eq!(
+            error("name = \"a\"\nlatitude = nan\nlongitude = 0\n"),
+            "node.toml:2:12: latitude NaN is out of range; use decimal degrees from -90 to 90"
+        );
+        assert_eq!(
+            error("name = \"a\"\nlongitude = 1\n"),
+            "node.toml:2:13: longitude is set without latitude; set both (decimal degrees) or neither"
+        );
+        assert_eq!(
+            error("name = \"a\"\n[http]\nlisten = \"0.0.0.0\"\n"),
+            "node.toml:3:10: http.listen \"0.0.0.0\" is not an address and port; write e.g. \"0.0.0.0:80\" (IPv6: \"[::]:80\")"
+        );
+        assert_eq!(
+            error("name = \"a\"\n[dns]\nlisten = \":53\"\n"),
+            "node.toml:3:10: dns.listen \":53\" is not an address and port; write e.g. \"0.0.0.0:53\" (IPv6: \"[::]:53\")"
+        );
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        assert_eq!(
+            error("name = \"a\"\nkeep_revisions = 0\n"),
+            "node.toml:2:18: keep_revisions must be at least 1: the live revision is always kept"
+        );
+        assert_eq!(
+            error("name = \"a\"\n[http]\nheader_timeout_secs = 0\n"),
+            "node.toml:3:23: header_timeout_secs must be at least 1; the default is 10"
+        );
+        assert_eq!(
+            error("name = \"a\"\n[http]\nmax_header_bytes = 100\n"),
+            "node.toml:3:20: max_header_bytes 100 is too small for ordinary browsers; use at least 1024 (the default is 16384)"
+        );
+        assert_eq!(
+            error("name = \"a\"\nkeep_revisions = -3\n"),
+            "node.toml:2:18: \"keep_revisions\" must be a whole number, 0 or more, not integer -3"
+        );
+    }
+
+    #[test]
+    fn peers_are_checked() {
+        assert_eq!(
+            error(
+                "name = \"london\"\n[[nodes]]\nname = \"tokyo\"\nipv4 = \"203.0.113.1\"\n[[nodes]]\nname = \"tokyo\"\nipv4 = \"203.0.113.2\"\n"
+            ),
+            "node.toml:6:8: node \"tokyo\" is declared twice (first at line 3); node names must be unique"
+        );
+        assert_eq!(
+            error("name = \"london\"\n[[nodes]]\nname = \"london\"\nipv4 = \"203.0.113.1\"\n"),
+            "node.toml:3:8: node \"london\" is declared twice (first at line 1); node names must be unique"
+        );
+        assert_eq!(
+            error("name = \"london\"\n[[nodes]]\nname = \"tokyo\"\n"),
+            "node.toml:2:1: node \"tokyo\" has no address; add ipv4 = \"...\" and/or ipv6 = \"...\""
+        );
+        assert_eq!(
+            error("name = \"london\"\n[[nodes]]\nipv4 = \"203.0.113.1\"\n"),
+            "node.toml:2:1: missing field \"name\" in [[nodes]]; add the other node's name, e.g. name = \"tokyo\""
+        );
+        assert_eq!(
+            error(
+                "name = \"london\"\n[[nodes]]\nname = \"tokyo\"\nipv4 = \"203.0.113.1\"\nlatitude = 35.6\n"
+            ),
+            "node.toml:5:12: latitude is set without longitude; set both (decimal degrees) or neither"
+        );
+    }
+
+    #[test]
+    fn load_resolves_relative_paths_against_the_file() {
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        let path = dir.path().join("node.toml");
+        let text = "name = \"a\"\ndata_dir = \"data\"\n[dns]\ngeoip_db = \"geo/City.mmdb\"\n";
+        if let Err(e) = std::fs::write(&path, text) {
+            panic!("write: {e}");
+        }
+        let config = match NodeConfig::load(&path) {
+            Ok(c) => c,
+            Err(e) => panic!("load: {e}"),
+        };
+        assert_eq!(config.data_dir, dir.path().join("data"));
+        assert_eq!(config.geoip_db, Some(dir.path().join("geo/City.mmdb")));
+
+        let absolute = "name = \"a\"\ndata_dir = \"/var/lib/x\"\n";
+        if let Err(e) = std::fs::write(&path, absolute) {
+            panic!("write: {e}");
+        }
+        let config = NodeConfig::load(&path).map(|c| c.data_dir);
+        assert_eq!(config, Ok(PathBuf::from("/var/lib/x")));
+    }
+
+    #[test]
+    fn load_reports_unreadable_files_without_a_position() {
+        let missing = Path::new("/nonexistent/makiatto/node.toml");
+        let err = NodeConfig::load(missing)
+            .map(|_| ())
+            .map_err(|e| (e.line, e.to_string()));
+        assert_eq!(
+            err,
+            Err((
+                0,
+                "/nonexistent/makiatto/node.toml: cannot read the node config: No such file or directory (os error 2)".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn errors_in_loaded_files_name_the_path() {
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        let path = dir.path().join("node.toml");
+        if let Err(e) = std::fs::write(&path, "name = \"a\"\nnmae = \"b\"\n") {
+            panic!("write: {e}");
+        }
+        let err = NodeConfig::load(&path)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            err,
+            Err(format!(
+                "{}:2:1: unknown field \"nmae\", did you mean \"name\"?",
+                path.display()
+            ))
+        );
     }
 }

@@ -1,0 +1,172 @@
+//! The TOML shapes of `makiatto.toml` and `node.toml`, exactly as written.
+//!
+//! serde fills these strictly (`deny_unknown_fields`) and keeps the span of
+//! every value a later check may need to point at; `site.rs` and `node.rs`
+//! validate them and build the public types. Required fields are `Option`
+//! here so that a missing one gets a message naming its table and showing an
+//! example, rather than serde's bare "missing field". Field order is the order
+//! unknown-field messages list them in.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+type S<T> = Spanned<T>;
+
+/// A whole `makiatto.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSite {
+    #[serde(default)]
+    pub domain: Vec<S<RawDomain>>,
+    pub build: Option<S<RawBuild>>,
+}
+
+/// One `[[domain]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDomain {
+    pub name: Option<S<String>>,
+    pub path: Option<S<String>>,
+    #[serde(default)]
+    pub aliases: Vec<S<String>>,
+    pub production_branch: Option<S<String>>,
+    pub previews: Option<bool>,
+    pub caa: Option<Vec<S<String>>>,
+    pub hsts_max_age: Option<u64>,
+    #[serde(default)]
+    pub records: Vec<S<RawRecord>>,
+    #[serde(default)]
+    pub headers: Vec<S<RawHeader>>,
+    #[serde(default)]
+    pub redirects: Vec<S<RawRedirect>>,
+    #[serde(default)]
+    pub functions: Vec<S<RawFunction>>,
+    #[serde(default)]
+    pub transforms: Vec<S<RawTransform>>,
+}
+
+/// One `[[domain.records]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRecord {
+    #[serde(rename = "type")]
+    pub record_type: Option<S<String>>,
+    pub name: Option<S<String>>,
+    pub value: Option<S<String>>,
+    pub priority: Option<S<u16>>,
+    pub weight: Option<S<u16>>,
+    pub port: Option<S<u16>>,
+    pub ttl: Option<S<u32>>,
+}
+
+/// One `[[domain.headers]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeader {
+    #[serde(rename = "for")]
+    pub pattern: Option<S<String>>,
+    pub values: Option<BTreeMap<S<String>, S<String>>>,
+}
+
+/// One `[[domain.redirects]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRedirect {
+    pub from: Option<S<String>>,
+    pub to: Option<S<String>>,
+    /// Signed and wide so any integer reaches the "status not supported"
+    /// message instead of a range error.
+    pub status: Option<S<i64>>,
+}
+
+/// One `[[domain.functions]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFunction {
+    pub path: Option<S<String>>,
+    pub methods: Option<Vec<S<String>>>,
+    #[serde(default)]
+    pub env: BTreeMap<S<String>, String>,
+    pub env_file: Option<S<String>>,
+    pub timeout_ms: Option<S<u64>>,
+    pub max_memory_mb: Option<S<u64>>,
+}
+
+/// One `[[domain.transforms]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTransform {
+    pub path: Option<S<String>>,
+    pub files: Option<S<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<S<String>, String>,
+    pub env_file: Option<S<String>>,
+    pub timeout_ms: Option<S<u64>>,
+    pub max_memory_mb: Option<S<u64>>,
+    pub max_file_size_kb: Option<S<u64>>,
+    pub on_error: Option<S<String>>,
+}
+
+/// `[build]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBuild {
+    pub command: Option<S<String>>,
+    pub output: Option<S<String>>,
+}
+
+/// A whole `node.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNode {
+    pub name: Option<S<String>>,
+    pub data_dir: Option<S<String>>,
+    pub ipv4: Option<S<String>>,
+    pub ipv6: Option<S<String>>,
+    pub latitude: Option<S<f64>>,
+    pub longitude: Option<S<f64>>,
+    pub keep_revisions: Option<S<u64>>,
+    pub http: Option<RawHttp>,
+    pub dns: Option<RawDns>,
+    #[serde(default)]
+    pub nodes: Vec<S<RawPeer>>,
+}
+
+/// `[http]` in `node.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttp {
+    pub listen: Option<S<String>>,
+    pub header_timeout_secs: Option<S<u64>>,
+    pub max_header_bytes: Option<S<u64>>,
+}
+
+/// `[dns]` in `node.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDns {
+    pub listen: Option<S<String>>,
+    pub geoip_db: Option<S<String>>,
+}
+
+/// One `[[nodes]]` in `node.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPeer {
+    pub name: Option<S<String>>,
+    pub ipv4: Option<S<String>>,
+    pub ipv6: Option<S<String>>,
+    pub latitude: Option<S<f64>>,
+    pub longitude: Option<S<f64>>,
+}
+
+/// Parses `text` into `T`, rewriting the toml crate's errors into ours.
+pub(super) fn parse<'de, T: Deserialize<'de>>(
+    src: super::diagnostic::Source<'de>,
+) -> Result<T, super::ConfigError> {
+    let de = toml::de::Deserializer::parse(src.text)
+        .map_err(|e| super::toml_error::syntax_error(src, &e))?;
+    T::deserialize(de).map_err(|e| super::toml_error::shape_error(src, &e))
+}
