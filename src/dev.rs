@@ -1,1 +1,173 @@
-//! Dev mode.
+//! `makiatto dev`: the same node with single-machine defaults, serving a
+//! directory at once and redeploying it atomically whenever it changes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tracing::{error, info};
+
+use crate::config::NodeConfig;
+use crate::deploy::{Deployed, Deployer};
+use crate::node::{Node, NodeError};
+use crate::shutdown::Shutdown;
+
+/// Who owns domains deployed from a local directory.
+pub const DEV_OWNER: &str = "local";
+/// Quiet time after the last change before redeploying, so an editor's
+/// save (several writes and renames) becomes one deploy.
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// What `makiatto dev` was asked to do.
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    pub site: Option<PathBuf>,
+    pub data: PathBuf,
+    pub http: SocketAddr,
+    /// A node.toml read over the dev defaults.
+    pub config: Option<NodeConfig>,
+}
+
+/// Runs a dev node until `shutdown` fires.
+pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError> {
+    let mut config = match options.config {
+        Some(mut config) => {
+            config.http.fallback_to_first_site = true;
+            config.http.listen = options.http;
+            config.data_dir = options.data.clone();
+            config
+        }
+        None => NodeConfig::dev(options.data.clone(), options.http),
+    };
+    config.http.fallback_to_first_site = true;
+    let node = Node::open(config)?;
+    let deployer = node.deployer.clone();
+    let site = match &options.site {
+        Some(dir) => Some(std::fs::canonicalize(dir).map_err(|e| DevError::Site {
+            dir: dir.clone(),
+            message: e.to_string(),
+        })?),
+        None => None,
+    };
+    let mut deployed = Vec::new();
+    if let Some(dir) = &site {
+        deployed = deploy(&deployer, dir)
+            .await
+            .map_err(|message| DevError::Site {
+                dir: dir.clone(),
+                message,
+            })?;
+    }
+    let running = node.start(shutdown.clone()).await?;
+    print_urls(running.http_addr, &deployed, &deployer);
+    let watcher = match &site {
+        Some(dir) => Some(watch(
+            dir.clone(),
+            options.data.clone(),
+            deployer,
+            shutdown,
+        )?),
+        None => None,
+    };
+    running.wait().await;
+    drop(watcher);
+    Ok(())
+}
+
+/// Why dev mode could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("cannot serve {dir}: {message}")]
+    Site { dir: PathBuf, message: String },
+    #[error("cannot watch {dir} for changes: {source}")]
+    Watch { dir: PathBuf, source: notify::Error },
+}
+
+async fn deploy(deployer: &Arc<Deployer>, dir: &Path) -> Result<Vec<Deployed>, String> {
+    let deployer = deployer.clone();
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || deployer.deploy_dir(&dir, DEV_OWNER))
+        .await
+        .map_err(|e| format!("deploy task failed: {e}"))?
+        .map_err(|e| e.to_string())
+}
+
+fn print_urls(addr: SocketAddr, deployed: &[Deployed], deployer: &Deployer) {
+    let sites = deployer.sites().load().sites();
+    println!("makiatto dev node ready");
+    match sites.first() {
+        Some(first) => {
+            println!(
+                "  http://{addr}/  → {} (revision {})",
+                first.domain,
+                &first.root.to_hex()[..12]
+            );
+            for site in &sites {
+                for host in &site.hosts {
+                    println!("  http://{host}:{}/  (Host: {host})", addr.port());
+                }
+            }
+        }
+        None => println!("  http://{addr}/  (no site deployed yet: pass --site DIR)"),
+    }
+    for d in deployed {
+        println!("  deployed {} files for {}", d.files, d.domain);
+    }
+}
+
+/// Watches `dir` and redeploys it after each burst of changes. Changes under
+/// the data directory (when it sits inside the site) are ignored.
+fn watch(
+    dir: PathBuf,
+    data: PathBuf,
+    deployer: Arc<Deployer>,
+    mut shutdown: Shutdown,
+) -> Result<notify::RecommendedWatcher, DevError> {
+    let data = std::fs::canonicalize(&data).unwrap_or(data);
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && event.paths.iter().any(|p| !p.starts_with(&data))
+            && !event.kind.is_access()
+        {
+            // A full channel already means "redeploy pending".
+            let _ = tx.try_send(());
+        }
+    })
+    .map_err(|source| DevError::Watch {
+        dir: dir.clone(),
+        source,
+    })?;
+    watcher
+        .watch(&dir, RecursiveMode::Recursive)
+        .map_err(|source| DevError::Watch {
+            dir: dir.clone(),
+            source,
+        })?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                got = rx.recv() => if got.is_none() { break },
+                _ = shutdown.wait() => break,
+            }
+            // Debounce: wait until changes stop arriving.
+            while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+            match deploy(&deployer, &dir).await {
+                Ok(deployed) => {
+                    for d in deployed {
+                        info!(domain = %d.domain, revision = %&d.root[..12], files = d.files, "redeployed");
+                    }
+                }
+                Err(message) => {
+                    error!(dir = %dir.display(), "redeploy failed, still serving the previous revision: {message}");
+                }
+            }
+        }
+    });
+    Ok(watcher)
+}

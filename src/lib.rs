@@ -5,11 +5,14 @@
 //! talk through the store and the deploy module's site table, not through each
 //! other's internals. `ARCHITECTURE.md` at the repository root is the map.
 
+pub mod admin;
 pub mod cas;
+pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod dev;
 pub mod http;
 pub mod node;
+pub mod shutdown;
 pub mod store;
 pub mod tree;

@@ -1,1 +1,213 @@
-fn main() {}
+//! `makiatto`: the node binary. Parses arguments and calls the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use makiatto::config::NodeConfig;
+use makiatto::dev::{self, DevOptions};
+use makiatto::node::Node;
+use makiatto::{admin, shutdown};
+
+#[derive(Parser)]
+#[command(
+    name = "makiatto",
+    version,
+    about = "A self-hosted CDN node for static sites"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a production node from its node.toml.
+    Run {
+        #[arg(long, default_value = "/etc/makiatto/node.toml")]
+        config: PathBuf,
+    },
+    /// Run a node on this machine with single-machine defaults.
+    Dev {
+        /// Serve this directory now and redeploy it when it changes.
+        #[arg(long)]
+        site: Option<PathBuf>,
+        /// Data directory.
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+        /// HTTP listen address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+        /// A node.toml read over the dev defaults (e.g. for [[nodes]]).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Deploy a directory to the running node with this data directory.
+    Deploy {
+        dir: PathBuf,
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+    },
+    /// List the kept revisions of a domain on the running node.
+    Deploys {
+        domain: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+    },
+    /// Switch a domain to an older revision (default: the previous one).
+    Rollback {
+        domain: String,
+        revision: Option<String>,
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+    },
+    /// Show what the running node serves.
+    Status {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async_main(cli.command))
+}
+
+async fn async_main(command: Cmd) -> ExitCode {
+    match command {
+        Cmd::Run { config } => {
+            let config = match NodeConfig::load(&config) {
+                Ok(config) => config,
+                Err(e) => return fail(&format!("{e}\nfix the node config and start again")),
+            };
+            let node = match Node::open(config) {
+                Ok(node) => node,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let (trigger, shutdown) = shutdown::channel();
+            let running = match node.start(shutdown).await {
+                Ok(running) => running,
+                Err(e) => return fail(&e.to_string()),
+            };
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                trigger.trigger();
+            });
+            running.wait().await;
+            ExitCode::SUCCESS
+        }
+        Cmd::Dev {
+            site,
+            data,
+            http,
+            config,
+        } => {
+            let config = match config.map(|path| NodeConfig::load(&path)).transpose() {
+                Ok(config) => config,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let (trigger, shutdown) = shutdown::channel();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                eprintln!("shutting down");
+                trigger.trigger();
+            });
+            let options = DevOptions {
+                site,
+                data,
+                http,
+                config,
+            };
+            match dev::run(options, shutdown).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Cmd::Deploy { dir, data } => {
+            let dir = match std::fs::canonicalize(&dir) {
+                Ok(dir) => dir,
+                Err(e) => return fail(&format!("cannot open {}: {e}", dir.display())),
+            };
+            admin_call(&data, &format!("deploy {}", dir.display())).await
+        }
+        Cmd::Deploys { domain, json, data } => {
+            let flag = if json { " --json" } else { "" };
+            admin_call(&data, &format!("deploys {domain}{flag}")).await
+        }
+        Cmd::Rollback {
+            domain,
+            revision,
+            data,
+        } => {
+            let line = match revision {
+                Some(rev) => format!("rollback {domain} {rev}"),
+                None => format!("rollback {domain}"),
+            };
+            admin_call(&data, &line).await
+        }
+        Cmd::Status { json, data } => {
+            admin_call(&data, if json { "status --json" } else { "status" }).await
+        }
+    }
+}
+
+async fn admin_call(data: &std::path::Path, line: &str) -> ExitCode {
+    match admin::call(data, line).await {
+        Ok(outcome) if outcome.ok => {
+            print!("{}", outcome.text);
+            ExitCode::SUCCESS
+        }
+        Ok(outcome) => {
+            eprint!("{}", outcome.text);
+            ExitCode::FAILURE
+        }
+        Err(message) => fail(&message),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,1 +1,400 @@
-//! Revision lifecycle.
+//! The revision lifecycle: import → materialise → record → activate →
+//! retain → roll back → collect garbage.
+//!
+//! A revision is one domain's served tree at one moment, named by its Merkle
+//! root. Activation records the new pointer in the store and then publishes
+//! a new site snapshot in one swap, after every object is stored: a visitor
+//! sees the old revision or the new one, never a mix. Deploys, rollbacks and
+//! garbage collection are serialised by one lock, so collection never sees
+//! the objects of an import that is still running.
+
+mod import;
+mod materialise;
+mod retention;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tracing::info;
+
+use crate::cas::{Cas, CasError};
+use crate::config::{ConfigError, Domain, NodeConfig, SiteConfig};
+use crate::http::{Site, SiteTable};
+use crate::store::{RevisionRow, Store, StoreError};
+use crate::tree::{Manifest, ManifestError};
+
+pub use materialise::revision_dir;
+
+/// The file a site's config lives in, at the root of the deployed tree.
+pub const SITE_CONFIG_FILE: &str = "makiatto.toml";
+/// The domain a directory without a `makiatto.toml` is served as.
+pub const DEFAULT_DOMAIN: &str = "localhost";
+
+/// Why a deploy, rollback or collection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Cas(#[from] CasError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("{context} {path}: {source}")]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "domain {domain}: path {path:?} is not a directory in {root}; create it or fix `path` in makiatto.toml"
+    )]
+    MissingPath {
+        domain: String,
+        path: String,
+        root: PathBuf,
+    },
+    #[error("domain {domain} is already served by {owner}; remove it there first")]
+    DomainOwned { domain: String, owner: String },
+    #[error("no revisions of domain {0} are kept on this node")]
+    UnknownDomain(String),
+    #[error(
+        "domain {domain} has no kept revision starting with {wanted:?}; `deploys {domain}` lists them"
+    )]
+    NoSuchRevision { domain: String, wanted: String },
+    #[error("{wanted:?} names more than one revision of {domain}; give more digits")]
+    AmbiguousRevision { domain: String, wanted: String },
+    #[error("domain {0} has no older revision to roll back to")]
+    NothingOlder(String),
+}
+
+/// What one deploy activated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    pub domain: String,
+    pub hosts: Vec<String>,
+    pub root: String,
+    pub files: usize,
+}
+
+/// Owns the CAS, the revision directories and the site table of one node.
+pub struct Deployer {
+    cas: Cas,
+    store: Arc<Store>,
+    /// The data directory, canonical, so imports can leave it out.
+    data_dir: PathBuf,
+    /// `revs/`: materialised revisions.
+    revs: PathBuf,
+    sites: Arc<SiteTable>,
+    /// Revisions kept per domain, the active one included.
+    keep: usize,
+    /// Indexed sites by (domain, root), so activating one domain never
+    /// re-indexes another.
+    built: Mutex<HashMap<(String, String), Arc<Site>>>,
+    /// The domain listed first in the snapshot (dev mode's fallback site).
+    first_domain: Mutex<Option<String>>,
+    /// Serialises every change to revisions and objects.
+    lock: Mutex<()>,
+}
+
+impl Deployer {
+    /// Opens the data directory of `config` and publishes what was active.
+    pub fn open(config: &NodeConfig, store: Arc<Store>) -> Result<Deployer, DeployError> {
+        let data = &config.data_dir;
+        let cas = Cas::open(&data.join("objects"))?;
+        let revs = data.join("revs");
+        fs::create_dir_all(&revs).map_err(|source| DeployError::Io {
+            context: "cannot create",
+            path: revs.clone(),
+            source,
+        })?;
+        let data_dir = fs::canonicalize(data).unwrap_or_else(|_| data.clone());
+        let deployer = Deployer {
+            cas,
+            store,
+            data_dir,
+            revs,
+            sites: Arc::new(SiteTable::new(config.http.fallback_to_first_site)),
+            keep: config.keep_revisions.max(1),
+            built: Mutex::new(HashMap::new()),
+            first_domain: Mutex::new(None),
+            lock: Mutex::new(()),
+        };
+        deployer.publish()?;
+        Ok(deployer)
+    }
+
+    /// The live site table the HTTP server reads.
+    pub fn sites(&self) -> Arc<SiteTable> {
+        self.sites.clone()
+    }
+
+    /// The object store.
+    pub fn cas(&self) -> &Cas {
+        &self.cas
+    }
+
+    /// The state database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Deploys the tree at `dir` (a repository root or a plain directory)
+    /// for every domain its `makiatto.toml` declares, or as `localhost` when
+    /// it has none. `owner` names who may deploy these domains from now on.
+    pub fn deploy_dir(&self, dir: &Path, owner: &str) -> Result<Vec<Deployed>, DeployError> {
+        let _guard = self.lock();
+        let (config, config_text) = read_site_config(dir)?;
+        let mut staged = Vec::new();
+        let mut imported: HashMap<&str, Arc<Manifest>> = HashMap::new();
+        for domain in &config.domains {
+            if let Some(current) = self.store.domain_owner(&domain.name)?
+                && current != owner
+            {
+                return Err(DeployError::DomainOwned {
+                    domain: domain.name.clone(),
+                    owner: current,
+                });
+            }
+            let manifest = match imported.get(domain.path.as_str()) {
+                Some(manifest) => manifest.clone(),
+                None => {
+                    let subtree = dir.join(&domain.path);
+                    if !subtree.is_dir() {
+                        return Err(DeployError::MissingPath {
+                            domain: domain.name.clone(),
+                            path: domain.path.clone(),
+                            root: dir.to_path_buf(),
+                        });
+                    }
+                    let manifest = Arc::new(import::import_dir(
+                        &self.cas,
+                        &subtree,
+                        domain.path.is_empty(),
+                        &self.data_dir,
+                    )?);
+                    imported.insert(&domain.path, manifest.clone());
+                    manifest
+                }
+            };
+            staged.push((domain, manifest));
+        }
+
+        let now = SystemTime::now();
+        let created_ms = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut deployed = Vec::new();
+        for (domain, manifest) in &staged {
+            let manifest_hash = self.cas.put_bytes(&manifest.to_bytes())?;
+            materialise::materialise(&self.cas, &self.revs, manifest)?;
+            let root = manifest.root().to_hex().to_string();
+            self.store.record_revision(&RevisionRow {
+                domain: domain.name.clone(),
+                root: root.clone(),
+                manifest: manifest_hash.to_hex().to_string(),
+                config: config_text.clone(),
+                source: dir.display().to_string(),
+                branch: None,
+                created_ms,
+                active: true,
+            })?;
+            deployed.push(Deployed {
+                domain: domain.name.clone(),
+                hosts: std::iter::once(domain.name.clone())
+                    .chain(domain.aliases.iter().cloned())
+                    .collect(),
+                root,
+                files: manifest.len(),
+            });
+        }
+        // Every object is stored: switch all domains of this deploy together.
+        for d in &deployed {
+            self.store.set_active(&d.domain, owner, &d.root)?;
+        }
+        if let Some(first) = deployed.first() {
+            *self.first_domain.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(first.domain.clone());
+        }
+        self.publish()?;
+        for d in &deployed {
+            info!(domain = %d.domain, root = %&d.root[..12], files = d.files, "revision active");
+        }
+        let domains: Vec<_> = deployed.iter().map(|d| d.domain.as_str()).collect();
+        retention::prune(self, &domains)?;
+        Ok(deployed)
+    }
+
+    /// Makes `wanted` (a root or unique prefix of one) the active revision of
+    /// `domain`; without it, the revision deployed before the active one.
+    pub fn rollback(&self, domain: &str, wanted: Option<&str>) -> Result<RevisionRow, DeployError> {
+        let _guard = self.lock();
+        let revisions = self.store.revisions(domain)?;
+        if revisions.is_empty() {
+            return Err(DeployError::UnknownDomain(domain.to_string()));
+        }
+        let target = match wanted {
+            Some(wanted) => {
+                let wanted_lc = wanted.to_ascii_lowercase();
+                let mut matches = revisions.iter().filter(|r| r.root.starts_with(&wanted_lc));
+                match (matches.next(), matches.next()) {
+                    (Some(r), None) if !wanted_lc.is_empty() => r.clone(),
+                    (Some(_), Some(_)) => {
+                        return Err(DeployError::AmbiguousRevision {
+                            domain: domain.to_string(),
+                            wanted: wanted.to_string(),
+                        });
+                    }
+                    _ => {
+                        return Err(DeployError::NoSuchRevision {
+                            domain: domain.to_string(),
+                            wanted: wanted.to_string(),
+                        });
+                    }
+                }
+            }
+            None => {
+                let active = revisions.iter().position(|r| r.active);
+                let older = active.map_or(Some(0), |i| i.checked_add(1));
+                older
+                    .and_then(|i| revisions.get(i))
+                    .cloned()
+                    .ok_or_else(|| DeployError::NothingOlder(domain.to_string()))?
+            }
+        };
+        let owner = self
+            .store
+            .domain_owner(domain)?
+            .unwrap_or_else(|| "rollback".to_string());
+        self.store.set_active(domain, &owner, &target.root)?;
+        self.publish()?;
+        info!(domain, root = %&target.root[..12.min(target.root.len())], "rolled back");
+        Ok(RevisionRow {
+            active: true,
+            ..target
+        })
+    }
+
+    /// The kept revisions of `domain`, newest first.
+    pub fn history(&self, domain: &str) -> Result<Vec<RevisionRow>, DeployError> {
+        Ok(self.store.revisions(domain)?)
+    }
+
+    /// Removes objects and revision directories no kept revision needs.
+    pub fn collect_garbage(&self) -> Result<crate::cas::GcStats, DeployError> {
+        let _guard = self.lock();
+        retention::collect(self)
+    }
+
+    /// Rebuilds the snapshot from the store's active revisions and swaps it in.
+    fn publish(&self) -> Result<(), DeployError> {
+        let active = self.store.active_revisions()?;
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sites = Vec::with_capacity(active.len());
+        let mut live = HashMap::new();
+        for row in active {
+            let key = (row.domain.clone(), row.root.clone());
+            let site = match built.get(&key) {
+                Some(site) => site.clone(),
+                None => Arc::new(self.build_site(&row)?),
+            };
+            live.insert(key, site.clone());
+            sites.push(site);
+        }
+        // Only active sites stay indexed; a rollback re-indexes its target.
+        *built = live;
+        drop(built);
+        let first = self
+            .first_domain
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(i) = first.and_then(|first| sites.iter().position(|s| s.domain == first)) {
+            let site = sites.remove(i);
+            sites.insert(0, site);
+        }
+        self.sites.publish(sites);
+        Ok(())
+    }
+
+    fn build_site(&self, row: &RevisionRow) -> Result<Site, DeployError> {
+        let manifest = self.read_manifest(&row.manifest)?;
+        let domain = domain_of(row)?;
+        let deployed_at = UNIX_EPOCH + Duration::from_millis(row.created_ms.max(0) as u64);
+        Ok(Site::build(&domain, &manifest, &self.cas, deployed_at))
+    }
+
+    fn read_manifest(&self, hex: &str) -> Result<Manifest, DeployError> {
+        let hash = blake3::Hash::from_hex(hex).map_err(|_| StoreError::Corrupt {
+            what: "manifest hash",
+            value: hex.to_string(),
+        })?;
+        Ok(Manifest::from_bytes(&self.cas.read(&hash)?)?)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // The lock guards no data, only ordering: poisoning is harmless.
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The config of the tree at `dir` and its text ("" when absent).
+fn read_site_config(dir: &Path) -> Result<(SiteConfig, String), DeployError> {
+    let path = dir.join(SITE_CONFIG_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok((SiteConfig::parse(SITE_CONFIG_FILE, &text)?, text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((
+            SiteConfig {
+                domains: vec![default_domain(DEFAULT_DOMAIN)],
+                build: None,
+            },
+            String::new(),
+        )),
+        Err(source) => Err(DeployError::Io {
+            context: "cannot read",
+            path,
+            source,
+        }),
+    }
+}
+
+/// The `[[domain]]` a revision row was deployed as.
+fn domain_of(row: &RevisionRow) -> Result<Domain, DeployError> {
+    if row.config.is_empty() {
+        return Ok(default_domain(&row.domain));
+    }
+    let config = SiteConfig::parse(SITE_CONFIG_FILE, &row.config)?;
+    config
+        .domains
+        .into_iter()
+        .find(|d| d.name == row.domain)
+        .ok_or_else(|| {
+            DeployError::Store(StoreError::Corrupt {
+                what: "revision config (domain missing)",
+                value: row.domain.clone(),
+            })
+        })
+}
+
+/// A domain served from the whole tree with no rules: what a directory
+/// without a `makiatto.toml` gets.
+fn default_domain(name: &str) -> Domain {
+    Domain {
+        name: name.to_string(),
+        path: String::new(),
+        aliases: Vec::new(),
+        production_branch: "main".to_string(),
+        previews: false,
+        records: Vec::new(),
+        headers: Vec::new(),
+        redirects: Vec::new(),
+        functions: Vec::new(),
+        transforms: Vec::new(),
+        caa: None,
+        hsts_max_age: None,
+    }
+}

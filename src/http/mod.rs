@@ -1,5 +1,19 @@
 //! The HTTP server: host routing, static files, rules.
+//!
+//! Requests are answered from the `SiteTable` snapshot the deploy module
+//! publishes; this module never writes to the store or the CAS.
 
+mod body;
+mod conditional;
+mod negotiate;
+mod path;
+mod range;
 mod rules;
+mod serve;
+mod server;
+mod site;
 
+pub use body::Body;
 pub use rules::{RuleAction, Rules};
+pub use server::{bind, serve};
+pub use site::{Site, SiteFile, SiteTable, Sites};

@@ -1,1 +1,96 @@
-//! state.sqlite.
+//! `state.sqlite`: the node's durable state.
+//!
+//! Small, replicated rows live here (nodes, keys, domains, revisions); file
+//! content never does (that is the CAS). Every replicated row carries a hybrid
+//! logical clock stamp and its origin node so the mesh can merge rows from
+//! other nodes by last-writer-wins, with deletes kept as tombstones. Hot paths
+//! never query SQLite per request: they read snapshots built from it.
+
+mod hlc;
+mod migrations;
+mod revisions;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+pub use hlc::{Clock, Hlc};
+pub use revisions::RevisionRow;
+
+/// Errors from the state database, naming what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open state database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "state database {path} has schema version {found}, newer than this makiatto ({known}); upgrade makiatto"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("state database query failed while {context}: {source}")]
+    Query {
+        context: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("state database holds an invalid {what}: {value:?}")]
+    Corrupt { what: &'static str, value: String },
+}
+
+/// The open state database of one node.
+pub struct Store {
+    /// One connection: writes are rare and small, and serialising them keeps
+    /// HLC stamps in commit order.
+    conn: Mutex<Connection>,
+    /// Stamps every replicated write.
+    clock: Clock,
+    /// This node's name, recorded as the origin of rows it writes.
+    origin: String,
+}
+
+impl Store {
+    /// Opens (creating if needed) `path`, in WAL mode, and migrates it to the
+    /// current schema.
+    pub fn open(path: &Path, origin: &str) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        migrations::migrate(&mut conn, path)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            clock: Clock::new(),
+            origin: origin.to_string(),
+        })
+    }
+
+    /// This node's name as recorded in `origin` columns.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent
+        // (transactions roll back on drop), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn query_err(context: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Query { context, source }
+}

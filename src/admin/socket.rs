@@ -1,0 +1,102 @@
+//! The local admin socket, `<data>/admin.sock`: one command line in, the
+//! outcome out. Only users who can open the data directory can reach it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::warn;
+
+use super::{Command, Outcome, execute};
+use crate::deploy::Deployer;
+use crate::shutdown::Shutdown;
+
+/// The socket's file name inside the data directory.
+pub const ADMIN_SOCKET: &str = "admin.sock";
+/// Longest accepted command line.
+const MAX_LINE: u64 = 4096;
+
+/// Serves admin commands on `<data_dir>/admin.sock` until shutdown.
+pub async fn listen(
+    data_dir: &Path,
+    deployer: Arc<Deployer>,
+    mut shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let path = data_dir.join(ADMIN_SOCKET);
+    // A stale socket from a crashed node would make bind fail.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    warn!(error = %e, "admin socket accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.wait() => break,
+        };
+        let deployer = deployer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = answer(stream, deployer).await {
+                warn!(error = %e, "admin connection failed");
+            }
+        });
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+async fn answer(stream: UnixStream, deployer: Arc<Deployer>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read.take(MAX_LINE))
+        .read_line(&mut line)
+        .await?;
+    let outcome = match Command::parse(&line) {
+        Ok(command) => tokio::task::spawn_blocking(move || execute(&deployer, command))
+            .await
+            .unwrap_or_else(|e| Outcome {
+                ok: false,
+                text: format!("error: command failed: {e}\n"),
+            }),
+        Err(e) => Outcome {
+            ok: false,
+            text: format!("error: {e}\n"),
+        },
+    };
+    let status = if outcome.ok { "ok\n" } else { "error\n" };
+    write.write_all(status.as_bytes()).await?;
+    write.write_all(outcome.text.as_bytes()).await?;
+    write.shutdown().await
+}
+
+/// Sends `line` to the node whose data directory is `data_dir`.
+pub async fn call(data_dir: &Path, line: &str) -> Result<Outcome, String> {
+    let path: PathBuf = data_dir.join(ADMIN_SOCKET);
+    let mut stream = UnixStream::connect(&path).await.map_err(|e| {
+        format!(
+            "cannot reach a running node at {}: {e}; start one (`makiatto dev` or `makiatto run`) with this data directory",
+            path.display()
+        )
+    })?;
+    stream
+        .write_all(format!("{}\n", line.replace('\n', " ")).as_bytes())
+        .await
+        .map_err(|e| format!("cannot send the command: {e}"))?;
+    let mut reply = String::new();
+    stream
+        .read_to_string(&mut reply)
+        .await
+        .map_err(|e| format!("cannot read the node's answer: {e}"))?;
+    let (status, text) = reply.split_once('\n').unwrap_or((reply.as_str(), ""));
+    Ok(Outcome {
+        ok: status == "ok",
+        text: text.to_string(),
+    })
+}

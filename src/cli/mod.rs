@@ -1,0 +1,4 @@
+//! The `maki` operator CLI's subcommands. Each file is one subcommand; the
+//! binary only parses arguments and calls these.
+
+pub mod init;

@@ -1,0 +1,101 @@
+//! `revs/<root>/`: a revision as a read-only directory of hard links into
+//! the CAS, for build steps and WASM preopens that need a real file tree.
+//!
+//! Built under a temporary name and renamed into place, so the directory
+//! either does not exist or is complete.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::DeployError;
+use crate::cas::Cas;
+use crate::tree::Manifest;
+
+/// The directory of revision `root` under `revs`.
+pub fn revision_dir(revs: &Path, root: &blake3::Hash) -> PathBuf {
+    revs.join(root.to_hex().as_str())
+}
+
+/// Materialises `manifest` as `revs/<root>/` unless it already exists.
+pub fn materialise(cas: &Cas, revs: &Path, manifest: &Manifest) -> Result<PathBuf, DeployError> {
+    let root = manifest.root();
+    let target = revision_dir(revs, &root);
+    if target.is_dir() {
+        return Ok(target);
+    }
+    let tmp = revs.join(format!(".tmp-{}-{}", root.to_hex(), std::process::id()));
+    if tmp.exists() {
+        remove(&tmp)?;
+    }
+    let io = |context, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DeployError::Io {
+            context,
+            path,
+            source,
+        }
+    };
+    fs::create_dir_all(&tmp).map_err(io("cannot create revision directory", &tmp))?;
+    for (path, entry) in manifest.iter() {
+        let dest = tmp.join(path);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(io("cannot create revision directory", parent))?;
+        }
+        let object = cas.path(&entry.hash);
+        if fs::hard_link(&object, &dest).is_err() {
+            // Another file system (or a link limit): fall back to a copy.
+            fs::copy(&object, &dest).map_err(io("cannot copy object into revision", &dest))?;
+        }
+    }
+    set_dirs_readonly(&tmp, true)?;
+    match fs::rename(&tmp, &target) {
+        Ok(()) => Ok(target),
+        // Another deploy of the same tree won the race: theirs is complete.
+        Err(_) if target.is_dir() => {
+            remove(&tmp)?;
+            Ok(target)
+        }
+        Err(source) => Err(DeployError::Io {
+            context: "cannot move revision into place",
+            path: target,
+            source,
+        }),
+    }
+}
+
+/// Removes a materialised revision (making its directories writable first).
+pub fn remove(dir: &Path) -> Result<(), DeployError> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    set_dirs_readonly(dir, false)?;
+    fs::remove_dir_all(dir).map_err(|source| DeployError::Io {
+        context: "cannot remove revision directory",
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn set_dirs_readonly(dir: &Path, readonly: bool) -> Result<(), DeployError> {
+    let mode = if readonly { 0o555 } else { 0o755 };
+    let err = |source| DeployError::Io {
+        context: "cannot set revision directory permissions",
+        path: dir.to_path_buf(),
+        source,
+    };
+    // Children first when locking, parent first when unlocking.
+    if !readonly {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(err)?;
+    }
+    for entry in fs::read_dir(dir).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        if entry.file_type().map_err(err)?.is_dir() {
+            set_dirs_readonly(&entry.path(), readonly)?;
+        }
+    }
+    if readonly {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(err)?;
+    }
+    Ok(())
+}

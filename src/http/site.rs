@@ -1,0 +1,314 @@
+//! The sites this node serves, as one immutable snapshot.
+//!
+//! A `Site` is one domain at one revision with everything a request needs
+//! computed once: each file's object path, ETag, content type and stored
+//! encodings, and the compiled rules. Deploys publish a new `Sites` by a
+//! single pointer swap, so a request sees the old revision or the new one,
+//! never a mix, and the request path never touches SQLite.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+
+use super::Rules;
+use crate::cas::{Cas, Encoding, Variants, is_compressible};
+use crate::config::Domain;
+use crate::tree::Manifest;
+
+/// Files up to this size are kept in memory once read, within `CACHE_BUDGET`.
+const CACHE_FILE_LIMIT: u64 = 256 * 1024;
+/// Total bytes of file bodies kept in memory across all snapshots.
+const CACHE_BUDGET: usize = 128 * 1024 * 1024;
+static CACHE_USED: AtomicUsize = AtomicUsize::new(0);
+
+/// One servable file of a revision.
+#[derive(Debug)]
+pub struct SiteFile {
+    pub hash: blake3::Hash,
+    pub size: u64,
+    /// Path of the object in the CAS.
+    pub object: PathBuf,
+    /// Strong ETags per encoding (see `encoding_index`): the quoted blake3 of
+    /// the identity bytes, suffixed with the coding for compressed variants.
+    etags: [HeaderValue; 4],
+    pub content_type: HeaderValue,
+    /// Precompressed variants stored beside the object.
+    pub variants: Variants,
+    /// Bodies per encoding, read once for small files.
+    bodies: [OnceLock<Bytes>; 4],
+}
+
+/// Slot of an encoding in per-encoding arrays.
+fn encoding_index(encoding: Encoding) -> usize {
+    match encoding {
+        Encoding::Identity => 0,
+        Encoding::Gzip => 1,
+        Encoding::Zstd => 2,
+        Encoding::Brotli => 3,
+    }
+}
+
+impl SiteFile {
+    /// The ETag of the `encoding` representation.
+    pub fn etag(&self, encoding: Encoding) -> &HeaderValue {
+        &self.etags[encoding_index(encoding)]
+    }
+
+    /// The cached body in `encoding`, if it has been read before.
+    pub fn cached_body(&self, encoding: Encoding) -> Option<&Bytes> {
+        self.bodies[encoding_index(encoding)].get()
+    }
+
+    /// Offers a freshly read body to the cache (kept if small and the
+    /// global budget allows).
+    pub fn offer_body(&self, encoding: Encoding, bytes: &Bytes) {
+        if bytes.len() as u64 > CACHE_FILE_LIMIT {
+            return;
+        }
+        let len = bytes.len();
+        let reserved = CACHE_USED
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                (used + len <= CACHE_BUDGET).then_some(used + len)
+            })
+            .is_ok();
+        if reserved
+            && self.bodies[encoding_index(encoding)]
+                .set(bytes.clone())
+                .is_err()
+        {
+            CACHE_USED.fetch_sub(len, Ordering::Relaxed);
+        }
+    }
+
+    /// Path of the stored object for `encoding`.
+    pub fn object_path(&self, encoding: Encoding) -> PathBuf {
+        if encoding == Encoding::Identity {
+            return self.object.clone();
+        }
+        let mut path = self.object.clone().into_os_string();
+        path.push(encoding.suffix());
+        PathBuf::from(path)
+    }
+}
+
+/// Whether a body of `len` bytes is small enough to keep in memory.
+pub fn cacheable(len: u64) -> bool {
+    len <= CACHE_FILE_LIMIT
+}
+
+impl Drop for SiteFile {
+    fn drop(&mut self) {
+        for body in self.bodies.iter().filter_map(OnceLock::get) {
+            CACHE_USED.fetch_sub(body.len(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// One domain at one revision.
+#[derive(Debug)]
+pub struct Site {
+    /// The apex name.
+    pub domain: String,
+    /// Every host name this site answers (apex and aliases), lowercase.
+    pub hosts: Vec<String>,
+    /// Merkle root of the served tree.
+    pub root: blake3::Hash,
+    /// `x-makiatto-revision` value: the first 12 hex digits of the root.
+    pub revision_header: HeaderValue,
+    /// `Last-Modified` for every file: when the revision was deployed.
+    pub last_modified: SystemTime,
+    pub last_modified_header: HeaderValue,
+    /// Request-path key (no leading `/`) → file.
+    pub files: HashMap<Box<str>, SiteFile>,
+    pub rules: Rules,
+}
+
+impl Site {
+    /// Indexes `manifest` (already stored in `cas`) for serving as `domain`.
+    pub fn build(domain: &Domain, manifest: &Manifest, cas: &Cas, deployed_at: SystemTime) -> Site {
+        let root = manifest.root();
+        let files = manifest
+            .iter()
+            .map(|(path, entry)| {
+                let file = SiteFile {
+                    hash: entry.hash,
+                    size: entry.size,
+                    object: cas.path(&entry.hash),
+                    etags: etags(&entry.hash),
+                    content_type: content_type(path),
+                    variants: if is_compressible(path) {
+                        cas.variants(&entry.hash)
+                    } else {
+                        Variants::default()
+                    },
+                    bodies: Default::default(),
+                };
+                (Box::from(path), file)
+            })
+            .collect();
+        let mut hosts = vec![domain.name.clone()];
+        hosts.extend(domain.aliases.iter().cloned());
+        // Whole seconds: HTTP dates have no finer resolution, and
+        // If-Modified-Since comparisons must round-trip.
+        let last_modified = deployed_at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(SystemTime::UNIX_EPOCH, |d| {
+                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(d.as_secs())
+            });
+        Site {
+            domain: domain.name.clone(),
+            hosts,
+            root,
+            revision_header: header_value(&root.to_hex()[..12]),
+            last_modified,
+            last_modified_header: header_value(&httpdate::fmt_http_date(last_modified)),
+            files,
+            rules: Rules::compile(domain),
+        }
+    }
+
+    /// The file at request-path key `key` (no leading `/`).
+    pub fn file(&self, key: &str) -> Option<&SiteFile> {
+        self.files.get(key)
+    }
+}
+
+/// The routing table of one snapshot: host → site.
+#[derive(Debug, Default)]
+pub struct Sites {
+    hosts: HashMap<String, Arc<Site>>,
+    /// Served for unknown hosts in dev mode, so `http://127.0.0.1:8080/` works.
+    fallback: Option<Arc<Site>>,
+}
+
+impl Sites {
+    /// The site for a `Host` value (port and trailing dot ignored, any case).
+    pub fn for_host(&self, host: &str) -> Option<&Arc<Site>> {
+        let name = host_name(host);
+        let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.hosts.get(&name.to_ascii_lowercase())
+        } else {
+            self.hosts.get(name)
+        };
+        found.or(self.fallback.as_ref())
+    }
+
+    /// Every site, in domain order.
+    pub fn sites(&self) -> Vec<Arc<Site>> {
+        let mut sites: Vec<_> = self.hosts.values().cloned().collect();
+        sites.sort_by(|a, b| a.domain.cmp(&b.domain));
+        sites.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        sites
+    }
+}
+
+/// The live snapshot, swapped whole on every activation.
+#[derive(Debug)]
+pub struct SiteTable {
+    current: ArcSwap<Sites>,
+    /// Whether unknown hosts get the first site (dev mode).
+    fallback_to_first: bool,
+}
+
+impl SiteTable {
+    /// An empty table.
+    pub fn new(fallback_to_first: bool) -> SiteTable {
+        SiteTable {
+            current: ArcSwap::from_pointee(Sites::default()),
+            fallback_to_first,
+        }
+    }
+
+    /// The current snapshot.
+    pub fn load(&self) -> Arc<Sites> {
+        self.current.load_full()
+    }
+
+    /// Replaces the snapshot with `sites`; the first one is the dev-mode
+    /// fallback.
+    pub fn publish(&self, sites: Vec<Arc<Site>>) {
+        let mut hosts = HashMap::new();
+        for site in &sites {
+            for host in &site.hosts {
+                hosts.insert(host.clone(), site.clone());
+            }
+        }
+        let fallback = if self.fallback_to_first {
+            sites.first().cloned()
+        } else {
+            None
+        };
+        self.current.store(Arc::new(Sites { hosts, fallback }));
+    }
+}
+
+/// The host part of a `Host` header value: no port, no trailing dot.
+fn host_name(host: &str) -> &str {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // IPv6 literal: "[::1]:8080".
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _port)| name)
+    };
+    name.strip_suffix('.').unwrap_or(name)
+}
+
+fn etags(hash: &blake3::Hash) -> [HeaderValue; 4] {
+    let hex = hash.to_hex();
+    [
+        Encoding::Identity,
+        Encoding::Gzip,
+        Encoding::Zstd,
+        Encoding::Brotli,
+    ]
+    .map(|encoding| match encoding {
+        Encoding::Identity => header_value(&format!("\"{hex}\"")),
+        other => header_value(&format!("\"{hex}-{}\"", other.as_str())),
+    })
+}
+
+fn content_type(path: &str) -> HeaderValue {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let textual = mime.type_() == mime_guess::mime::TEXT
+        || matches!(
+            mime.subtype().as_str(),
+            "javascript" | "json" | "xml" | "svg" | "manifest+json"
+        );
+    if textual {
+        header_value(&format!("{}; charset=utf-8", mime.essence_str()))
+    } else {
+        header_value(mime.essence_str())
+    }
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    // Every caller passes hex, an HTTP date or a MIME type: all visible ASCII.
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_lose_ports_and_trailing_dots() {
+        assert_eq!(host_name("example.com:8080"), "example.com");
+        assert_eq!(host_name("example.com."), "example.com");
+        assert_eq!(host_name("[::1]:8080"), "::1");
+        assert_eq!(host_name("example.com"), "example.com");
+    }
+
+    #[test]
+    fn text_types_carry_a_charset() {
+        assert_eq!(content_type("a/index.html"), "text/html; charset=utf-8");
+        assert_eq!(content_type("app.js"), "text/javascript; charset=utf-8");
+        assert_eq!(content_type("logo.png"), "image/png");
+        assert_eq!(content_type("blob"), "application/octet-stream");
+    }
+}

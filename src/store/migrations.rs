@@ -1,0 +1,85 @@
+//! Versioned schema migrations, applied in order inside one transaction
+//! each, recorded in SQLite's `user_version`.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each entry moves the schema from version `index` to `index + 1`.
+/// Replicated tables carry `hlc` (see `hlc.rs`), `origin` (node name) and
+/// `deleted` (tombstone) columns for last-writer-wins merging.
+const MIGRATIONS: &[&str] = &[
+    // 1: the foundation tables.
+    "
+    CREATE TABLE nodes (
+        name      TEXT PRIMARY KEY,
+        ipv4      TEXT,
+        ipv6      TEXT,
+        latitude  REAL,
+        longitude REAL,
+        healthy   INTEGER NOT NULL DEFAULT 1,
+        hlc       INTEGER NOT NULL,
+        origin    TEXT NOT NULL,
+        deleted   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE keys (
+        fingerprint TEXT PRIMARY KEY,
+        public_key  TEXT NOT NULL,
+        comment     TEXT NOT NULL DEFAULT '',
+        hlc         INTEGER NOT NULL,
+        origin      TEXT NOT NULL,
+        deleted     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE domains (
+        name            TEXT PRIMARY KEY,
+        repo            TEXT NOT NULL,
+        active_revision TEXT,
+        hlc             INTEGER NOT NULL,
+        origin          TEXT NOT NULL,
+        deleted         INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE revisions (
+        domain     TEXT NOT NULL,
+        root       TEXT NOT NULL,
+        manifest   TEXT NOT NULL,
+        config     TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        branch     TEXT,
+        created_ms INTEGER NOT NULL,
+        hlc        INTEGER NOT NULL,
+        origin     TEXT NOT NULL,
+        deleted    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (domain, root)
+    );
+    CREATE INDEX revisions_by_age ON revisions (domain, created_ms);
+    ",
+];
+
+/// Brings `conn` to the latest schema version.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let current: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(err)?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: current,
+            known,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
