@@ -79,7 +79,7 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(settings.header_timeout_secs))
-                .max_buf_size(settings.max_header_bytes.max(8192))
+                .max_header_size(settings.max_header_bytes)
                 .max_headers(100);
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);

@@ -214,6 +214,9 @@ pub struct SiteTable {
     current: ArcSwap<Sites>,
     /// Whether unknown hosts get the first site (dev mode).
     fallback_to_first: bool,
+    /// Counts publications, so other subsystems (DNS zones) can rebuild
+    /// their own snapshots when the set of sites changes.
+    version: tokio::sync::watch::Sender<u64>,
 }
 
 impl SiteTable {
@@ -222,7 +225,13 @@ impl SiteTable {
         SiteTable {
             current: ArcSwap::from_pointee(Sites::default()),
             fallback_to_first,
+            version: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// A receiver that changes whenever a new snapshot is published.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
     }
 
     /// The current snapshot.
@@ -245,6 +254,7 @@ impl SiteTable {
             None
         };
         self.current.store(Arc::new(Sites { hosts, fallback }));
+        self.version.send_modify(|v| *v += 1);
     }
 }
 
