@@ -102,11 +102,18 @@ ensure_packages() {
 # --- temp dir, processes, cleanup --------------------------------------------
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/makiatto-bench.XXXXXX")
-# The server under test; servers run one at a time.
+# The server under test (servers run one at a time) and the running wrk.
 SERVER_PID=""
+WRK_PID=""
 
 cleanup() {
-    [[ -n $SERVER_PID ]] && stop_server "$SERVER_PID"
+    if [[ -n $WRK_PID ]]; then
+        kill "$WRK_PID" 2>/dev/null || true
+        wait "$WRK_PID" 2>/dev/null || true
+    fi
+    if [[ -n $SERVER_PID ]]; then
+        stop_server "$SERVER_PID"
+    fi
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -131,7 +138,12 @@ free_port() {
 wait_ready() {
     local url=$1 pid=$2 name=$3
     for _ in $(seq 600); do
-        kill -0 "$pid" 2>/dev/null || return 1
+        if ! kill -0 "$pid" 2>/dev/null; then
+            local status=0
+            wait "$pid" || status=$?
+            log "$name exited with status $status before serving"
+            return 1
+        fi
         if [[ $(curl -s -o /dev/null -w '%{http_code}' "$url" || true) == 200 ]]; then
             return 0
         fi
@@ -306,25 +318,31 @@ to_mib() {
     }'
 }
 
-# Runs wrk against URL (the long timeout keeps 10 MiB responses shared by
-# 100 connections from counting as errors); prints "requests/s MiB/s errors".
+# Runs wrk against URL and sets WRK_RPS, WRK_MIB and WRK_ERRORS. The long
+# timeout keeps 10 MiB responses shared by 100 connections from counting as
+# errors. wrk runs in the background so a signal reaches the trap at once.
 run_wrk() {
-    local url=$1 duration=$2 out
-    out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${duration}s" --timeout 60s "$url" 2>&1) || {
-        log "wrk failed: $out"
-        echo "0 0 wrk-failed"
+    local url=$1 duration=$2 out=$TMP/wrk.out status=0
+    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${duration}s" --timeout 60s "$url" >"$out" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || status=$?
+    WRK_PID=""
+    WRK_RPS=0 WRK_MIB=0 WRK_ERRORS=-
+    if ((status != 0)); then
+        log "wrk failed: $(cat "$out")"
+        WRK_ERRORS=wrk-failed
         return
-    }
-    local rps mib errors=""
-    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
-    mib=$(to_mib "$(awk '/^Transfer\/sec:/ {print $2}' <<<"$out")")
-    if grep -q '^  Non-2xx' <<<"$out"; then
-        errors+="non-2xx:$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
     fi
-    if grep -q 'Socket errors' <<<"$out"; then
-        errors+="${errors:+,}socket:$(grep 'Socket errors' <<<"$out" | sed 's/.*errors: //; s/ //g')"
+    local errors=""
+    WRK_RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
+    WRK_MIB=$(to_mib "$(awk '/^Transfer\/sec:/ {print $2}' "$out")")
+    if grep -q 'Non-2xx' "$out"; then
+        errors+="non-2xx:$(awk '/Non-2xx/ {print $NF}' "$out")"
     fi
-    echo "${rps:-0} ${mib:-0} ${errors:--}"
+    if grep -q 'Socket errors' "$out"; then
+        errors+="${errors:+,}socket:$(grep 'Socket errors' "$out" | sed 's/.*errors: //; s/ //g')"
+    fi
+    WRK_ERRORS=${errors:--}
 }
 
 # --- main ----------------------------------------------------------------------
@@ -351,12 +369,12 @@ for server in "${SERVER_LIST[@]}"; do
     for entry in "${FILES[@]}"; do
         IFS='|' read -r path _ label <<<"$entry"
         log "$server $label: warm-up ${WARMUP}s, run ${DURATION}s"
-        ((WARMUP > 0)) && run_wrk "$SERVER_URL$path" "$WARMUP" >/dev/null
+        ((WARMUP > 0)) && run_wrk "$SERVER_URL$path" "$WARMUP"
         reset_peak_rss "$pid"
-        read -r rps mib errors < <(run_wrk "$SERVER_URL$path" "$DURATION")
-        RPS[$server,$label]=$rps
-        MIB[$server,$label]=$mib
-        ERR[$server,$label]=$errors
+        run_wrk "$SERVER_URL$path" "$DURATION"
+        RPS[$server,$label]=$WRK_RPS
+        MIB[$server,$label]=$WRK_MIB
+        ERR[$server,$label]=$WRK_ERRORS
         RSS[$server,$label]=$(peak_rss_kib "$pid")
     done
     stop_server "$pid"
