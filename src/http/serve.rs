@@ -4,15 +4,12 @@
 //! Each step is a small function over data precomputed per revision, so a
 //! request costs a few hash lookups and, for small files, no disk access.
 
-use std::io::SeekFrom;
-
 use bytes::Bytes;
 use hyper::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH,
     CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderValue, LAST_MODIFIED, LOCATION, RANGE, VARY,
 };
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
-use tokio::io::AsyncSeekExt;
 
 use super::body::Body;
 use super::path::{self, SitePath};
@@ -246,6 +243,10 @@ async fn file_response<B>(
 }
 
 /// `len` bytes from `start` of the `encoding` object (of `total` bytes).
+///
+/// Small objects are read once and kept in memory; large ones are mapped
+/// once (objects never change after they are stored, and a deleted object's
+/// inode lives on while mapped), so every response is a zero-copy slice.
 async fn body(
     file: &SiteFile,
     encoding: Encoding,
@@ -258,26 +259,36 @@ async fn body(
         return Ok(Body::full(slice(bytes)));
     }
     let path = file.object_path(encoding);
-    if cacheable(total) {
-        let bytes = Bytes::from(tokio::fs::read(&path).await?);
-        if bytes.len() as u64 != total {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "{} has {} bytes, expected {total}",
-                    path.display(),
-                    bytes.len()
-                ),
-            ));
-        }
-        file.offer_body(encoding, &bytes);
-        return Ok(Body::full(slice(&bytes)));
+    let bytes = if cacheable(total) {
+        Bytes::from(tokio::fs::read(&path).await?)
+    } else {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || map_object(&path))
+            .await
+            .map_err(std::io::Error::other)??
+    };
+    if bytes.len() as u64 != total {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{} has {} bytes, expected {total}",
+                path.display(),
+                bytes.len()
+            ),
+        ));
     }
-    let mut handle = tokio::fs::File::open(&path).await?;
-    if start > 0 {
-        handle.seek(SeekFrom::Start(start)).await?;
-    }
-    Ok(Body::file(handle, len))
+    file.offer_body(encoding, &bytes);
+    Ok(Body::full(slice(&bytes)))
+}
+
+/// Maps a stored object read-only.
+fn map_object(path: &std::path::Path) -> std::io::Result<Bytes> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: CAS objects are written once under a temp name, made
+    // read-only, and linked into place; nothing writes or truncates them
+    // afterwards (gc only unlinks), so the mapping never changes under us.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(Bytes::from_owner(map))
 }
 
 fn add_rule_headers(resp: &mut Response<Body>, site: &Site, key: &str) {

@@ -21,7 +21,8 @@ use crate::cas::{Cas, Encoding, Variants, is_compressible};
 use crate::config::Domain;
 use crate::tree::Manifest;
 
-/// Files up to this size are kept in memory once read, within `CACHE_BUDGET`.
+/// Files up to this size are read into memory once, within `CACHE_BUDGET`;
+/// larger ones are mapped.
 const CACHE_FILE_LIMIT: u64 = 256 * 1024;
 /// Total bytes of file bodies kept in memory across all snapshots.
 const CACHE_BUDGET: usize = 128 * 1024 * 1024;
@@ -65,10 +66,12 @@ impl SiteFile {
         self.bodies[encoding_index(encoding)].get()
     }
 
-    /// Offers a freshly read body to the cache (kept if small and the
-    /// global budget allows).
+    /// Offers a freshly read body to the cache. Mapped (large) bodies are
+    /// always kept: they cost address space, not memory. Read (small)
+    /// bodies are kept while the global budget allows.
     pub fn offer_body(&self, encoding: Encoding, bytes: &Bytes) {
         if bytes.len() as u64 > CACHE_FILE_LIMIT {
+            let _ = self.bodies[encoding_index(encoding)].set(bytes.clone());
             return;
         }
         let len = bytes.len();
@@ -105,7 +108,9 @@ pub fn cacheable(len: u64) -> bool {
 impl Drop for SiteFile {
     fn drop(&mut self) {
         for body in self.bodies.iter().filter_map(OnceLock::get) {
-            CACHE_USED.fetch_sub(body.len(), Ordering::Relaxed);
+            if body.len() as u64 <= CACHE_FILE_LIMIT {
+                CACHE_USED.fetch_sub(body.len(), Ordering::Relaxed);
+            }
         }
     }
 }
