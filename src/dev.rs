@@ -52,6 +52,15 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
         })?),
         None => None,
     };
+    // Watch before the first deploy: an edit made while it runs, or right
+    // after the URLs are printed, must still trigger a redeploy.
+    let (watcher, changes) = match &site {
+        Some(dir) => {
+            let (watcher, changes) = watch(dir, options.data.clone())?;
+            (Some(watcher), Some(changes))
+        }
+        None => (None, None),
+    };
     let mut deployed = Vec::new();
     if let Some(dir) = &site {
         deployed = deploy(&deployer, dir)
@@ -63,15 +72,9 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
     }
     let running = node.start(shutdown.clone()).await?;
     print_urls(running.http_addr, &deployed, &deployer);
-    let watcher = match &site {
-        Some(dir) => Some(watch(
-            dir.clone(),
-            options.data.clone(),
-            deployer,
-            shutdown,
-        )?),
-        None => None,
-    };
+    if let (Some(dir), Some(changes)) = (site, changes) {
+        tokio::spawn(redeploy_on_change(dir, changes, deployer, shutdown));
+    }
     running.wait().await;
     drop(watcher);
     Ok(())
@@ -120,16 +123,14 @@ fn print_urls(addr: SocketAddr, deployed: &[Deployed], deployer: &Deployer) {
     }
 }
 
-/// Watches `dir` and redeploys it after each burst of changes. Changes under
-/// the data directory (when it sits inside the site) are ignored.
+/// Watches `dir`, sending a signal per burst of changes. Changes under the
+/// data directory (when it sits inside the site) are ignored.
 fn watch(
-    dir: PathBuf,
+    dir: &Path,
     data: PathBuf,
-    deployer: Arc<Deployer>,
-    mut shutdown: Shutdown,
-) -> Result<notify::RecommendedWatcher, DevError> {
+) -> Result<(notify::RecommendedWatcher, mpsc::Receiver<()>), DevError> {
     let data = std::fs::canonicalize(&data).unwrap_or(data);
-    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let (tx, rx) = mpsc::channel::<()>(1);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
             && event.paths.iter().any(|p| !p.starts_with(&data))
@@ -140,34 +141,42 @@ fn watch(
         }
     })
     .map_err(|source| DevError::Watch {
-        dir: dir.clone(),
+        dir: dir.to_path_buf(),
         source,
     })?;
     watcher
-        .watch(&dir, RecursiveMode::Recursive)
+        .watch(dir, RecursiveMode::Recursive)
         .map_err(|source| DevError::Watch {
-            dir: dir.clone(),
+            dir: dir.to_path_buf(),
             source,
         })?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                got = rx.recv() => if got.is_none() { break },
-                _ = shutdown.wait() => break,
+    Ok((watcher, rx))
+}
+
+/// Redeploys `dir` after each burst of changes until shutdown; a failed
+/// redeploy keeps the previous revision live and says why.
+async fn redeploy_on_change(
+    dir: PathBuf,
+    mut changes: mpsc::Receiver<()>,
+    deployer: Arc<Deployer>,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        tokio::select! {
+            got = changes.recv() => if got.is_none() { break },
+            _ = shutdown.wait() => break,
+        }
+        // Debounce: wait until changes stop arriving.
+        while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, changes.recv()).await {}
+        match deploy(&deployer, &dir).await {
+            Ok(deployed) => {
+                for d in deployed {
+                    info!(domain = %d.domain, revision = %&d.root[..12], files = d.files, "redeployed");
+                }
             }
-            // Debounce: wait until changes stop arriving.
-            while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
-            match deploy(&deployer, &dir).await {
-                Ok(deployed) => {
-                    for d in deployed {
-                        info!(domain = %d.domain, revision = %&d.root[..12], files = d.files, "redeployed");
-                    }
-                }
-                Err(message) => {
-                    error!(dir = %dir.display(), "redeploy failed, still serving the previous revision: {message}");
-                }
+            Err(message) => {
+                error!(dir = %dir.display(), "redeploy failed, still serving the previous revision: {message}");
             }
         }
-    });
-    Ok(watcher)
+    }
 }

@@ -109,6 +109,8 @@ async fn async_main(command: Cmd) -> ExitCode {
                 Ok(running) => running,
                 Err(e) => return fail(&e.to_string()),
             };
+            println!("makiatto node {} ready", node.config.name);
+            println!("  http://{}/", running.http_addr);
             tokio::spawn(async move {
                 wait_for_signal().await;
                 trigger.trigger();
