@@ -367,3 +367,56 @@ fn dev_picks_up_a_new_file() {
         reply.describe()
     );
 }
+
+#[test]
+fn dev_keeps_serving_when_an_edit_makes_the_config_invalid() {
+    let site = temp_dir();
+    write_file(
+        site.path(),
+        "makiatto.toml",
+        "[[domain]]\nname = \"typo.test\"\npath = \"public\"\n",
+    );
+    write_file(site.path(), "public/index.html", "valid config\n");
+    let node = Node::start(site.path());
+    assert_serves(&node, "valid config\n", &node.revision);
+
+    edit(&site.path().join("makiatto.toml"), MISSPELT);
+    // The failed redeploy is only visible in the log; wait for it there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !node.stderr().contains(MISSPELT_MESSAGE) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        node.stderr().contains(MISSPELT_MESSAGE),
+        "10 s after breaking makiatto.toml the log does not say {MISSPELT_MESSAGE:?}:\n{}",
+        node.stderr()
+    );
+    assert_serves(&node, "valid config\n", &node.revision);
+}
+
+#[test]
+fn status_names_each_served_domain_and_its_revision() {
+    let one = site_saying("one\n");
+    let two = site_saying("two\n");
+    let node = Node::start(one.path());
+    let out = node.admin(&["status"]);
+    assert!(out.success(), "makiatto status: {}", out.describe());
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("localhost") && l.contains(&node.revision)),
+        "makiatto status should list localhost at {}: {}",
+        node.revision,
+        out.describe()
+    );
+
+    let rev_two = node.deploy(two.path());
+    let out = node.admin(&["status", "--json"]);
+    assert!(out.success(), "makiatto status --json: {}", out.describe());
+    let expected = format!("\"domain\":\"localhost\",\"revision\":\"{rev_two}");
+    assert!(
+        out.stdout.contains(&expected),
+        "makiatto status --json after deploying {rev_two} should contain {expected:?}: {}",
+        out.describe()
+    );
+}

@@ -201,6 +201,34 @@ fn unsatisfiable_range_gets_416_with_the_size() {
 }
 
 #[test]
+fn range_inside_a_large_file_gets_exactly_those_bytes() {
+    let site = temp_dir();
+    let big = Xorshift::new(7).bytes(20 * 1024 * 1024);
+    write_file(site.path(), "big.bin", &big);
+    let node = Node::start(site.path());
+    let (start, end) = (12_345_678usize, 12_545_677usize);
+    let range = format!("bytes={start}-{end}");
+    let reply = node.get_with("/big.bin", &[("range", &range)]);
+    assert_eq!(
+        reply.status,
+        206,
+        "GET /big.bin Range {range}: {}",
+        reply.describe()
+    );
+    assert_eq!(
+        reply.header("content-range"),
+        Some(format!("bytes {start}-{end}/{}", big.len()).as_str()),
+        "GET /big.bin Range {range}: {}",
+        reply.describe()
+    );
+    assert!(
+        reply.body == big[start..=end],
+        "GET /big.bin Range {range}: {} bytes came back, not the requested slice",
+        reply.body.len()
+    );
+}
+
+#[test]
 fn responses_advertise_byte_ranges() {
     let f = fixture();
     let reply = f.node.get("/blob.bin");
