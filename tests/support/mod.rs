@@ -243,20 +243,34 @@ impl Node {
     pub fn start(site: &Path) -> Node {
         let dir = temp_dir();
         let data = dir.path().join("data");
-        let stderr_log = dir.path().join("stderr.log");
-        let stderr_file = std::fs::File::create(&stderr_log).expect("create stderr log");
-        let mut child = Command::new(makiatto_bin())
+        let mut command = Command::new(makiatto_bin());
+        command
             .arg("dev")
             .arg("--site")
             .arg(site)
             .arg("--data")
             .arg(&data)
-            .args(["--http", "127.0.0.1:0"])
+            .args(["--http", "127.0.0.1:0"]);
+        Node::launch(command, dir, data)
+    }
+
+    /// Starts `makiatto run --config CONFIG`, whose node.toml must put its
+    /// data directory at `data` (inside `dir`) and listen on port 0.
+    pub fn start_run(config: &Path, dir: TempDir, data: PathBuf) -> Node {
+        let mut command = Command::new(makiatto_bin());
+        command.arg("run").arg("--config").arg(config);
+        Node::launch(command, dir, data)
+    }
+
+    fn launch(mut command: Command, dir: TempDir, data: PathBuf) -> Node {
+        let stderr_log = dir.path().join("stderr.log");
+        let stderr_file = std::fs::File::create(&stderr_log).expect("create stderr log");
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr_file))
             .spawn()
-            .expect("spawn makiatto dev");
+            .expect("spawn makiatto");
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel::<String>();
         let pipe = child.stdout.take().expect("piped stdout");
@@ -284,11 +298,13 @@ impl Node {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) if line.contains("http://") => {
-                    let (addr, domain, revision) = parse_url_line(&line)
+                    let (addr, site) = parse_url_line(&line)
                         .unwrap_or_else(|| node.fail(&format!("unreadable URL line {line:?}")));
                     node.addr = addr;
-                    node.domain = domain;
-                    node.revision = revision;
+                    if let Some((domain, revision)) = site {
+                        node.domain = domain;
+                        node.revision = revision;
+                    }
                     return node;
                 }
                 Ok(_) => {}
@@ -305,7 +321,7 @@ impl Node {
 
     fn fail(&self, why: &str) -> ! {
         panic!(
-            "makiatto dev: {why}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            "makiatto: {why}\n--- stdout ---\n{}\n--- stderr ---\n{}",
             self.stdout.lock().expect("stdout lines").join("\n"),
             self.stderr()
         )
@@ -407,16 +423,15 @@ impl Drop for Node {
 }
 
 /// Reads `  http://ADDR/  → DOMAIN (revision HEX)`.
-fn parse_url_line(line: &str) -> Option<(SocketAddr, String, String)> {
+fn parse_url_line(line: &str) -> Option<(SocketAddr, Option<(String, String)>)> {
     let rest = &line[line.find("http://")? + "http://".len()..];
     let addr = rest.split('/').next()?.parse().ok()?;
-    let domain = rest
-        .split('→')
-        .nth(1)?
-        .split_whitespace()
-        .next()?
-        .to_string();
-    Some((addr, domain, revision_in(line)?))
+    // `makiatto run` names no site on its URL line.
+    let site = rest.split('→').nth(1).and_then(|after| {
+        let domain = after.split_whitespace().next()?.to_string();
+        Some((domain, revision_in(line)?))
+    });
+    Some((addr, site))
 }
 
 /// The 12-hex revision after the word "revision" in `text`.
