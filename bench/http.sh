@@ -16,11 +16,13 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: bench/http.sh [-d SECONDS] [-c CONNECTIONS] [-w WARMUP_SECONDS] [-s SERVERS]
+usage: bench/http.sh [-d SECONDS] [-c CONNECTIONS] [-w WARMUP_SECONDS] [-r ROUNDS] [-s SERVERS]
 
   -d SECONDS       length of each measured wrk run (default 10)
   -c CONNECTIONS   concurrent keep-alive connections (default 100)
   -w SECONDS       unmeasured warm-up before each run (default 2)
+  -r ROUNDS        rounds; servers alternate within each, and the table shows
+                   each figure's median over the rounds (default 3)
   -s SERVERS       comma-separated subset of makiatto,nginx,caddy (default all)
 
 Environment: MAKIATTO_BIN uses that binary instead of building one with
@@ -31,12 +33,14 @@ EOF
 DURATION=10
 CONNECTIONS=100
 WARMUP=2
+ROUNDS=3
 SERVERS=makiatto,nginx,caddy
-while getopts "d:c:w:s:h" opt; do
+while getopts "d:c:w:r:s:h" opt; do
     case "$opt" in
         d) DURATION=$OPTARG ;;
         c) CONNECTIONS=$OPTARG ;;
         w) WARMUP=$OPTARG ;;
+        r) ROUNDS=$OPTARG ;;
         s) SERVERS=$OPTARG ;;
         h) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
@@ -354,34 +358,52 @@ make_site
 declare -A RPS MIB RSS ERR
 FAILED=()
 
-for server in "${SERVER_LIST[@]}"; do
-    log "starting $server"
-    "start_$server"
-    pid=$SERVER_PID
-    if ! wait_ready "$SERVER_URL/" "$pid" "$server" || ! verify_files "$server"; then
-        log "$server failed to start or serve; its log:"
-        tail -n 20 "$TMP/$server/log" "$TMP/$server/error.log" >&2 2>/dev/null || true
-        FAILED+=("$server")
+# Middle value of whitespace-separated numbers (the lower middle for an
+# even count).
+median() {
+    tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
+}
+
+# Rounds interleave the servers so a burst of other load on the machine
+# hits every server alike, and the median discards the odd round.
+for round in $(seq "$ROUNDS"); do
+    for server in "${SERVER_LIST[@]}"; do
+        [[ " ${FAILED[*]} " == *" $server "* ]] && continue
+        log "round $round/$ROUNDS: starting $server"
+        "start_$server"
+        pid=$SERVER_PID
+        if ! wait_ready "$SERVER_URL/" "$pid" "$server" || ! verify_files "$server"; then
+            log "$server failed to start or serve; its log:"
+            tail -n 20 "$TMP/$server/log" "$TMP/$server/error.log" >&2 2>/dev/null || true
+            FAILED+=("$server")
+            stop_server "$pid"
+            SERVER_PID=""
+            continue
+        fi
+        for entry in "${FILES[@]}"; do
+            IFS='|' read -r path _ label <<<"$entry"
+            log "$server $label: warm-up ${WARMUP}s, run ${DURATION}s"
+            ((WARMUP > 0)) && run_wrk "$SERVER_URL$path" "$WARMUP"
+            reset_peak_rss "$pid"
+            run_wrk "$SERVER_URL$path" "$DURATION"
+            RPS[$server,$label]+=" $WRK_RPS"
+            MIB[$server,$label]+=" $WRK_MIB"
+            [[ $WRK_ERRORS == - ]] || ERR[$server,$label]+="${ERR[$server,$label]:+,}$WRK_ERRORS"
+            RSS[$server,$label]+=" $(peak_rss_kib "$pid")"
+        done
         stop_server "$pid"
         SERVER_PID=""
-        continue
-    fi
-    for entry in "${FILES[@]}"; do
-        IFS='|' read -r path _ label <<<"$entry"
-        log "$server $label: warm-up ${WARMUP}s, run ${DURATION}s"
-        ((WARMUP > 0)) && run_wrk "$SERVER_URL$path" "$WARMUP"
-        reset_peak_rss "$pid"
-        run_wrk "$SERVER_URL$path" "$DURATION"
-        RPS[$server,$label]=$WRK_RPS
-        MIB[$server,$label]=$WRK_MIB
-        ERR[$server,$label]=$WRK_ERRORS
-        RSS[$server,$label]=$(peak_rss_kib "$pid")
     done
-    stop_server "$pid"
-    SERVER_PID=""
 done
 
-printf '\n%d s per run, %d connections, server on CPU 0, wrk on CPU 1\n\n' "$DURATION" "$CONNECTIONS"
+for key in "${!RPS[@]}"; do
+    RPS[$key]=$(median "${RPS[$key]}")
+    MIB[$key]=$(median "${MIB[$key]}")
+    RSS[$key]=$(tr ' ' '\n' <<<"${RSS[$key]}" | grep . | sort -n | tail -n 1)
+    ERR[$key]=${ERR[$key]:--}
+done
+
+printf '\nmedian of %d rounds of %d s, %d connections, server on CPU 0, wrk on CPU 1; peak RSS is the highest seen\n\n' "$ROUNDS" "$DURATION" "$CONNECTIONS"
 printf '%-9s %-11s %12s %10s %14s  %s\n' server file "requests/s" "MiB/s" "peak RSS MiB" errors
 for server in "${SERVER_LIST[@]}"; do
     for entry in "${FILES[@]}"; do
