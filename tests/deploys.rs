@@ -134,6 +134,22 @@ fn rollback_returns_to_the_previous_revision() {
 }
 
 #[test]
+fn rollback_after_redeploying_an_older_tree_goes_to_the_one_deployed_before_it() {
+    let one = site_saying("version one\n");
+    let two = site_saying("version two\n");
+    let node = Node::start(one.path());
+    let rev_two = node.deploy(two.path());
+    node.deploy(one.path());
+    let out = node.admin(&["rollback", "localhost"]);
+    assert!(
+        out.success(),
+        "makiatto rollback localhost: {}",
+        out.describe()
+    );
+    assert_serves(&node, "version two\n", &rev_two);
+}
+
+#[test]
 fn rollback_to_a_named_revision_prefix() {
     let one = site_saying("version one\n");
     let two = site_saying("version two\n");

@@ -39,8 +39,9 @@ fn row_to_revision(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRow> {
 }
 
 impl Store {
-    /// Records a revision (a no-op if the same root is already recorded for
-    /// the domain; a tombstoned one is revived with the new details).
+    /// Records a deploy of a revision. Deploying a root the domain already
+    /// has (say, redeploying an older tree) refreshes its time and source,
+    /// so history and the default rollback target follow deploy order.
     pub fn record_revision(&self, rev: &RevisionRow) -> Result<(), StoreError> {
         let hlc = self.clock.now();
         self.conn()
@@ -52,8 +53,7 @@ impl Store {
                    manifest = excluded.manifest, config = excluded.config,
                    source = excluded.source, branch = excluded.branch,
                    created_ms = excluded.created_ms, hlc = excluded.hlc,
-                   origin = excluded.origin, deleted = 0
-                 WHERE revisions.deleted = 1",
+                   origin = excluded.origin, deleted = 0",
                 params![
                     rev.domain,
                     rev.root,
@@ -191,6 +191,22 @@ mod tests {
         let active = store.active_revisions().unwrap();
         assert_eq!(active.len(), 1);
         assert_eq!(active[0].root, "r1");
+    }
+
+    #[test]
+    fn redeploying_a_root_moves_it_to_the_top_of_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.sqlite"), "n1").unwrap();
+        store.record_revision(&rev("a.test", "r1", 1)).unwrap();
+        store.record_revision(&rev("a.test", "r2", 2)).unwrap();
+        store.record_revision(&rev("a.test", "r1", 3)).unwrap();
+        let roots: Vec<_> = store
+            .revisions("a.test")
+            .unwrap()
+            .into_iter()
+            .map(|r| r.root)
+            .collect();
+        assert_eq!(roots, vec!["r1", "r2"]);
     }
 
     #[test]
