@@ -131,3 +131,32 @@ fn maki_init_writes_a_starter_site_that_serves() {
         refused.describe()
     );
 }
+
+#[test]
+fn dev_stops_cleanly_on_ctrl_c_and_removes_its_admin_socket() {
+    let site = temp_dir();
+    write_file(site.path(), "index.html", "hello\n");
+    let mut node = Node::start(site.path());
+    assert!(node.data.join("admin.sock").exists());
+    let status = node
+        .signal_and_wait("INT", std::time::Duration::from_secs(10))
+        .unwrap_or_else(|| {
+            panic!(
+                "makiatto dev still running 10 s after SIGINT:\n{}",
+                node.stderr()
+            )
+        });
+    assert!(
+        status.success(),
+        "exit status {status} after SIGINT:\n{}",
+        node.stderr()
+    );
+    assert!(
+        !node.data.join("admin.sock").exists(),
+        "the admin socket outlived the node"
+    );
+    assert!(
+        std::net::TcpStream::connect(node.addr).is_err(),
+        "the HTTP port still accepts connections after shutdown"
+    );
+}

@@ -402,19 +402,33 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Sends `signal` (e.g. "INT", "TERM") and waits up to `limit` for the
+    /// process to exit; `None` if it is still running then.
+    pub fn signal_and_wait(&mut self, signal: &str, limit: Duration) -> Option<ExitStatus> {
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             // SIGTERM first so the node can shut down cleanly, then insist.
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(20));
+            if self
+                .signal_and_wait("TERM", Duration::from_secs(5))
+                .is_some()
+            {
+                return;
             }
             let _ = self.child.kill();
         }
