@@ -138,14 +138,9 @@ fn remove(path: &Path) -> Result<Option<u64>, CasError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cas::test_store as store;
     use std::fs::File;
     use std::io::Write;
-
-    fn store() -> (tempfile::TempDir, Cas) {
-        let dir = tempfile::tempdir().unwrap();
-        let cas = Cas::open(&dir.path().join("objects")).unwrap();
-        (dir, cas)
-    }
 
     fn page(n: u32) -> Vec<u8> {
         format!("<h1>page {n}</h1>\n").repeat(100).into_bytes()

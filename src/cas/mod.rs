@@ -15,3 +15,11 @@ mod variants;
 pub use encoding::{Encoding, Variants, is_compressible};
 pub use gc::GcStats;
 pub use store::{Cas, CasError};
+
+/// A CAS in a fresh temp directory, for this module's tests.
+#[cfg(test)]
+fn test_store() -> (tempfile::TempDir, Cas) {
+    let dir = tempfile::tempdir().unwrap();
+    let cas = Cas::open(&dir.path().join("objects")).unwrap();
+    (dir, cas)
+}

@@ -304,13 +304,8 @@ fn sync_dir(dir: &Path) -> Result<(), CasError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cas::test_store as store;
     use std::os::unix::fs::MetadataExt;
-
-    fn store() -> (tempfile::TempDir, Cas) {
-        let dir = tempfile::tempdir().unwrap();
-        let cas = Cas::open(&dir.path().join("objects")).unwrap();
-        (dir, cas)
-    }
 
     fn tmp_entries(cas: &Cas) -> usize {
         fs::read_dir(cas.tmp_dir()).unwrap().count()

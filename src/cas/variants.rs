@@ -138,13 +138,8 @@ impl<W: Write> Write for Capped<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cas::test_store as store;
     use std::io::Read;
-
-    fn store() -> (tempfile::TempDir, Cas) {
-        let dir = tempfile::tempdir().unwrap();
-        let cas = Cas::open(&dir.path().join("objects")).unwrap();
-        (dir, cas)
-    }
 
     fn decode(encoding: Encoding, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

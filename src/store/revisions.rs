@@ -100,47 +100,52 @@ impl Store {
 
     /// Live revisions of `domain`, newest first.
     pub fn revisions(&self, domain: &str) -> Result<Vec<RevisionRow>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM revisions r LEFT JOIN domains d ON d.name = r.domain
-                 WHERE r.domain = ?1 AND r.deleted = 0
-                 ORDER BY r.created_ms DESC, r.hlc DESC"
-            ))
-            .map_err(query_err("listing revisions"))?;
-        stmt.query_map([domain], row_to_revision)
-            .and_then(|rows| rows.collect())
-            .map_err(query_err("listing revisions"))
+        self.select_revisions(
+            "listing revisions",
+            "FROM revisions r LEFT JOIN domains d ON d.name = r.domain
+             WHERE r.domain = ?1 AND r.deleted = 0
+             ORDER BY r.created_ms DESC, r.hlc DESC",
+            &[&domain],
+        )
     }
 
     /// The active revision of every domain that has one.
     pub fn active_revisions(&self) -> Result<Vec<RevisionRow>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM domains d JOIN revisions r
-                   ON r.domain = d.name AND r.root = d.active_revision
-                 WHERE d.deleted = 0 AND r.deleted = 0
-                 ORDER BY d.name"
-            ))
-            .map_err(query_err("listing active revisions"))?;
-        stmt.query_map([], row_to_revision)
-            .and_then(|rows| rows.collect())
-            .map_err(query_err("listing active revisions"))
+        self.select_revisions(
+            "listing active revisions",
+            "FROM domains d JOIN revisions r
+               ON r.domain = d.name AND r.root = d.active_revision
+             WHERE d.deleted = 0 AND r.deleted = 0
+             ORDER BY d.name",
+            &[],
+        )
     }
 
     /// Every live revision of every domain (for garbage collection).
     pub fn all_revisions(&self) -> Result<Vec<RevisionRow>, StoreError> {
+        self.select_revisions(
+            "listing all revisions",
+            "FROM revisions r LEFT JOIN domains d ON d.name = r.domain
+             WHERE r.deleted = 0",
+            &[],
+        )
+    }
+
+    /// Runs `SELECT <revision columns> <from_where>`; the query must name
+    /// the revisions table `r` and the domains table `d`.
+    fn select_revisions(
+        &self,
+        context: &'static str,
+        from_where: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<RevisionRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM revisions r LEFT JOIN domains d ON d.name = r.domain
-                 WHERE r.deleted = 0"
-            ))
-            .map_err(query_err("listing all revisions"))?;
-        stmt.query_map([], row_to_revision)
+            .prepare_cached(&format!("SELECT {COLUMNS} {from_where}"))
+            .map_err(query_err(context))?;
+        stmt.query_map(params, row_to_revision)
             .and_then(|rows| rows.collect())
-            .map_err(query_err("listing all revisions"))
+            .map_err(query_err(context))
     }
 
     /// Tombstones a revision so it is no longer kept.
