@@ -24,9 +24,18 @@ pub struct NodeConfig {
     /// How many revisions per domain are kept for rollback (default 10).
     pub keep_revisions: usize,
     pub http: HttpSettings,
-    /// `[dns]`: listen address and the GeoIP database, used by the DNS issue.
+    /// `[dns]` listen address (UDP and TCP on the same port): `0.0.0.0:53`
+    /// when `[dns]` is present without `listen`; `None` (no DNS server)
+    /// without `[dns]`.
     pub dns_listen: Option<SocketAddr>,
+    /// An MMDB city database for locating clients; `None`: every client's
+    /// location is unknown, so every answer lists all healthy nodes.
     pub geoip_db: Option<PathBuf>,
+    /// TTL in seconds of geographic answers (default 60).
+    pub dns_ttl: u32,
+    /// How many of the nearest healthy nodes a geographic answer lists: 1 or
+    /// 2 (default 1).
+    pub dns_answers: usize,
     /// `[[nodes]]`: other nodes, until the mesh replicates the node table.
     pub nodes: Vec<PeerNode>,
 }
@@ -102,13 +111,39 @@ impl NodeConfig {
             Some(h) => http(src, h)?,
             None => HttpSettings::default(),
         };
+        let mut dns_ttl = DEFAULT_DNS_TTL;
+        let mut dns_answers = 1;
         let (dns_listen, geoip_db) = match &raw.dns {
             Some(d) => {
-                let listen = d
-                    .listen
-                    .as_ref()
-                    .map(|l| socket_addr(src, l, "dns.listen", "0.0.0.0:53"))
-                    .transpose()?;
+                let listen = match &d.listen {
+                    Some(l) => socket_addr(src, l, "dns.listen", "0.0.0.0:53")?,
+                    None => SocketAddr::from(([0, 0, 0, 0], 53)),
+                };
+                if let Some(t) = &d.ttl {
+                    // RFC 2181 §8: TTLs above 2^31 - 1 are treated as zero.
+                    if *t.get_ref() > i32::MAX as u64 {
+                        return Err(src.at(
+                            t.span(),
+                            format!(
+                                "dns.ttl {} is too large; the maximum is 2147483647 seconds (the default is 60)",
+                                t.get_ref()
+                            ),
+                        ));
+                    }
+                    dns_ttl = *t.get_ref() as u32;
+                }
+                if let Some(a) = &d.answers {
+                    if !(1..=2).contains(a.get_ref()) {
+                        return Err(src.at(
+                            a.span(),
+                            format!(
+                                "dns.answers {} is not supported; use 1 (the nearest node) or 2 (the nearest two)",
+                                a.get_ref()
+                            ),
+                        ));
+                    }
+                    dns_answers = *a.get_ref() as usize;
+                }
                 let geoip = match &d.geoip_db {
                     Some(g) if g.get_ref().is_empty() => {
                         return Err(src.at(
@@ -119,7 +154,7 @@ impl NodeConfig {
                     Some(g) => Some(PathBuf::from(g.get_ref())),
                     None => None,
                 };
-                (listen, geoip)
+                (Some(listen), geoip)
             }
             None => (None, None),
         };
@@ -143,6 +178,8 @@ impl NodeConfig {
             http,
             dns_listen,
             geoip_db,
+            dns_ttl,
+            dns_answers,
             nodes,
         })
     }
@@ -185,12 +222,21 @@ impl NodeConfig {
                 fallback_to_first_site: true,
                 ..HttpSettings::default()
             },
-            dns_listen: None,
+            dns_listen: Some(DEV_DNS_LISTEN),
             geoip_db: None,
+            dns_ttl: DEFAULT_DNS_TTL,
+            dns_answers: 1,
             nodes: Vec::new(),
         }
     }
 }
+
+/// Where `makiatto dev` answers DNS unless told otherwise.
+pub const DEV_DNS_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5300);
+/// TTL of geographic answers: short, so a failed node stops receiving
+/// visitors within a minute.
+const DEFAULT_DNS_TTL: u32 = 60;
 
 /// Where a node keeps its state unless `data_dir` says otherwise.
 const DEFAULT_DATA_DIR: &str = "/var/lib/makiatto";
@@ -409,6 +455,8 @@ mod tests {
                 http: HttpSettings::default(),
                 dns_listen: None,
                 geoip_db: None,
+                dns_ttl: 60,
+                dns_answers: 1,
                 nodes: vec![],
             }
         );
@@ -494,6 +542,26 @@ mod tests {
         assert_eq!(
             error("name = \"a\"\n[dns]\nlisten = \":53\"\n"),
             "node.toml:3:10: dns.listen \":53\" is not an address and port; write e.g. \"0.0.0.0:53\" (IPv6: \"[::]:53\")"
+        );
+    }
+
+    #[test]
+    fn dns_settings_have_defaults_and_limits() {
+        let config = parse("name = \"a\"\n[dns]\n");
+        assert_eq!(
+            config.dns_listen,
+            Some(SocketAddr::from(([0, 0, 0, 0], 53)))
+        );
+        assert_eq!((config.dns_ttl, config.dns_answers), (60, 1));
+        let config = parse("name = \"a\"\n[dns]\nttl = 30\nanswers = 2\n");
+        assert_eq!((config.dns_ttl, config.dns_answers), (30, 2));
+        assert_eq!(
+            error("name = \"a\"\n[dns]\nanswers = 3\n"),
+            "node.toml:3:11: dns.answers 3 is not supported; use 1 (the nearest node) or 2 (the nearest two)"
+        );
+        assert_eq!(
+            error("name = \"a\"\n[dns]\nttl = 4294967295\n"),
+            "node.toml:3:7: dns.ttl 4294967295 is too large; the maximum is 2147483647 seconds (the default is 60)"
         );
     }
 

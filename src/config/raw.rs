@@ -149,6 +149,8 @@ pub(super) struct RawHttp {
 pub(super) struct RawDns {
     pub listen: Option<S<String>>,
     pub geoip_db: Option<S<String>>,
+    pub ttl: Option<S<u64>>,
+    pub answers: Option<S<u64>>,
 }
 
 /// One `[[nodes]]` in `node.toml`.
