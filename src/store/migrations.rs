@@ -55,6 +55,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX revisions_by_age ON revisions (domain, created_ms);
     ",
+    // 2: `_acme-challenge` TXT values the DNS server publishes for DNS-01.
+    "
+    CREATE TABLE acme_challenges (
+        name    TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        hlc     INTEGER NOT NULL,
+        origin  TEXT NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (name, value)
+    );
+    ",
 ];
 
 /// Brings `conn` to the latest schema version.

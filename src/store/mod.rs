@@ -6,8 +6,10 @@
 //! other nodes by last-writer-wins, with deletes kept as tombstones. Hot paths
 //! never query SQLite per request: they read snapshots built from it.
 
+mod acme;
 mod hlc;
 mod migrations;
+mod nodes;
 mod revisions;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +17,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
+pub use acme::AcmeChallenge;
 pub use hlc::{Clock, Hlc};
+pub use nodes::NodeRow;
 pub use revisions::RevisionRow;
 
 /// Errors from the state database, naming what was being done.
@@ -52,6 +56,9 @@ pub struct Store {
     clock: Clock,
     /// This node's name, recorded as the origin of rows it writes.
     origin: String,
+    /// Counts writes to the rows DNS answers from (nodes, health, ACME
+    /// challenges), so the DNS snapshot is rebuilt only when they change.
+    dns_version: tokio::sync::watch::Sender<u64>,
 }
 
 impl Store {
@@ -76,7 +83,18 @@ impl Store {
             conn: Mutex::new(conn),
             clock: Clock::new(),
             origin: origin.to_string(),
+            dns_version: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// A receiver that changes whenever nodes, their health or ACME
+    /// challenges change.
+    pub fn subscribe_dns(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.dns_version.subscribe()
+    }
+
+    fn dns_changed(&self) {
+        self.dns_version.send_modify(|v| *v += 1);
     }
 
     /// This node's name as recorded in `origin` columns.
