@@ -27,6 +27,8 @@ pub struct DevOptions {
     pub site: Option<PathBuf>,
     pub data: PathBuf,
     pub http: SocketAddr,
+    /// DNS listen address (UDP and TCP).
+    pub dns: SocketAddr,
     /// A node.toml read over the dev defaults.
     pub config: Option<NodeConfig>,
 }
@@ -38,9 +40,14 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
             config.http.fallback_to_first_site = true;
             config.http.listen = options.http;
             config.data_dir = options.data.clone();
+            config.dns_listen = Some(options.dns);
             config
         }
-        None => NodeConfig::dev(options.data.clone(), options.http),
+        None => {
+            let mut config = NodeConfig::dev(options.data.clone(), options.http);
+            config.dns_listen = Some(options.dns);
+            config
+        }
     };
     config.http.fallback_to_first_site = true;
     let node = Node::open(config)?;
@@ -72,6 +79,9 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
     }
     let running = node.start(shutdown.clone()).await?;
     print_urls(running.http_addr, &deployed, &deployer);
+    if let Some(dns) = running.dns_addr {
+        println!("  dns {dns} (udp+tcp)");
+    }
     if let (Some(dir), Some(changes)) = (site, changes) {
         tokio::spawn(redeploy_on_change(dir, changes, deployer, shutdown));
     }

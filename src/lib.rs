@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod dev;
+pub mod dns;
 pub mod http;
 pub mod node;
 pub mod shutdown;

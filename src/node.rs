@@ -11,8 +11,8 @@ use tracing::{error, info};
 use crate::config::NodeConfig;
 use crate::deploy::{DeployError, Deployer};
 use crate::shutdown::Shutdown;
-use crate::store::{Store, StoreError};
-use crate::{admin, http};
+use crate::store::{NodeRow, Store, StoreError};
+use crate::{admin, dns, http};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -28,18 +28,25 @@ pub enum NodeError {
     Deploy(#[from] DeployError),
     #[error("{0}")]
     Listen(std::io::Error),
+    #[error(transparent)]
+    Dns(#[from] dns::DnsError),
 }
 
 /// An opened node, not yet listening.
 pub struct Node {
     pub config: NodeConfig,
     pub deployer: Arc<Deployer>,
+    /// The state database (also reachable through the deployer), shared
+    /// with DNS, which rebuilds its zones when nodes or health change.
+    pub store: Arc<Store>,
 }
 
 /// A node whose listeners are running.
 pub struct RunningNode {
     /// Where HTTP is actually bound (the port may have been 0).
     pub http_addr: SocketAddr,
+    /// Where DNS is bound (UDP and TCP, same port), if it runs.
+    pub dns_addr: Option<SocketAddr>,
     tasks: JoinSet<()>,
 }
 
@@ -52,8 +59,16 @@ impl Node {
             source,
         })?;
         let store = Arc::new(Store::open(&data.join("state.sqlite"), &config.name)?);
-        let deployer = Arc::new(Deployer::open(&config, store)?);
-        Ok(Node { config, deployer })
+        // Until the mesh replicates the node table, node.toml fills it.
+        for node in configured_nodes(&config) {
+            store.upsert_node(&node)?;
+        }
+        let deployer = Arc::new(Deployer::open(&config, store.clone())?);
+        Ok(Node {
+            config,
+            deployer,
+            store,
+        })
     }
 
     /// Binds every listener and starts serving until `shutdown` fires.
@@ -77,8 +92,20 @@ impl Node {
                 error!(error = %e, "admin socket stopped");
             }
         });
-        info!(node = %self.config.name, http = %http_addr, "node started");
-        Ok(RunningNode { http_addr, tasks })
+        let dns_addr = dns::start(
+            &self.config,
+            self.deployer.sites(),
+            self.store.clone(),
+            shutdown.clone(),
+            &mut tasks,
+        )
+        .await?;
+        info!(node = %self.config.name, http = %http_addr, dns = ?dns_addr, "node started");
+        Ok(RunningNode {
+            http_addr,
+            dns_addr,
+            tasks,
+        })
     }
 }
 
@@ -87,4 +114,26 @@ impl RunningNode {
     pub async fn wait(mut self) {
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// This node and its `[[nodes]]` as node-table rows, healthy unless the
+/// store already says otherwise.
+pub fn configured_nodes(config: &NodeConfig) -> Vec<NodeRow> {
+    let this = NodeRow {
+        name: config.name.clone(),
+        ipv4: config.ipv4.map(|ip| ip.to_string()),
+        ipv6: config.ipv6.map(|ip| ip.to_string()),
+        latitude: config.latitude,
+        longitude: config.longitude,
+        healthy: true,
+    };
+    let peers = config.nodes.iter().map(|peer| NodeRow {
+        name: peer.name.clone(),
+        ipv4: peer.ipv4.map(|ip| ip.to_string()),
+        ipv6: peer.ipv6.map(|ip| ip.to_string()),
+        latitude: peer.latitude,
+        longitude: peer.longitude,
+        healthy: true,
+    });
+    std::iter::once(this).chain(peers).collect()
 }

@@ -20,6 +20,9 @@ pub enum Command {
     },
     /// `deploy <dir>`: deploy a directory on this machine (local socket only).
     Deploy { dir: PathBuf },
+    /// `node health <name> up|down`: whether DNS sends visitors to a node
+    /// (the mesh's health checks will set this too).
+    NodeHealth { name: String, healthy: bool },
 }
 
 /// Why a command line was not understood.
@@ -34,7 +37,7 @@ pub struct Outcome {
     pub text: String,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir>";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | node health <name> up|down";
 
 impl Command {
     /// Parses whitespace-separated words.
@@ -59,6 +62,21 @@ impl Command {
             ["deploy", dir] => Ok(Command::Deploy {
                 dir: PathBuf::from(dir),
             }),
+            ["node", "health", name, state] => {
+                let healthy = match *state {
+                    "up" => true,
+                    "down" => false,
+                    other => {
+                        return Err(ParseError(format!(
+                            "node health takes up or down, not {other:?}"
+                        )));
+                    }
+                };
+                Ok(Command::NodeHealth {
+                    name: name.to_ascii_lowercase(),
+                    healthy,
+                })
+            }
             [] => Err(ParseError(format!("no command given; {USAGE}"))),
             [other, ..] => Err(ParseError(format!(
                 "cannot understand {other:?} with these arguments; {USAGE}"
@@ -152,6 +170,18 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, crate::depl
                 &row.root[..12.min(row.root.len())]
             );
         }
+        Command::NodeHealth { name, healthy } => {
+            if !deployer.store().set_node_health(&name, healthy)? {
+                return Err(crate::deploy::DeployError::UnknownNode(name));
+            }
+            let effect = if healthy {
+                "DNS sends it the visitors nearest to it again"
+            } else {
+                "DNS sends its visitors to the next nearest healthy node"
+            };
+            let state = if healthy { "up" } else { "down" };
+            let _ = writeln!(out, "node {name} is {state}: {effect}");
+        }
         Command::Deploy { dir } => {
             for d in deployer.deploy_dir(&dir, crate::dev::DEV_OWNER)? {
                 let _ = writeln!(
@@ -204,6 +234,14 @@ mod tests {
                 json: true
             }
         );
+        assert_eq!(
+            Command::parse("node health London down").unwrap(),
+            Command::NodeHealth {
+                name: "london".into(),
+                healthy: false
+            }
+        );
+        assert!(Command::parse("node health london sideways").is_err());
         assert!(Command::parse("rm -rf /").is_err());
         assert!(Command::parse("").is_err());
     }

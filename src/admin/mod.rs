@@ -1,4 +1,5 @@
-//! Operator commands (`deploys`, `rollback`, `deploy`, `status`), parsed
+//! Operator commands (`deploys`, `rollback`, `deploy`, `status`,
+//! `node health`), parsed
 //! from one line of words and run against the node.
 //!
 //! The same commands are reachable from the local admin socket now and from

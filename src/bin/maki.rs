@@ -20,10 +20,39 @@ enum Cmd {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// DNS delegation for the cluster's domains.
+    Dns {
+        #[command(subcommand)]
+        command: DnsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum DnsCmd {
+    /// Print the registrar steps (glue, name servers, checks) for a domain,
+    /// or for every domain the node serves.
+    Setup {
+        domain: Option<String>,
+        /// The node.toml of a node of the cluster (read on that node).
+        #[arg(long, default_value = "/etc/makiatto/node.toml")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Cmd::Dns {
+            command: DnsCmd::Setup { domain, config },
+        } => match cli::dns::setup(&config, domain.as_deref()) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Init { dir } => match cli::init::write_template(&dir) {
             Ok(files) => {
                 for file in files {

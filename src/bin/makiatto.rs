@@ -39,6 +39,9 @@ enum Cmd {
         /// HTTP listen address.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: SocketAddr,
+        /// DNS listen address, UDP and TCP (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:5300")]
+        dns: SocketAddr,
         /// A node.toml read over the dev defaults (e.g. for [[nodes]]).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -64,10 +67,27 @@ enum Cmd {
         #[arg(long, default_value = ".makiatto")]
         data: PathBuf,
     },
+    /// Operate on the cluster's nodes through the running node.
+    Node {
+        #[command(subcommand)]
+        command: NodeCmd,
+    },
     /// Show what the running node serves.
     Status {
         #[arg(long)]
         json: bool,
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCmd {
+    /// Mark a node up or down: DNS sends visitors only to healthy nodes.
+    Health {
+        name: String,
+        #[arg(value_parser = ["up", "down"])]
+        state: String,
         #[arg(long, default_value = ".makiatto")]
         data: PathBuf,
     },
@@ -78,7 +98,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // hickory-server logs every query at info.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -122,6 +143,7 @@ async fn async_main(command: Cmd) -> ExitCode {
             site,
             data,
             http,
+            dns,
             config,
         } => {
             let config = match config.map(|path| NodeConfig::load(&path)).transpose() {
@@ -138,6 +160,7 @@ async fn async_main(command: Cmd) -> ExitCode {
                 site,
                 data,
                 http,
+                dns,
                 config,
             };
             match dev::run(options, shutdown).await {
@@ -167,6 +190,9 @@ async fn async_main(command: Cmd) -> ExitCode {
             };
             admin_call(&data, &line).await
         }
+        Cmd::Node {
+            command: NodeCmd::Health { name, state, data },
+        } => admin_call(&data, &format!("node health {name} {state}")).await,
         Cmd::Status { json, data } => {
             admin_call(&data, if json { "status --json" } else { "status" }).await
         }

@@ -70,6 +70,8 @@ pub enum DeployError {
     AmbiguousRevision { domain: String, wanted: String },
     #[error("domain {0} has no older revision to roll back to")]
     NothingOlder(String),
+    #[error("no node named {0:?} is known; node.toml's name and [[nodes]] list them")]
+    UnknownNode(String),
 }
 
 /// What one deploy activated.

@@ -132,6 +132,9 @@ pub struct Site {
     /// Request-path key (no leading `/`) → file.
     pub files: HashMap<Box<str>, SiteFile>,
     pub rules: Rules,
+    /// The domain's config at this revision, for subsystems beside HTTP
+    /// that answer from the same snapshot (DNS records, CAA).
+    pub config: Arc<Domain>,
 }
 
 impl Site {
@@ -175,6 +178,7 @@ impl Site {
             last_modified_header: header_value(&httpdate::fmt_http_date(last_modified)),
             files,
             rules: Rules::compile(domain),
+            config: Arc::new(domain.clone()),
         }
     }
 

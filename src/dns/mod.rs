@@ -1,0 +1,186 @@
+//! Authoritative GeoDNS for every hosted domain.
+//!
+//! Every node answers for every domain it serves, sending each visitor to
+//! the nearest healthy node by great-circle distance from where the client
+//! (its EDNS Client Subnet, else the resolver) is, so no anycast or BGP is
+//! needed. Queries are answered from an immutable [`zone::Snapshot`] swapped
+//! whole when sites, nodes, node health or ACME challenges change; a query
+//! never touches SQLite and never leaves the snapshot (no recursion: names
+//! outside hosted zones are REFUSED).
+//!
+//! - `server.rs`: listeners (hickory-server) and the request handler
+//! - `answer.rs`: one question → sections and response code
+//! - `zone.rs`: the snapshot and how it is built
+//! - `select.rs`: nearest healthy nodes
+//! - `geo.rs`: the MMDB database, reloaded on change
+//! - `ecs.rs`: EDNS Client Subnet
+//! - `setup.rs`: the registrar steps `maki dns setup` prints
+
+pub mod answer;
+pub mod ecs;
+pub mod geo;
+pub mod select;
+pub mod server;
+pub mod setup;
+pub mod zone;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_server::Server;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tracing::{error, info};
+
+use crate::config::NodeConfig;
+use crate::http::SiteTable;
+use crate::shutdown::Shutdown;
+use crate::store::{Store, StoreError};
+use geo::{GeoError, GeoIp};
+use zone::{Settings, Snapshot, ZoneSource};
+
+/// Why the DNS server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("cannot listen for DNS on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}; fix [dns] geoip_db in node.toml")]
+    Geo(#[from] GeoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the DNS server answers from and how it changes.
+struct Sources {
+    sites: Arc<SiteTable>,
+    store: Arc<Store>,
+    geo: Arc<GeoIp>,
+    settings: Settings,
+}
+
+impl Sources {
+    /// A fresh snapshot of everything DNS answers.
+    fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let sources: Vec<ZoneSource> = self
+            .sites
+            .load()
+            .sites()
+            .iter()
+            .map(|site| ZoneSource {
+                domain: site.config.clone(),
+                previews: Vec::new(),
+            })
+            .collect();
+        let nodes = self.store.nodes()?;
+        let acme = self.store.acme_challenges()?;
+        Ok(zone::build(
+            &sources,
+            &nodes,
+            &acme,
+            &self.geo,
+            self.settings,
+        ))
+    }
+}
+
+/// Binds UDP and TCP on `config.dns_listen` and answers until `shutdown`;
+/// returns the bound address. Does nothing (returns `None`) when the node
+/// has no DNS listener configured.
+pub async fn start(
+    config: &NodeConfig,
+    sites: Arc<SiteTable>,
+    store: Arc<Store>,
+    shutdown: Shutdown,
+    tasks: &mut JoinSet<()>,
+) -> Result<Option<SocketAddr>, DnsError> {
+    let Some(listen) = config.dns_listen else {
+        return Ok(None);
+    };
+    let geo = Arc::new(match &config.geoip_db {
+        Some(path) => GeoIp::open(path)?,
+        None => GeoIp::none(),
+    });
+    let sources = Arc::new(Sources {
+        sites,
+        store,
+        geo: geo.clone(),
+        settings: Settings {
+            ttl: config.dns_ttl,
+            answers: config.dns_answers,
+        },
+    });
+    let snapshot = Arc::new(ArcSwap::from_pointee(sources.snapshot()?));
+    let (udp, tcp) = server::bind(listen)
+        .await
+        .map_err(|source| DnsError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let addr = udp.local_addr().map_err(|source| DnsError::Listen {
+        addr: listen,
+        source,
+    })?;
+
+    let geo_reloaded = Arc::new(Notify::new());
+    let notify = geo_reloaded.clone();
+    tasks.spawn(geo::watch(geo.clone(), shutdown.clone(), move || {
+        notify.notify_one()
+    }));
+    tasks.spawn(rebuild_on_change(
+        sources,
+        snapshot.clone(),
+        geo_reloaded,
+        shutdown.clone(),
+    ));
+
+    let mut server = Server::new(server::Handler { snapshot, geo });
+    server.register_socket(udp);
+    server.register_listener(tcp, server::TCP_IDLE, server::TCP_RESPONSE_BUFFER);
+    let token = server.shutdown_token().clone();
+    let mut stop = shutdown;
+    tasks.spawn(async move {
+        stop.wait().await;
+        token.cancel();
+    });
+    tasks.spawn(async move {
+        if let Err(e) = server.block_until_done().await {
+            error!(error = %e, "DNS server stopped");
+        }
+    });
+    info!(dns = %addr, geoip = ?config.geoip_db.as_deref(), "DNS listening");
+    Ok(Some(addr))
+}
+
+/// Rebuilds the snapshot whenever sites, the store's DNS rows or the GeoIP
+/// database change. Bursts coalesce: watch channels keep only the latest.
+async fn rebuild_on_change(
+    sources: Arc<Sources>,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    geo_reloaded: Arc<Notify>,
+    mut shutdown: Shutdown,
+) {
+    let mut sites = sources.sites.subscribe();
+    let mut store = sources.store.subscribe_dns();
+    loop {
+        tokio::select! {
+            changed = sites.changed() => if changed.is_err() { return },
+            changed = store.changed() => if changed.is_err() { return },
+            _ = geo_reloaded.notified() => {},
+            _ = shutdown.wait() => return,
+        }
+        sites.mark_unchanged();
+        store.mark_unchanged();
+        let sources = sources.clone();
+        match tokio::task::spawn_blocking(move || sources.snapshot()).await {
+            Ok(Ok(fresh)) => snapshot.store(Arc::new(fresh)),
+            Ok(Err(e)) => {
+                error!(error = %e, "DNS zones not rebuilt; answering from the previous ones")
+            }
+            Err(e) => error!(error = %e, "DNS zone rebuild failed"),
+        }
+    }
+}
