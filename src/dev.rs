@@ -78,10 +78,7 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
             })?;
     }
     let running = node.start(shutdown.clone()).await?;
-    print_urls(running.http_addr, &deployed, &deployer);
-    if let Some(dns) = running.dns_addr {
-        println!("  dns {dns} (udp+tcp)");
-    }
+    print_urls(running.http_addr, running.dns_addr, &deployed, &deployer);
     if let (Some(dir), Some(changes)) = (site, changes) {
         tokio::spawn(redeploy_on_change(dir, changes, deployer, shutdown));
     }
@@ -110,9 +107,19 @@ async fn deploy(deployer: &Arc<Deployer>, dir: &Path) -> Result<Vec<Deployed>, S
         .map_err(|e| e.to_string())
 }
 
-fn print_urls(addr: SocketAddr, deployed: &[Deployed], deployer: &Deployer) {
+fn print_urls(
+    addr: SocketAddr,
+    dns: Option<SocketAddr>,
+    deployed: &[Deployed],
+    deployer: &Deployer,
+) {
     let sites = deployer.sites().load().sites();
     println!("makiatto dev node ready");
+    // Before the URLs: tools that wait for the first URL line have then
+    // seen the DNS address too.
+    if let Some(dns) = dns {
+        println!("  dns {dns} (udp+tcp)");
+    }
     match sites.first() {
         Some(first) => {
             println!(

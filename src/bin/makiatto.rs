@@ -131,6 +131,9 @@ async fn async_main(command: Cmd) -> ExitCode {
                 Err(e) => return fail(&e.to_string()),
             };
             println!("makiatto node {} ready", node.config.name);
+            if let Some(dns) = running.dns_addr {
+                println!("  dns {dns} (udp+tcp)");
+            }
             println!("  http://{}/", running.http_addr);
             tokio::spawn(async move {
                 wait_for_signal().await;

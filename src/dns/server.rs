@@ -35,13 +35,29 @@ pub const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Outgoing responses buffered per TCP connection.
 pub const TCP_RESPONSE_BUFFER: usize = 32;
 
-/// Binds UDP on `addr`, then TCP on the port UDP got (so port 0 gives one
-/// ephemeral port for both).
+/// Attempts at finding an ephemeral port free for both UDP and TCP.
+const EPHEMERAL_ATTEMPTS: usize = 32;
+
+/// Binds UDP on `addr`, then TCP on the port UDP got. With port 0 that is
+/// one ephemeral port for both: the UDP port may be taken for TCP by
+/// another process, so another port is tried.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
-    let udp = UdpSocket::bind(addr).await?;
-    let bound = udp.local_addr()?;
-    let tcp = TcpListener::bind(bound).await?;
-    Ok((udp, tcp))
+    let mut attempts = if addr.port() == 0 {
+        EPHEMERAL_ATTEMPTS
+    } else {
+        1
+    };
+    loop {
+        let udp = UdpSocket::bind(addr).await?;
+        let bound = udp.local_addr()?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts > 1 => {
+                attempts -= 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Answers queries from the current snapshot.
@@ -205,4 +221,20 @@ fn response_size(request: &Request, answer: &Answer, edns: Option<&Edns>) -> usi
             .sum::<usize>()
     });
     12 + question + answer.wire_len + opt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn port_zero_gets_one_port_for_udp_and_tcp() {
+        for _ in 0..20 {
+            let bound = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await;
+            let (udp, tcp) = bound.unwrap_or_else(|e| panic!("bind: {e}"));
+            let (u, t) = (udp.local_addr().ok(), tcp.local_addr().ok());
+            assert!(u.is_some());
+            assert_eq!(u, t);
+        }
+    }
 }
