@@ -9,4 +9,4 @@ mod command;
 mod socket;
 
 pub use command::{Command, Outcome, ParseError, execute};
-pub use socket::{ADMIN_SOCKET, call, listen};
+pub use socket::{ADMIN_SOCKET, bind, call, serve};

@@ -18,17 +18,27 @@ pub const ADMIN_SOCKET: &str = "admin.sock";
 /// Longest accepted command line.
 const MAX_LINE: u64 = 4096;
 
-/// Serves admin commands on `<data_dir>/admin.sock` until shutdown.
-pub async fn listen(
-    data_dir: &Path,
-    deployer: Arc<Deployer>,
-    mut shutdown: Shutdown,
-) -> std::io::Result<()> {
+/// Binds `<data_dir>/admin.sock` (mode 0600). Binding before the node
+/// reports itself ready means an admin command sent right after never
+/// finds the socket missing.
+pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
     let path = data_dir.join(ADMIN_SOCKET);
     // A stale socket from a crashed node would make bind fail.
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves admin commands on a socket from [`bind`] until shutdown, then
+/// removes it.
+pub async fn serve(
+    listener: UnixListener,
+    data_dir: &Path,
+    deployer: Arc<Deployer>,
+    mut shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let path = data_dir.join(ADMIN_SOCKET);
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
