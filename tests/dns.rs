@@ -3,20 +3,21 @@
 //! Tokyo) and locates clients with the shared GeoIP test database. Client
 //! geography comes only from EDNS Client Subnet, never from real traffic.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod support;
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
-use tempfile::TempDir;
+use support::{Node, Xorshift, run_command, temp_dir, write_file};
 
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a change (health, redeploy) may take to reach DNS answers; only
 /// reached when the product is broken.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -70,29 +71,23 @@ weight = 5
 port = 5060
 "#;
 
-/// A running `makiatto dev` node with DNS; dropping it stops the process.
+/// A `makiatto dev` node (the shared harness) with DNS and three nodes.
 struct DnsNode {
-    child: Child,
-    dir: TempDir,
-    data: PathBuf,
+    node: Node,
     dns: SocketAddr,
 }
 
 impl DnsNode {
     /// Starts a node whose site carries `SITE_CONFIG` plus `extra` TOML.
     fn start(extra: &str) -> DnsNode {
-        let dir = tempfile::Builder::new()
-            .prefix("makiatto-dns-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = temp_dir();
         let site = dir.path().join("site");
-        std::fs::create_dir_all(site.join("public")).expect("site dir");
-        std::fs::write(site.join("public/index.html"), "hello").expect("index");
-        std::fs::write(site.join("makiatto.toml"), format!("{SITE_CONFIG}{extra}"))
-            .expect("site config");
+        write_file(&site, "public/index.html", "hello");
+        write_file(&site, "makiatto.toml", format!("{SITE_CONFIG}{extra}"));
         let node_toml = dir.path().join("node.toml");
-        std::fs::write(
-            &node_toml,
+        write_file(
+            dir.path(),
+            "node.toml",
             format!(
                 r#"name = "london"
 ipv4 = "{LONDON_V4}"
@@ -119,65 +114,16 @@ longitude = 139.69
 "#,
                 geoip_fixture().display()
             ),
-        )
-        .expect("node.toml");
-        let data = dir.path().join("data");
-        let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_makiatto"))
-            .arg("dev")
-            .arg("--site")
-            .arg(&site)
-            .arg("--data")
-            .arg(&data)
-            .args(["--http", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--config"])
-            .arg(&node_toml)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .expect("spawn makiatto dev");
-        let (tx, rx) = mpsc::channel::<String>();
-        let pipe = child.stdout.take().expect("piped stdout");
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let mut node = DnsNode {
-            child,
-            dir,
-            data,
-            dns: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                // "  dns 127.0.0.1:PORT (udp+tcp)"
-                Ok(line) if line.trim_start().starts_with("dns ") => {
-                    let addr = line.split_whitespace().nth(1).and_then(|a| a.parse().ok());
-                    node.dns = addr.unwrap_or_else(|| node.fail(&format!("bad dns line {line:?}")));
-                    return node;
-                }
-                Ok(_) => {}
-                Err(_) => node.fail("no dns line on stdout"),
-            }
-        }
-    }
-
-    fn fail(&self, why: &str) -> ! {
-        panic!("makiatto dev: {why}\n--- stderr ---\n{}", self.stderr())
-    }
-
-    /// What the node has logged so far.
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+        );
+        let node = Node::start_dev(&site, dir, &[OsStr::new("--config"), node_toml.as_os_str()]);
+        let dns = node.dns();
+        DnsNode { node, dns }
     }
 
     /// Runs `tool @ADDR -p PORT ARGS` (dig or kdig) and parses its output.
     fn ask(&self, tool: &str, args: &[&str]) -> Reply {
-        let output = Command::new(tool)
+        let mut command = Command::new(tool);
+        command
             .arg(format!("@{}", self.dns.ip()))
             .args(["-p", &self.dns.port().to_string()])
             .args(if tool == "kdig" {
@@ -185,11 +131,9 @@ longitude = 139.69
             } else {
                 ["+tries=2", "+time=5"]
             })
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("run {tool}: {e}"));
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        Reply::parse(&text)
+            .args(args);
+        let out = run_command(command, Duration::from_secs(30));
+        Reply::parse(&out.stdout)
     }
 
     fn dig(&self, args: &[&str]) -> Reply {
@@ -198,22 +142,12 @@ longitude = 139.69
 
     /// `makiatto ARGS --data DATA`, which must succeed.
     fn admin(&self, args: &[&str]) {
-        let out = Command::new(env!("CARGO_BIN_EXE_makiatto"))
-            .args(args)
-            .arg("--data")
-            .arg(&self.data)
-            .output()
-            .expect("run makiatto admin subcommand");
+        let out = self.node.admin(args);
         assert!(
-            out.status.success(),
-            "makiatto {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            out.success(),
+            "makiatto {args:?} failed: {}",
+            out.describe()
         );
-    }
-
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Sends one raw UDP message and waits for the reply.
@@ -226,13 +160,6 @@ longitude = 139.69
         let mut buf = [0u8; 65535];
         let n = socket.recv(&mut buf).ok()?;
         Some(buf[..n].to_vec())
-    }
-}
-
-impl Drop for DnsNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -628,13 +555,13 @@ fn malformed_messages_get_formerr_and_other_opcodes_notimp() {
 #[test]
 fn thousands_of_random_and_malformed_packets_never_stop_the_server() {
     let mut node = DnsNode::start("");
-    let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Xorshift::new(0x9e37_79b9_7f4a_7c15);
     let good = query(1, "example.com.", RecordType::A);
     let mut packets: Vec<Vec<u8>> = Vec::new();
     for i in 0..4000u32 {
         let packet = match i % 8 {
             // Pure noise of any length.
-            0 => rng.bytes_upto(600),
+            0 => bytes_upto(&mut rng, 600),
             // Truncated headers.
             1 => good[..rng.below(12) as usize].to_vec(),
             // A good query with a few flipped bytes.
@@ -642,7 +569,7 @@ fn thousands_of_random_and_malformed_packets_never_stop_the_server() {
                 let mut p = good.clone();
                 for _ in 0..1 + rng.below(4) {
                     let at = rng.below(p.len() as u64) as usize;
-                    p[at] = rng.next() as u8;
+                    p[at] = rng.next_u64() as u8;
                 }
                 p
             }
@@ -668,14 +595,14 @@ fn thousands_of_random_and_malformed_packets_never_stop_the_server() {
             6 => {
                 let mut p = good[..12].to_vec();
                 p.push(0x40 + rng.below(0x80) as u8);
-                p.extend(rng.bytes_upto(40));
+                p.extend(bytes_upto(&mut rng, 40));
                 p
             }
             // A good header and question followed by random records.
             _ => {
                 let mut p = good.clone();
                 p[7] = 1 + rng.below(3) as u8;
-                p.extend(rng.bytes_upto(300));
+                p.extend(bytes_upto(&mut rng, 300));
                 p
             }
         };
@@ -704,7 +631,10 @@ fn thousands_of_random_and_malformed_packets_never_stop_the_server() {
         let _ = stream.write_all(&[0x00]);
     }
 
-    assert!(node.alive(), "the node died under malformed packets");
+    assert!(
+        node.node.is_running(),
+        "the node died under malformed packets"
+    );
     let after = node.dig(&["+subnet=81.2.69.142/32", "example.com", "A"]);
     assert_eq!(after.answers("A"), vec![LONDON_V4], "{}", after.text);
     let tcp = node.dig(&["+tcp", "example.com", "MX"]);
@@ -732,9 +662,9 @@ fn thousands_of_random_and_malformed_packets_never_stop_the_server() {
     let reply = Message::from_vec(&reply).expect("a well-formed reply");
     assert_eq!(reply.metadata.id, 77);
     assert_eq!(reply.answers.len(), 1);
-    assert!(node.alive());
+    assert!(node.node.is_running());
     // Tasks that panic would not kill the process; the log would show them.
-    let log = node.stderr();
+    let log = node.node.stderr();
     assert!(!log.contains("panicked"), "a task panicked:\n{log}");
 }
 
@@ -743,7 +673,7 @@ fn maki_dns_setup_prints_glue_name_servers_and_checks() {
     let node = DnsNode::start("");
     let out = Command::new(env!("CARGO_BIN_EXE_maki"))
         .args(["dns", "setup", "example.com", "--config"])
-        .arg(node.dir.path().join("node.toml"))
+        .arg(node.node.scratch().join("node.toml"))
         .output()
         .expect("run maki dns setup");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -767,24 +697,8 @@ fn maki_dns_setup_prints_glue_name_servers_and_checks() {
     );
 }
 
-/// A small deterministic PRNG (xorshift64) for the fuzz packets.
-struct Xorshift(u64);
-
-impl Xorshift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
-    }
-
-    /// Up to `max` random bytes (a random length).
-    fn bytes_upto(&mut self, max: u64) -> Vec<u8> {
-        let len = self.below(max);
-        (0..len).map(|_| self.next() as u8).collect()
-    }
+/// Up to `max` pseudo-random bytes (the length is random too).
+fn bytes_upto(rng: &mut Xorshift, max: u64) -> Vec<u8> {
+    let len = rng.below(max.max(1)) as usize;
+    rng.bytes(len)
 }

@@ -215,7 +215,7 @@ pub fn dev_expecting_exit(site: &Path) -> CmdOutput {
         .arg(site)
         .arg("--data")
         .arg(data.path().join("data"))
-        .args(["--http", "127.0.0.1:0"]);
+        .args(["--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"]);
     run_command(command, START_TIMEOUT)
 }
 
@@ -241,7 +241,12 @@ pub struct Node {
 impl Node {
     /// Starts `makiatto dev --site SITE` and waits for its URL line.
     pub fn start(site: &Path) -> Node {
-        let dir = temp_dir();
+        Node::start_dev(site, temp_dir(), &[])
+    }
+
+    /// Starts `makiatto dev --site SITE ARGS` (e.g. `--config node.toml`)
+    /// with its data directory inside `dir`, and waits for its URL line.
+    pub fn start_dev(site: &Path, dir: TempDir, args: &[&std::ffi::OsStr]) -> Node {
         let data = dir.path().join("data");
         let mut command = Command::new(makiatto_bin());
         command
@@ -250,8 +255,28 @@ impl Node {
             .arg(site)
             .arg("--data")
             .arg(&data)
-            .args(["--http", "127.0.0.1:0"]);
+            // Port 0 for DNS too, so parallel tests never share a port.
+            .args(["--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"])
+            .args(args);
         Node::launch(command, dir, data)
+    }
+
+    /// The DNS address from the `  dns ADDR (udp+tcp)` line printed before
+    /// the URL line; panics if the node runs no DNS.
+    pub fn dns(&self) -> SocketAddr {
+        let lines = self.stdout.lock().expect("stdout lines").clone();
+        lines
+            .iter()
+            .find_map(|l| {
+                let rest = l.trim_start().strip_prefix("dns ")?;
+                rest.split_whitespace().next()?.parse().ok()
+            })
+            .unwrap_or_else(|| self.fail("no dns line before the URL line"))
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Starts `makiatto run --config CONFIG`, whose node.toml must put its
