@@ -10,7 +10,9 @@
 
 mod import;
 mod materialise;
+mod preview;
 mod retention;
+mod source;
 
 use std::collections::HashMap;
 use std::fs;
@@ -27,6 +29,8 @@ use crate::store::{RevisionRow, Store, StoreError};
 use crate::tree::{Manifest, ManifestError};
 
 pub use materialise::revision_dir;
+pub use preview::slug;
+pub use source::{DirSource, SiteSource};
 
 /// The file a site's config lives in, at the root of the deployed tree.
 pub const SITE_CONFIG_FILE: &str = "makiatto.toml";
@@ -58,6 +62,12 @@ pub enum DeployError {
         path: String,
         root: PathBuf,
     },
+    #[error(
+        "domain {domain}: module {path:?} is not a file in the tree; commit it or fix the path in makiatto.toml"
+    )]
+    MissingModule { domain: String, path: String },
+    #[error("cannot read the pushed tree: {0}")]
+    Source(String),
     #[error("domain {domain} is already served by {owner}; remove it there first")]
     DomainOwned { domain: String, owner: String },
     #[error("no revisions of domain {0} are kept on this node")]
@@ -149,72 +159,54 @@ impl Deployer {
     /// for every domain its `makiatto.toml` declares, or as `localhost` when
     /// it has none. `owner` names who may deploy these domains from now on.
     pub fn deploy_dir(&self, dir: &Path, owner: &str) -> Result<Vec<Deployed>, DeployError> {
-        let _guard = self.lock();
-        let (config, config_text) = read_site_config(dir)?;
-        let mut staged = Vec::new();
-        let mut imported: HashMap<&str, Arc<Manifest>> = HashMap::new();
-        for domain in &config.domains {
-            if let Some(current) = self.store.domain_owner(&domain.name)?
-                && current != owner
-            {
-                return Err(DeployError::DomainOwned {
-                    domain: domain.name.clone(),
-                    owner: current,
-                });
-            }
-            let manifest = match imported.get(domain.path.as_str()) {
-                Some(manifest) => manifest.clone(),
-                None => {
-                    let subtree = dir.join(&domain.path);
-                    if !subtree.is_dir() {
-                        return Err(DeployError::MissingPath {
-                            domain: domain.name.clone(),
-                            path: domain.path.clone(),
-                            root: dir.to_path_buf(),
-                        });
-                    }
-                    let manifest = Arc::new(import::import_dir(
-                        &self.cas,
-                        &subtree,
-                        domain.path.is_empty(),
-                        &self.data_dir,
-                    )?);
-                    imported.insert(&domain.path, manifest.clone());
-                    manifest
-                }
-            };
-            staged.push((domain, manifest));
-        }
+        let source = DirSource {
+            dir,
+            exclude: &self.data_dir,
+        };
+        self.deploy(&source, owner, None)
+    }
 
-        let now = SystemTime::now();
-        let created_ms = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+    /// Checks, without changing anything, that `source` would deploy for
+    /// `owner`: its config parses, no domain belongs to someone else, and
+    /// every path it names exists in the tree.
+    pub fn check(&self, source: &dyn SiteSource, owner: &str) -> Result<SiteConfig, DeployError> {
+        Ok(self.checked_config(source, owner)?.0)
+    }
+
+    /// Deploys `source` as the new active revision of every domain it
+    /// declares or, when it came from `branch`, of those whose production
+    /// branch that is.
+    pub fn deploy(
+        &self,
+        source: &dyn SiteSource,
+        owner: &str,
+        branch: Option<&str>,
+    ) -> Result<Vec<Deployed>, DeployError> {
+        let _guard = self.lock();
+        let (config, config_text) = self.checked_config(source, owner)?;
+        let domains = config
+            .domains
+            .iter()
+            .filter(|d| branch.is_none_or(|b| d.production_branch == b))
+            .collect();
+        let staged = self.stage(source, domains)?;
         let mut deployed = Vec::new();
         for (domain, manifest) in &staged {
-            let manifest_hash = self.cas.put_bytes(&manifest.to_bytes())?;
-            materialise::materialise(&self.cas, &self.revs, manifest)?;
-            let root = manifest.root().to_hex().to_string();
-            self.store.record_revision(&RevisionRow {
-                domain: domain.name.clone(),
-                root: root.clone(),
-                manifest: manifest_hash.to_hex().to_string(),
-                config: config_text.clone(),
-                source: dir.display().to_string(),
-                branch: None,
-                created_ms,
-                active: true,
-            })?;
+            let hosts = std::iter::once(domain.name.clone())
+                .chain(domain.aliases.iter().cloned())
+                .collect();
+            let row = self.record(&domain.name, manifest, &config_text, source, branch)?;
             deployed.push(Deployed {
                 domain: domain.name.clone(),
-                hosts: std::iter::once(domain.name.clone())
-                    .chain(domain.aliases.iter().cloned())
-                    .collect(),
-                root,
+                hosts,
+                root: row.root,
                 files: manifest.len(),
             });
         }
         // Every object is stored: switch all domains of this deploy together.
+        if deployed.is_empty() {
+            return Ok(deployed);
+        }
         for d in &deployed {
             self.store.set_active(&d.domain, owner, &d.root)?;
         }
@@ -229,6 +221,169 @@ impl Deployer {
         let domains: Vec<_> = deployed.iter().map(|d| d.domain.as_str()).collect();
         retention::prune(self, &domains)?;
         Ok(deployed)
+    }
+
+    /// Deploys `source` as the preview of `branch` for every domain it
+    /// declares with previews on, at `<slug>.preview.<domain>`; production
+    /// revisions are untouched.
+    pub fn deploy_preview(
+        &self,
+        source: &dyn SiteSource,
+        owner: &str,
+        branch: &str,
+    ) -> Result<Vec<Deployed>, DeployError> {
+        let _guard = self.lock();
+        let (config, config_text) = self.checked_config(source, owner)?;
+        let domains: Vec<&Domain> = config
+            .domains
+            .iter()
+            .filter(|d| d.previews && d.production_branch != branch)
+            .collect();
+        let staged = self.stage(source, domains)?;
+        let mut deployed = Vec::new();
+        for (domain, manifest) in &staged {
+            let host = preview::host_for(&self.store, &domain.name, owner, branch)?;
+            let row = self.record(&host, manifest, &config_text, source, Some(branch))?;
+            deployed.push(Deployed {
+                domain: host.clone(),
+                hosts: vec![host],
+                root: row.root,
+                files: manifest.len(),
+            });
+        }
+        if deployed.is_empty() {
+            return Ok(deployed);
+        }
+        for (d, (domain, _)) in deployed.iter().zip(&staged) {
+            self.store
+                .set_preview(&d.domain, &domain.name, owner, branch, &d.root)?;
+        }
+        self.publish()?;
+        for d in &deployed {
+            info!(host = %d.domain, root = %&d.root[..12], files = d.files, "preview active");
+        }
+        let hosts: Vec<_> = deployed.iter().map(|d| d.domain.as_str()).collect();
+        retention::prune(self, &hosts)?;
+        Ok(deployed)
+    }
+
+    /// Stops serving every preview of `branch` of `owner`; returns their hosts.
+    pub fn remove_previews(&self, owner: &str, branch: &str) -> Result<Vec<String>, DeployError> {
+        let _guard = self.lock();
+        let hosts = self.store.remove_previews(owner, branch)?;
+        if !hosts.is_empty() {
+            self.publish()?;
+            for host in &hosts {
+                info!(host = %host, "preview removed");
+            }
+        }
+        Ok(hosts)
+    }
+
+    /// The parsed config of `source` and its text, after checking that
+    /// `owner` may deploy it and every path it names exists.
+    fn checked_config(
+        &self,
+        source: &dyn SiteSource,
+        owner: &str,
+    ) -> Result<(SiteConfig, String), DeployError> {
+        let (config, text) = match source.site_config()? {
+            Some(text) => (SiteConfig::parse(SITE_CONFIG_FILE, &text)?, text),
+            None => (
+                SiteConfig {
+                    domains: vec![default_domain(DEFAULT_DOMAIN)],
+                    build: None,
+                },
+                String::new(),
+            ),
+        };
+        for domain in &config.domains {
+            if let Some(current) = self.store.domain_owner(&domain.name)?
+                && current != owner
+            {
+                return Err(DeployError::DomainOwned {
+                    domain: domain.name.clone(),
+                    owner: current,
+                });
+            }
+            if !domain.path.is_empty() && !source.is_dir(&domain.path)? {
+                return Err(DeployError::MissingPath {
+                    domain: domain.name.clone(),
+                    path: domain.path.clone(),
+                    root: PathBuf::from(source.label()),
+                });
+            }
+            let modules = domain
+                .functions
+                .iter()
+                .map(|f| f.path.as_str())
+                .chain(domain.transforms.iter().map(|t| t.path.as_str()));
+            for module in modules {
+                let full = if domain.path.is_empty() {
+                    module.to_string()
+                } else {
+                    format!("{}/{module}", domain.path)
+                };
+                if !source.is_file(&full)? {
+                    return Err(DeployError::MissingModule {
+                        domain: domain.name.clone(),
+                        path: full,
+                    });
+                }
+            }
+        }
+        Ok((config, text))
+    }
+
+    /// Imports each domain's subtree once (domains sharing a path share it).
+    fn stage<'d>(
+        &self,
+        source: &dyn SiteSource,
+        domains: Vec<&'d Domain>,
+    ) -> Result<Vec<(&'d Domain, Arc<Manifest>)>, DeployError> {
+        let mut staged = Vec::new();
+        let mut imported: HashMap<&str, Arc<Manifest>> = HashMap::new();
+        for domain in domains {
+            let manifest = match imported.get(domain.path.as_str()) {
+                Some(manifest) => manifest.clone(),
+                None => {
+                    let manifest = Arc::new(source.import(&self.cas, &domain.path)?);
+                    imported.insert(&domain.path, manifest.clone());
+                    manifest
+                }
+            };
+            staged.push((domain, manifest));
+        }
+        Ok(staged)
+    }
+
+    /// Stores `manifest`, materialises it and records it as a revision of
+    /// `key` (a domain, or a preview host).
+    fn record(
+        &self,
+        key: &str,
+        manifest: &Manifest,
+        config_text: &str,
+        source: &dyn SiteSource,
+        branch: Option<&str>,
+    ) -> Result<RevisionRow, DeployError> {
+        let created_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let manifest_hash = self.cas.put_bytes(&manifest.to_bytes())?;
+        materialise::materialise(&self.cas, &self.revs, manifest)?;
+        let row = RevisionRow {
+            domain: key.to_string(),
+            root: manifest.root().to_hex().to_string(),
+            manifest: manifest_hash.to_hex().to_string(),
+            config: config_text.to_string(),
+            source: source.label(),
+            branch: branch.map(str::to_string),
+            created_ms,
+            active: true,
+        };
+        self.store.record_revision(&row)?;
+        Ok(row)
     }
 
     /// Makes `wanted` (a root or unique prefix of one) the active revision of
@@ -294,7 +449,8 @@ impl Deployer {
 
     /// Rebuilds the snapshot from the store's active revisions and swaps it in.
     fn publish(&self) -> Result<(), DeployError> {
-        let active = self.store.active_revisions()?;
+        let mut active = self.store.active_revisions()?;
+        active.extend(self.store.active_previews()?);
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
         let mut sites = Vec::with_capacity(active.len());
         let mut live = HashMap::new();
@@ -344,36 +500,25 @@ impl Deployer {
     }
 }
 
-/// The config of the tree at `dir` and its text ("" when absent).
-fn read_site_config(dir: &Path) -> Result<(SiteConfig, String), DeployError> {
-    let path = dir.join(SITE_CONFIG_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => Ok((SiteConfig::parse(SITE_CONFIG_FILE, &text)?, text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((
-            SiteConfig {
-                domains: vec![default_domain(DEFAULT_DOMAIN)],
-                build: None,
-            },
-            String::new(),
-        )),
-        Err(source) => Err(DeployError::Io {
-            context: "cannot read",
-            path,
-            source,
-        }),
-    }
-}
-
 /// The `[[domain]]` a revision row was deployed as.
 fn domain_of(row: &RevisionRow) -> Result<Domain, DeployError> {
     if row.config.is_empty() {
         return Ok(default_domain(&row.domain));
     }
     let config = SiteConfig::parse(SITE_CONFIG_FILE, &row.config)?;
-    config
-        .domains
-        .into_iter()
-        .find(|d| d.name == row.domain)
+    let mut domains = config.domains.into_iter();
+    domains
+        .find_map(|d| {
+            if d.name == row.domain {
+                return Some(d);
+            }
+            // A preview host: the domain's rules, under the preview's name.
+            preview::is_preview_of(&row.domain, &d.name).then(|| Domain {
+                name: row.domain.clone(),
+                aliases: Vec::new(),
+                ..d
+            })
+        })
         .ok_or_else(|| {
             DeployError::Store(StoreError::Corrupt {
                 what: "revision config (domain missing)",

@@ -66,6 +66,36 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (name, value)
     );
     ",
+    // 3: pushed repositories, their branch and tag heads, and previews.
+    "
+    CREATE TABLE repos (
+        name       TEXT PRIMARY KEY,
+        created_ms INTEGER NOT NULL,
+        hlc        INTEGER NOT NULL,
+        origin     TEXT NOT NULL,
+        deleted    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE refs (
+        repo    TEXT NOT NULL,
+        name    TEXT NOT NULL,
+        target  TEXT NOT NULL,
+        hlc     INTEGER NOT NULL,
+        origin  TEXT NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (repo, name)
+    );
+    CREATE TABLE previews (
+        host    TEXT PRIMARY KEY,
+        domain  TEXT NOT NULL,
+        repo    TEXT NOT NULL,
+        branch  TEXT NOT NULL,
+        root    TEXT NOT NULL,
+        hlc     INTEGER NOT NULL,
+        origin  TEXT NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX previews_by_branch ON previews (repo, branch);
+    ",
 ];
 
 /// Brings `conn` to the latest schema version.

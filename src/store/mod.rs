@@ -1,15 +1,19 @@
 //! `state.sqlite`: the node's durable state.
 //!
-//! Small, replicated rows live here (nodes, keys, domains, revisions); file
-//! content never does (that is the CAS). Every replicated row carries a hybrid
-//! logical clock stamp and its origin node so the mesh can merge rows from
-//! other nodes by last-writer-wins, with deletes kept as tombstones. Hot paths
-//! never query SQLite per request: they read snapshots built from it.
+//! Small, replicated rows live here (nodes, keys, domains, revisions, repos,
+//! refs, previews); file content never does (that is the CAS). Every
+//! replicated row carries a hybrid logical clock stamp and its origin node so
+//! the mesh can merge rows from other nodes by last-writer-wins, with deletes
+//! kept as tombstones. Hot paths never query SQLite per request: they read
+//! snapshots built from it.
 
 mod acme;
 mod hlc;
+mod keys;
 mod migrations;
 mod nodes;
+mod previews;
+mod repos;
 mod revisions;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +23,9 @@ use rusqlite::Connection;
 
 pub use acme::AcmeChallenge;
 pub use hlc::{Clock, Hlc};
+pub use keys::KeyRow;
 pub use nodes::NodeRow;
+pub use repos::RepoRow;
 pub use revisions::RevisionRow;
 
 /// Errors from the state database, naming what was being done.

@@ -25,7 +25,7 @@ pub struct RevisionRow {
 const COLUMNS: &str = "r.domain, r.root, r.manifest, r.config, r.source, r.branch, r.created_ms,
      (d.active_revision IS NOT NULL AND d.active_revision = r.root)";
 
-fn row_to_revision(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRow> {
+pub(super) fn row_to_revision(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRow> {
     Ok(RevisionRow {
         domain: row.get(0)?,
         root: row.get(1)?,
