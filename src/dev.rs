@@ -29,6 +29,10 @@ pub struct DevOptions {
     pub http: SocketAddr,
     /// DNS listen address (UDP and TCP).
     pub dns: SocketAddr,
+    /// The SSH (git push and admin) listen address.
+    pub ssh: SocketAddr,
+    /// Public key files authorised besides `~/.ssh/*.pub`.
+    pub authorized_keys: Vec<PathBuf>,
     /// A node.toml read over the dev defaults.
     pub config: Option<NodeConfig>,
 }
@@ -50,6 +54,25 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
         }
     };
     config.http.fallback_to_first_site = true;
+    let mut ssh = config.ssh.take().unwrap_or_default();
+    ssh.listen = options.ssh;
+    for path in &options.authorized_keys {
+        let text = std::fs::read_to_string(path).map_err(|e| DevError::Key {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let row = crate::git::keys::parse_line(&text).map_err(|e| DevError::Key {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        ssh.authorized_keys
+            .push(format!("{} {}", row.public_key, row.comment));
+    }
+    for row in crate::git::keys::user_keys() {
+        ssh.authorized_keys
+            .push(format!("{} {}", row.public_key, row.comment));
+    }
+    config.ssh = Some(ssh);
     let node = Node::open(config)?;
     let deployer = node.deployer.clone();
     let site = match &options.site {
@@ -78,7 +101,13 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
             })?;
     }
     let running = node.start(shutdown.clone()).await?;
-    print_urls(running.http_addr, running.dns_addr, &deployed, &deployer);
+    print_urls(
+        running.http_addr,
+        running.dns_addr,
+        running.ssh_addr,
+        &deployed,
+        &deployer,
+    );
     if let (Some(dir), Some(changes)) = (site, changes) {
         tokio::spawn(redeploy_on_change(dir, changes, deployer, shutdown));
     }
@@ -94,6 +123,8 @@ pub enum DevError {
     Node(#[from] NodeError),
     #[error("cannot serve {dir}: {message}")]
     Site { dir: PathBuf, message: String },
+    #[error("cannot authorise the key in {path}: {message}")]
+    Key { path: PathBuf, message: String },
     #[error("cannot watch {dir} for changes: {source}")]
     Watch { dir: PathBuf, source: notify::Error },
 }
@@ -110,6 +141,7 @@ async fn deploy(deployer: &Arc<Deployer>, dir: &Path) -> Result<Vec<Deployed>, S
 fn print_urls(
     addr: SocketAddr,
     dns: Option<SocketAddr>,
+    ssh: Option<SocketAddr>,
     deployed: &[Deployed],
     deployer: &Deployer,
 ) {
@@ -119,6 +151,9 @@ fn print_urls(
     // seen the DNS address too.
     if let Some(dns) = dns {
         println!("  dns {dns} (udp+tcp)");
+    }
+    if let Some(ssh) = ssh {
+        println!("  ssh://git@{ssh}/  (git push ssh://git@{ssh}/NAME.git main)");
     }
     match sites.first() {
         Some(first) => {

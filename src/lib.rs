@@ -12,6 +12,7 @@ pub mod config;
 pub mod deploy;
 pub mod dev;
 pub mod dns;
+pub mod git;
 pub mod http;
 pub mod node;
 pub mod shutdown;

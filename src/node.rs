@@ -10,6 +10,7 @@ use tracing::{error, info};
 
 use crate::config::NodeConfig;
 use crate::deploy::{DeployError, Deployer};
+use crate::git::{self, GitService, Hooks};
 use crate::shutdown::Shutdown;
 use crate::store::{NodeRow, Store, StoreError};
 use crate::{admin, dns, http};
@@ -30,6 +31,18 @@ pub enum NodeError {
     Listen(std::io::Error),
     #[error(transparent)]
     Dns(#[from] dns::DnsError),
+    #[error("cannot listen for ssh on {addr}: {source}")]
+    SshListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Git(#[from] git::GitError),
+    #[error("cannot install the default git hooks in {path}: {source}")]
+    Hooks {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// An opened node, not yet listening.
@@ -47,6 +60,8 @@ pub struct RunningNode {
     pub http_addr: SocketAddr,
     /// Where DNS is bound (UDP and TCP, same port), if it runs.
     pub dns_addr: Option<SocketAddr>,
+    /// Where SSH is bound, when the node has an SSH endpoint.
+    pub ssh_addr: Option<SocketAddr>,
     tasks: JoinSet<()>,
 }
 
@@ -101,12 +116,62 @@ impl Node {
             &mut tasks,
         )
         .await?;
-        info!(node = %self.config.name, http = %http_addr, dns = ?dns_addr, "node started");
+        let ssh_addr = match &self.config.ssh {
+            Some(settings) => {
+                let endpoint = self.ssh_endpoint(settings, http_addr.port()).await?;
+                let addr = endpoint.addr;
+                tasks.spawn(endpoint.serve(shutdown.clone()));
+                Some(addr)
+            }
+            None => None,
+        };
+        info!(node = %self.config.name, http = %http_addr, dns = ?dns_addr, ssh = ?ssh_addr, "node started");
         Ok(RunningNode {
             http_addr,
             dns_addr,
+            ssh_addr,
             tasks,
         })
+    }
+
+    /// Authorises the config's bootstrap keys, installs default hooks,
+    /// loads the host key and binds the SSH listener.
+    async fn ssh_endpoint(
+        &self,
+        settings: &crate::config::SshSettings,
+        http_port: u16,
+    ) -> Result<git::SshEndpoint, NodeError> {
+        let data = &self.config.data_dir;
+        for line in &settings.authorized_keys {
+            match git::keys::parse_line(line) {
+                Ok(row) => self.deployer.store().add_key(&row)?,
+                Err(e) => error!(error = %e, "ignoring an authorized_keys entry of node.toml"),
+            }
+        }
+        let hooks_dir = settings
+            .hooks_dir
+            .clone()
+            .unwrap_or_else(|| data.join("hooks"));
+        git::install_defaults(&hooks_dir).map_err(|source| NodeError::Hooks {
+            path: hooks_dir.clone(),
+            source,
+        })?;
+        let host_key = git::load_or_generate(data)?;
+        let service = GitService::new(
+            self.deployer.clone(),
+            data.join("repos"),
+            Hooks {
+                dir: hooks_dir,
+                node: self.config.name.clone(),
+            },
+            http_port,
+        );
+        git::bind(settings.listen, host_key, std::sync::Arc::new(service))
+            .await
+            .map_err(|source| NodeError::SshListen {
+                addr: settings.listen,
+                source,
+            })
     }
 }
 

@@ -23,6 +23,15 @@ pub enum Command {
     /// `node health <name> up|down`: whether DNS sends visitors to a node
     /// (the mesh's health checks will set this too).
     NodeHealth { name: String, healthy: bool },
+    /// `keys list [--json]`: authorised public keys.
+    KeysList { json: bool },
+    /// `keys add [<key line>]`: authorise a key (over SSH, read from stdin
+    /// when not given inline).
+    KeysAdd { key: String },
+    /// `keys remove <fingerprint>`.
+    KeysRemove { fingerprint: String },
+    /// `repos list [--json]`: pushed repositories and their refs.
+    ReposList { json: bool },
 }
 
 /// Why a command line was not understood.
@@ -37,7 +46,7 @@ pub struct Outcome {
     pub text: String,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | node health <name> up|down";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json]";
 
 impl Command {
     /// Parses whitespace-separated words.
@@ -77,6 +86,12 @@ impl Command {
                     healthy,
                 })
             }
+            ["keys"] | ["keys", "list"] => Ok(Command::KeysList { json }),
+            ["keys", "add", key @ ..] => Ok(Command::KeysAdd { key: key.join(" ") }),
+            ["keys", "remove", fingerprint] => Ok(Command::KeysRemove {
+                fingerprint: fingerprint.to_string(),
+            }),
+            ["repos"] | ["repos", "list"] => Ok(Command::ReposList { json }),
             [] => Err(ParseError(format!("no command given; {USAGE}"))),
             [other, ..] => Err(ParseError(format!(
                 "cannot understand {other:?} with these arguments; {USAGE}"
@@ -96,7 +111,20 @@ pub fn execute(deployer: &Arc<Deployer>, command: Command) -> Outcome {
     }
 }
 
-fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, crate::deploy::DeployError> {
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Deploy(#[from] crate::deploy::DeployError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Key(#[from] crate::git::keys::KeyError),
+    #[error("no authorised key has fingerprint {0}; `keys list` shows them")]
+    NoSuchKey(String),
+}
+
+fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
     let mut out = String::new();
     match command {
         Command::Status { json } => {
@@ -129,16 +157,17 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, crate::depl
         Command::Deploys { domain, json } => {
             let revisions = deployer.history(&domain)?;
             if revisions.is_empty() {
-                return Err(crate::deploy::DeployError::UnknownDomain(domain));
+                return Err(crate::deploy::DeployError::UnknownDomain(domain).into());
             }
             if json {
                 let items: Vec<String> = revisions
                     .iter()
                     .map(|r| {
                         format!(
-                            "{{\"revision\":\"{}\",\"source\":{},\"branch\":{},\"created_ms\":{},\"active\":{}}}",
+                            "{{\"revision\":\"{}\",\"source\":{},\"commit\":{},\"branch\":{},\"created_ms\":{},\"active\":{}}}",
                             r.root,
                             json_string(&r.source),
+                            if is_commit_id(&r.source) { json_string(&r.source) } else { "null".into() },
                             r.branch.as_deref().map_or("null".into(), json_string),
                             r.created_ms,
                             r.active
@@ -148,6 +177,12 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, crate::depl
                 let _ = writeln!(out, "[{}]", items.join(","));
             } else {
                 for r in &revisions {
+                    let source = match &r.branch {
+                        Some(branch) if is_commit_id(&r.source) => {
+                            format!("{branch} {}", &r.source[..12])
+                        }
+                        _ => r.source.clone(),
+                    };
                     let _ = writeln!(
                         out,
                         "{} {}  {}  {}",
@@ -157,7 +192,7 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, crate::depl
                             std::time::UNIX_EPOCH
                                 + std::time::Duration::from_millis(r.created_ms.max(0) as u64)
                         ),
-                        r.source
+                        source
                     );
                 }
             }
@@ -172,7 +207,7 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, crate::depl
         }
         Command::NodeHealth { name, healthy } => {
             if !deployer.store().set_node_health(&name, healthy)? {
-                return Err(crate::deploy::DeployError::UnknownNode(name));
+                return Err(crate::deploy::DeployError::UnknownNode(name).into());
             }
             let effect = if healthy {
                 "DNS sends it the visitors nearest to it again"
@@ -193,8 +228,73 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, crate::depl
                 );
             }
         }
+        Command::KeysList { json } => {
+            let keys = deployer.store().keys()?;
+            if json {
+                let items: Vec<String> = keys
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{{\"fingerprint\":{},\"key\":{},\"comment\":{}}}",
+                            json_string(&k.fingerprint),
+                            json_string(&k.public_key),
+                            json_string(&k.comment)
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(out, "[{}]", items.join(","));
+            } else {
+                for k in &keys {
+                    let _ = writeln!(out, "{}  {}", k.fingerprint, k.comment);
+                }
+            }
+        }
+        Command::KeysAdd { key } => {
+            let row = crate::git::keys::parse_line(&key)?;
+            deployer.store().add_key(&row)?;
+            let _ = writeln!(out, "authorised {}  {}", row.fingerprint, row.comment);
+        }
+        Command::KeysRemove { fingerprint } => {
+            if !deployer.store().remove_key(&fingerprint)? {
+                return Err(RunError::NoSuchKey(fingerprint));
+            }
+            let _ = writeln!(out, "removed {fingerprint}");
+        }
+        Command::ReposList { json } => {
+            let repos = deployer.store().repos()?;
+            if json {
+                let items: Vec<String> = repos
+                    .iter()
+                    .map(|r| {
+                        let refs: Vec<String> = r
+                            .refs
+                            .iter()
+                            .map(|(n, t)| format!("{}:{}", json_string(n), json_string(t)))
+                            .collect();
+                        format!(
+                            "{{\"name\":{},\"refs\":{{{}}}}}",
+                            json_string(&r.name),
+                            refs.join(",")
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(out, "[{}]", items.join(","));
+            } else {
+                for r in &repos {
+                    let _ = writeln!(out, "{}", r.name);
+                    for (name, target) in &r.refs {
+                        let _ = writeln!(out, "  {name}  {}", &target[..12.min(target.len())]);
+                    }
+                }
+            }
+        }
     }
     Ok(out)
+}
+
+/// Whether a revision's source is a git commit id (40 hex digits).
+fn is_commit_id(source: &str) -> bool {
+    source.len() == 40 && source.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn json_string(s: &str) -> String {

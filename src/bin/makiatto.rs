@@ -42,6 +42,13 @@ enum Cmd {
         /// DNS listen address, UDP and TCP (port 0: any free port).
         #[arg(long, default_value = "127.0.0.1:5300")]
         dns: SocketAddr,
+        /// SSH listen address for git push and admin commands.
+        #[arg(long, default_value = "127.0.0.1:2222")]
+        ssh: SocketAddr,
+        /// Also authorise this public key file (repeatable); the user's
+        /// ~/.ssh/*.pub are always authorised.
+        #[arg(long = "authorized-key", value_name = "FILE")]
+        authorized_keys: Vec<PathBuf>,
         /// A node.toml read over the dev defaults (e.g. for [[nodes]]).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -134,6 +141,9 @@ async fn async_main(command: Cmd) -> ExitCode {
             if let Some(dns) = running.dns_addr {
                 println!("  dns {dns} (udp+tcp)");
             }
+            if let Some(ssh) = running.ssh_addr {
+                println!("  ssh://git@{ssh}/");
+            }
             println!("  http://{}/", running.http_addr);
             tokio::spawn(async move {
                 wait_for_signal().await;
@@ -147,6 +157,8 @@ async fn async_main(command: Cmd) -> ExitCode {
             data,
             http,
             dns,
+            ssh,
+            authorized_keys,
             config,
         } => {
             let config = match config.map(|path| NodeConfig::load(&path)).transpose() {
@@ -164,6 +176,8 @@ async fn async_main(command: Cmd) -> ExitCode {
                 data,
                 http,
                 dns,
+                ssh,
+                authorized_keys,
                 config,
             };
             match dev::run(options, shutdown).await {

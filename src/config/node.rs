@@ -38,6 +38,31 @@ pub struct NodeConfig {
     pub dns_answers: usize,
     /// `[[nodes]]`: other nodes, until the mesh replicates the node table.
     pub nodes: Vec<PeerNode>,
+    /// `[ssh]`: the git and admin endpoint; `None` (no `[ssh]` table) runs
+    /// no SSH listener.
+    pub ssh: Option<SshSettings>,
+}
+
+/// `[ssh]`: the git and admin endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshSettings {
+    /// Where to listen (default `0.0.0.0:2222`).
+    pub listen: SocketAddr,
+    /// Bootstrap keys (OpenSSH one-line form) authorised at start, on top
+    /// of those in the store.
+    pub authorized_keys: Vec<String>,
+    /// Where the operator's git hooks live; `None` means `<data_dir>/hooks`.
+    pub hooks_dir: Option<PathBuf>,
+}
+
+impl Default for SshSettings {
+    fn default() -> SshSettings {
+        SshSettings {
+            listen: SocketAddr::from(([0, 0, 0, 0], 2222)),
+            authorized_keys: Vec::new(),
+            hooks_dir: None,
+        }
+    }
 }
 
 /// `[http]`.
@@ -167,6 +192,25 @@ impl NodeConfig {
             nodes.push(peer_node(src, peer, &mut seen)?);
         }
 
+        let ssh = match &raw.ssh {
+            Some(raw_ssh) => {
+                let mut ssh = SshSettings::default();
+                if let Some(l) = &raw_ssh.listen {
+                    ssh.listen = socket_addr(src, l, "ssh.listen", "0.0.0.0:2222")?;
+                }
+                if let Some(h) = &raw_ssh.hooks_dir {
+                    ssh.hooks_dir = Some(PathBuf::from(h.get_ref()));
+                }
+                ssh.authorized_keys = raw_ssh
+                    .authorized_keys
+                    .iter()
+                    .map(|k| k.get_ref().clone())
+                    .collect();
+                Some(ssh)
+            }
+            None => None,
+        };
+
         Ok(NodeConfig {
             name: name_text,
             data_dir,
@@ -181,6 +225,7 @@ impl NodeConfig {
             dns_ttl,
             dns_answers,
             nodes,
+            ssh,
         })
     }
 
@@ -198,6 +243,11 @@ impl NodeConfig {
         let base = path.parent().unwrap_or(Path::new(""));
         if config.data_dir.is_relative() {
             config.data_dir = base.join(&config.data_dir);
+        }
+        if let Some(hooks) = config.ssh.as_mut().and_then(|s| s.hooks_dir.as_mut())
+            && hooks.is_relative()
+        {
+            *hooks = base.join(&*hooks);
         }
         if let Some(db) = config.geoip_db.as_mut()
             && db.is_relative()
@@ -227,6 +277,10 @@ impl NodeConfig {
             dns_ttl: DEFAULT_DNS_TTL,
             dns_answers: 1,
             nodes: Vec::new(),
+            ssh: Some(SshSettings {
+                listen: SocketAddr::from(([127, 0, 0, 1], 2222)),
+                ..SshSettings::default()
+            }),
         }
     }
 }
@@ -458,6 +512,7 @@ mod tests {
                 dns_ttl: 60,
                 dns_answers: 1,
                 nodes: vec![],
+                ssh: None,
             }
         );
         // Integers are accepted as coordinates.

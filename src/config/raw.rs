@@ -130,8 +130,19 @@ pub(super) struct RawNode {
     pub keep_revisions: Option<S<u64>>,
     pub http: Option<RawHttp>,
     pub dns: Option<RawDns>,
+    pub ssh: Option<RawSsh>,
     #[serde(default)]
     pub nodes: Vec<S<RawPeer>>,
+}
+
+/// `[ssh]` in `node.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSsh {
+    pub listen: Option<S<String>>,
+    pub hooks_dir: Option<S<String>>,
+    #[serde(default)]
+    pub authorized_keys: Vec<S<String>>,
 }
 
 /// `[http]` in `node.toml`.

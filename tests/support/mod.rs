@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod git;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -215,7 +217,14 @@ pub fn dev_expecting_exit(site: &Path) -> CmdOutput {
         .arg(site)
         .arg("--data")
         .arg(data.path().join("data"))
-        .args(["--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"]);
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--dns",
+            "127.0.0.1:0",
+            "--ssh",
+            "127.0.0.1:0",
+        ]);
     run_command(command, START_TIMEOUT)
 }
 
@@ -256,7 +265,14 @@ impl Node {
             .arg("--data")
             .arg(&data)
             // Port 0 for DNS too, so parallel tests never share a port.
-            .args(["--http", "127.0.0.1:0", "--dns", "127.0.0.1:0"])
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--dns",
+                "127.0.0.1:0",
+                "--ssh",
+                "127.0.0.1:0",
+            ])
             .args(args);
         Node::launch(command, dir, data)
     }
@@ -277,6 +293,53 @@ impl Node {
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Starts `makiatto dev` with no site and `extra` arguments, with HOME
+    /// in its scratch directory (so only keys the test names are authorised).
+    pub fn start_bare(extra: &[&std::ffi::OsStr]) -> Node {
+        let dir = temp_dir();
+        let data = dir.path().join("data");
+        let mut command = Command::new(makiatto_bin());
+        command
+            .arg("dev")
+            .arg("--data")
+            .arg(&data)
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--dns",
+                "127.0.0.1:0",
+                "--ssh",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env("HOME", dir.path());
+        Node::launch(command, dir, data)
+    }
+
+    /// Every line the node printed on stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().expect("stdout lines").clone()
+    }
+
+    /// The port of the `ssh://git@ADDR/` line, waiting for it to be printed.
+    pub fn ssh_port(&self) -> u16 {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let found = self.stdout_lines().iter().find_map(|line| {
+                let rest = &line[line.find("ssh://git@")? + "ssh://git@".len()..];
+                let addr: SocketAddr = rest.split('/').next()?.parse().ok()?;
+                Some(addr.port())
+            });
+            if let Some(port) = found {
+                return port;
+            }
+            if Instant::now() > deadline {
+                self.fail("no ssh:// line");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Starts `makiatto run --config CONFIG`, whose node.toml must put its

@@ -1,0 +1,117 @@
+//! The git endpoint: an SSH server (russh) that accepts only authorised
+//! public keys and only `git-receive-pack`, `git-upload-pack` and admin
+//! commands; receive-pack and upload-pack implemented on gix, so nodes need
+//! no git binary; and what a push does (checks, hooks, deploy, refs).
+//!
+//! Names from the network are checked before they reach the disk
+//! (`repo_name.rs`), and a ref moves only after its objects are connected
+//! and its site deployed (`push.rs`).
+
+mod channel_io;
+mod connectivity;
+mod exec;
+mod hooks;
+mod host_key;
+pub mod keys;
+mod pktline;
+mod push;
+mod receive;
+mod repo;
+mod repo_name;
+mod ssh;
+mod tree_source;
+mod upload;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub use exec::{Exec, ExecError};
+pub use hooks::{Hooks, install_defaults};
+pub use host_key::{HOST_KEY_FILE, load_or_generate};
+pub use repo_name::{BadRepoName, RepoName};
+pub use ssh::{SshEndpoint, bind};
+
+use crate::deploy::Deployer;
+
+/// Why a git session failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Repo(String),
+    #[error("cannot index the pushed pack: {0}")]
+    Pack(String),
+    #[error("cannot update refs: {0}")]
+    RefUpdate(String),
+    #[error("object {0} is missing")]
+    Missing(String),
+    #[error("repository {0} does not exist; push to it first")]
+    NoRepo(String),
+    #[error("hook failed to run: {0}")]
+    Hook(String),
+    #[error("{0}")]
+    Deploy(String),
+    #[error("host key: {0}")]
+    HostKey(String),
+}
+
+/// Everything a git or admin session needs from the node.
+pub struct GitService {
+    pub deployer: Arc<Deployer>,
+    /// `<data>/repos`: one bare repository per pushed name.
+    pub repos: PathBuf,
+    pub hooks: Hooks,
+    /// The port visitors reach HTTP on, for the URLs a push prints.
+    pub http_port: u16,
+    /// One lock per repository: ref checks, deploys and ref updates of a
+    /// push happen under it, so concurrent pushes serialise per repository.
+    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl GitService {
+    /// A service over `deployer`'s node.
+    pub fn new(
+        deployer: Arc<Deployer>,
+        repos: PathBuf,
+        hooks: Hooks,
+        http_port: u16,
+    ) -> GitService {
+        GitService {
+            deployer,
+            repos,
+            hooks,
+            http_port,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn repo_lock(&self, name: &str) -> Arc<Mutex<()>> {
+        // The map only grows by repository names, which are bounded by
+        // what authorised keys push; the lock guards no data.
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(name.to_string()).or_default().clone()
+    }
+
+    fn record_repo(&self, name: &RepoName) -> Result<(), GitError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.deployer
+            .store()
+            .ensure_repo(name.as_str(), now)
+            .map_err(|e| GitError::Deploy(e.to_string()))
+    }
+
+    /// Where `host` is served.
+    pub fn url(&self, host: &str) -> String {
+        if self.http_port == 80 {
+            format!("http://{host}/")
+        } else {
+            format!("http://{host}:{}/", self.http_port)
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! `git-receive-pack`: the server side of `git push`, protocol v0.
+//!
+//! Advertise refs and capabilities, read the command list, index the pack
+//! (thin packs completed from the repository), then hand the commands to
+//! `push` for checks, hooks, deploys and the ref transaction, and report
+//! per-ref status.
+
+use std::collections::HashSet;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use gix::ObjectId;
+
+use super::pktline::{Output, Pkt, read_pkt, text, write_flush, write_pkt};
+use super::push::{self, Command};
+use super::repo::Repo;
+use super::{GitError, GitService, RepoName};
+
+/// What this server offers to `git push`.
+fn capabilities() -> String {
+    format!(
+        "report-status delete-refs side-band-64k quiet atomic ofs-delta object-format=sha1 agent=makiatto/{}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// A pack received and indexed into the repository.
+pub struct ReceivedPack {
+    pub index: gix_pack::index::File,
+    pub pack_path: PathBuf,
+    pub index_path: PathBuf,
+}
+
+impl ReceivedPack {
+    /// Whether `id` arrived in this pack.
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.index.lookup(id).is_some()
+    }
+
+    /// Deletes the pack (it failed the connectivity check).
+    pub fn discard(&self) {
+        let _ = std::fs::remove_file(&self.index_path);
+        let _ = std::fs::remove_file(&self.pack_path);
+    }
+}
+
+/// Serves one `git-receive-pack` session on `input`/`output`.
+pub fn serve(
+    service: &GitService,
+    name: &RepoName,
+    input: &mut dyn Read,
+    output: &mut dyn Write,
+) -> Result<(), GitError> {
+    let (repo, created) = Repo::open_or_create(&service.repos, name)?;
+    if created {
+        service.record_repo(name)?;
+    }
+    let mut out = Output::new(BufWriter::with_capacity(64 * 1024, output));
+    advertise(&repo, out.raw())?;
+    out.flush()?;
+
+    let mut input = BufReader::with_capacity(64 * 1024, input);
+    let mut commands = Vec::new();
+    let mut caps: HashSet<String> = HashSet::new();
+    loop {
+        match read_pkt(&mut input)? {
+            None => return Ok(()), // nothing to push: the client hung up
+            Some(Pkt::Flush) => break,
+            Some(Pkt::Delim) => return Err(GitError::Protocol("unexpected delimiter".into())),
+            Some(Pkt::Data(line)) => {
+                let line = text(&line);
+                let (command, rest) = match line.iter().position(|b| *b == 0) {
+                    Some(nul) => (&line[..nul], Some(&line[nul + 1..])),
+                    None => (line, None),
+                };
+                if let Some(rest) = rest {
+                    caps.extend(
+                        String::from_utf8_lossy(rest)
+                            .split_whitespace()
+                            .map(str::to_string),
+                    );
+                }
+                commands.push(parse_command(command)?);
+            }
+        }
+    }
+    if commands.is_empty() {
+        return Ok(());
+    }
+    out.use_sideband(caps.contains("side-band-64k"), caps.contains("quiet"));
+    let atomic = caps.contains("atomic");
+
+    let mut unpack: Result<Option<ReceivedPack>, String> = Ok(None);
+    if commands.iter().any(|c| !c.new.is_null()) {
+        unpack = receive_pack_data(&repo, &mut input).map_err(|e| {
+            let _ = out.message(&format!("error: cannot store the pushed objects: {e}"));
+            e.to_string()
+        });
+        if let Ok(Some(pack)) = &unpack {
+            out.progress(&format!("received {} objects", pack.index.num_objects()))?;
+        }
+    }
+
+    let statuses = match &unpack {
+        Ok(pack) => push::apply(service, &repo, &commands, pack.as_ref(), atomic, &mut out)?,
+        Err(_) => vec![Err("unpacker error".to_string()); commands.len()],
+    };
+
+    if caps.contains("report-status") {
+        let mut report = Vec::new();
+        match &unpack {
+            Ok(_) => write_pkt(&mut report, b"unpack ok\n")?,
+            Err(e) => write_pkt(&mut report, format!("unpack {}\n", one_line(e)).as_bytes())?,
+        }
+        for (command, status) in commands.iter().zip(&statuses) {
+            let line = match status {
+                Ok(()) => format!("ok {}\n", command.name),
+                Err(reason) => format!("ng {} {}\n", command.name, one_line(reason)),
+            };
+            write_pkt(&mut report, line.as_bytes())?;
+        }
+        write_flush(&mut report)?;
+        out.data(&report)?;
+    }
+    if out.is_sideband() {
+        write_flush(out.raw())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn one_line(text: &str) -> String {
+    text.replace('\n', " ")
+}
+
+/// Writes the ref advertisement: every branch and tag, capabilities on the
+/// first line (or on a `capabilities^{}` line when there are no refs).
+fn advertise(repo: &Repo, w: &mut impl Write) -> Result<(), GitError> {
+    let refs = repo.refs()?;
+    let caps = capabilities();
+    if refs.is_empty() {
+        let line = format!(
+            "{} capabilities^{{}}\0{caps}\n",
+            ObjectId::null(gix::hash::Kind::Sha1)
+        );
+        write_pkt(w, line.as_bytes())?;
+    }
+    for (i, (name, id)) in refs.iter().enumerate() {
+        let line = if i == 0 {
+            format!("{id} {name}\0{caps}\n")
+        } else {
+            format!("{id} {name}\n")
+        };
+        write_pkt(w, line.as_bytes())?;
+    }
+    write_flush(w)?;
+    Ok(())
+}
+
+/// `<old> <new> <ref>`.
+fn parse_command(line: &[u8]) -> Result<Command, GitError> {
+    let line = std::str::from_utf8(line)
+        .map_err(|_| GitError::Protocol("a command line is not UTF-8".into()))?;
+    let mut parts = line.splitn(3, ' ');
+    let (Some(old), Some(new), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(GitError::Protocol(format!("bad command line {line:?}")));
+    };
+    let id = |hex: &str| {
+        ObjectId::from_hex(hex.as_bytes())
+            .map_err(|_| GitError::Protocol(format!("bad object id {hex:?}")))
+    };
+    Ok(Command {
+        old: id(old)?,
+        new: id(new)?,
+        name: name.to_string(),
+    })
+}
+
+/// Reads the pack that follows the commands into `objects/pack`, resolving
+/// a thin pack's bases from the repository; `None` for an empty pack (the
+/// client had nothing new to send, e.g. a branch at a known commit).
+fn receive_pack_data(
+    repo: &Repo,
+    input: &mut dyn std::io::BufRead,
+) -> Result<Option<ReceivedPack>, GitError> {
+    let interrupt = AtomicBool::new(false);
+    let options = gix_pack::bundle::write::Options {
+        thread_limit: None,
+        iteration_mode: gix_pack::data::input::Mode::Verify,
+        index_version: gix_pack::index::Version::V2,
+        ..Default::default()
+    };
+    let outcome = gix_pack::Bundle::write_to_directory(
+        input,
+        Some(&repo.pack_dir()),
+        &mut gix::progress::Discard,
+        &interrupt,
+        Some(repo.odb.clone()),
+        gix::hash::Kind::Sha1,
+        options,
+    )
+    .map_err(|e| GitError::Pack(e.to_string()))?;
+    let (Some(index_path), Some(pack_path)) = (outcome.index_path, outcome.data_path) else {
+        if outcome.index.num_objects == 0 {
+            return Ok(None);
+        }
+        return Err(GitError::Pack("the pack was not written".into()));
+    };
+    let index = gix_pack::index::File::at(&index_path, gix::hash::Kind::Sha1)
+        .map_err(|e| GitError::Pack(e.to_string()))?;
+    Ok(Some(ReceivedPack {
+        index,
+        pack_path,
+        index_path,
+    }))
+}
