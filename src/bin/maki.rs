@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use makiatto::cli;
+use makiatto::cli::admin::Request;
+use makiatto::cli::remote::NodeAddr;
 
 #[derive(Parser)]
 #[command(name = "maki", version, about = "Operate a Makiatto cluster")]
@@ -25,6 +27,37 @@ enum Cmd {
         #[command(subcommand)]
         command: DnsCmd,
     },
+    /// What a node serves.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// The node, `[user@]host[:port]` (default: MAKI_NODE, then the
+        /// profile file ~/.config/maki/node).
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// The kept revisions of a domain, newest first (* = active).
+    Deploys {
+        domain: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Switch a domain to an older revision (default: the previous one).
+    Rollback {
+        domain: String,
+        revision: Option<String>,
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Manage the keys allowed to push and run admin commands.
+    Key {
+        #[command(subcommand)]
+        action: KeyCmd,
+        #[arg(long, global = true)]
+        node: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -39,6 +72,19 @@ enum DnsCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// List authorised keys.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Authorise the public key in FILE (e.g. ~/.ssh/id_ed25519.pub).
+    Add { file: PathBuf },
+    /// Remove the key with this fingerprint (as `maki key list` shows it).
+    Remove { fingerprint: String },
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Cmd::Dns {
@@ -48,10 +94,7 @@ fn main() -> ExitCode {
                 print!("{text}");
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
+            Err(e) => fail(&e.to_string()),
         },
         Cmd::Init { dir } => match cli::init::write_template(&dir) {
             Ok(files) => {
@@ -64,10 +107,61 @@ fn main() -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
+            Err(e) => fail(&e.to_string()),
+        },
+        Cmd::Status { json, node } => remote(node, Request::Status { json }),
+        Cmd::Deploys { domain, json, node } => remote(
+            node,
+            Request::Deploys {
+                domain: &domain,
+                json,
+            },
+        ),
+        Cmd::Rollback {
+            domain,
+            revision,
+            node,
+        } => remote(
+            node,
+            Request::Rollback {
+                domain: &domain,
+                revision: revision.as_deref(),
+            },
+        ),
+        Cmd::Key { action, node } => match action {
+            KeyCmd::List { json } => remote(node, Request::KeyList { json }),
+            KeyCmd::Add { file } => remote(node, Request::KeyAdd { file: &file }),
+            KeyCmd::Remove { fingerprint } => remote(
+                node,
+                Request::KeyRemove {
+                    fingerprint: &fingerprint,
+                },
+            ),
         },
     }
+}
+
+/// Runs `request` on the node and prints its answer.
+fn remote(node: Option<String>, request: Request<'_>) -> ExitCode {
+    let node = match NodeAddr::resolve(node.as_deref()) {
+        Ok(node) => node,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match cli::admin::run(&node, request) {
+        Ok(answer) => {
+            print!("{}", answer.stdout);
+            eprint!("{}", answer.stderr);
+            if answer.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
 }

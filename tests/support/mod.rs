@@ -552,6 +552,12 @@ fn http_agent() -> ureq::Agent {
         .new_agent()
 }
 
+/// GET `url` with `headers` on `agent` (for requests from other threads);
+/// panics if no response arrives.
+pub fn fetch_with(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> Reply {
+    fetch(agent, "GET", url, headers).unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
 fn fetch(
     agent: &ureq::Agent,
     method: &str,

@@ -1,0 +1,148 @@
+//! Admin commands over the SSH endpoint, directly with `ssh` and through
+//! `maki --node`: status, deploys, rollback, keys.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::git::{Client, commit_all, init_repo, repo_url};
+use support::{CmdOutput, Node, run_command, write_file, write_tree};
+
+fn maki(client: &Client, node: &Node, args: &[&str]) -> CmdOutput {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_maki"));
+    command
+        .args(args)
+        .arg("--node")
+        .arg(format!("git@127.0.0.1:{}", node.ssh_port()))
+        .env("MAKI_SSH_COMMAND", client.ssh_command());
+    run_command(command, Duration::from_secs(60))
+}
+
+#[test]
+fn maki_rollback_switches_the_served_revision_and_deploys_lists_commits() {
+    let client = Client::new();
+    let node = client.start_node();
+    let work = client.scratch().join("site");
+    init_repo(&client, &work);
+    write_tree(
+        &work,
+        &[
+            (
+                "makiatto.toml",
+                "[[domain]]\nname = \"example.com\"\npath = \"public\"\n",
+            ),
+            ("public/index.html", "<h1>v1</h1>"),
+        ],
+    );
+    commit_all(&client, &work, "v1");
+    let url = repo_url(&node, "site");
+    client.git_ok(&work, &["push", &url, "main"]);
+    write_file(&work, "public/index.html", "<h1>v2</h1>");
+    commit_all(&client, &work, "v2");
+    client.git_ok(&work, &["push", &url, "main"]);
+    let get = || node.get_with("/", &[("host", "example.com")]);
+    assert_eq!(get().text(), "<h1>v2</h1>");
+
+    let deploys = maki(&client, &node, &["deploys", "example.com"]);
+    assert!(deploys.success(), "{}", deploys.describe());
+    let head = client.git_ok(&work, &["rev-parse", "HEAD"]).stdout;
+    assert!(
+        deploys
+            .stdout
+            .contains(&format!("main {}", &head.trim()[..12])),
+        "{}",
+        deploys.describe()
+    );
+    assert!(
+        deploys.stdout.lines().next().unwrap_or("").starts_with('*'),
+        "{}",
+        deploys.describe()
+    );
+    let json = client.ssh(&node, "deploys example.com --json", None);
+    assert!(
+        json.stdout
+            .contains(&format!("\"commit\":\"{}\"", head.trim())),
+        "{}",
+        json.describe()
+    );
+
+    // Watch the site while rolling back: every answer is v1 or v2, whole.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let agent = node.agent();
+            let mut seen = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let reply = support::fetch_with(&agent, &node.url("/"), &[("host", "example.com")]);
+                let text = reply.text();
+                assert!(text == "<h1>v1</h1>" || text == "<h1>v2</h1>", "{text:?}");
+                seen += 1;
+            }
+            seen
+        });
+        let out = maki(&client, &node, &["rollback", "example.com"]);
+        assert!(out.success(), "{}", out.describe());
+        assert!(
+            out.stdout.contains("now serves revision"),
+            "{}",
+            out.describe()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(watcher.join().expect("watcher") > 0);
+    });
+    assert_eq!(get().text(), "<h1>v1</h1>");
+}
+
+#[test]
+fn keys_are_listed_added_and_removed_over_ssh_and_status_answers() {
+    let client = Client::new();
+    let node = client.start_node();
+    let status = client.ssh(&node, "status --json", None);
+    assert!(status.success(), "{}", status.describe());
+    assert!(
+        status.stdout.starts_with("{\"sites\":"),
+        "{}",
+        status.describe()
+    );
+
+    let friend = Client::new();
+    assert!(!friend.ssh(&node, "status", None).success());
+    let added = maki(
+        &client,
+        &node,
+        &["key", "add", friend.public_key.to_str().expect("utf-8")],
+    );
+    assert!(added.success(), "{}", added.describe());
+    assert!(friend.ssh(&node, "status", None).success());
+    let list = maki(&client, &node, &["key", "list"]);
+    let fingerprint = list
+        .stdout
+        .lines()
+        .find(|l| l.contains("test@makiatto"))
+        .and_then(|l| l.split_whitespace().next())
+        .map(str::to_string);
+    assert!(list.stdout.lines().count() >= 2, "{}", list.describe());
+    let added_fp = added
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .to_string();
+    assert!(fingerprint.is_some());
+    let removed = client.ssh(&node, &format!("keys remove {added_fp}"), None);
+    assert!(removed.success(), "{}", removed.describe());
+    assert!(!friend.ssh(&node, "status", None).success());
+
+    // Over ssh, keys add reads stdin.
+    let via_stdin = client.ssh(&node, "keys add", Some(&friend.public_key));
+    assert!(via_stdin.success(), "{}", via_stdin.describe());
+    assert!(friend.ssh(&node, "status", None).success());
+
+    // No shell, and no local deploys over ssh.
+    let deploy = client.ssh(&node, "deploy /etc", None);
+    assert!(!deploy.success(), "{}", deploy.describe());
+    let unknown = client.ssh(&node, "sh -c id", None);
+    assert!(!unknown.success(), "{}", unknown.describe());
+}
