@@ -169,6 +169,10 @@ fn concurrent_pushes_to_two_branches_both_land_and_to_one_branch_one_wins() {
         "<h1>b</h1>"
     );
 
+    // A slow pre-receive makes both pushes see the same old main before
+    // either moves it: the node itself must reject the second.
+    std::fs::write(node.data.join("hooks/pre-receive"), "#!/bin/sh\nsleep 1\n")
+        .expect("write hook");
     let (pa, pb) = pushes(["HEAD:refs/heads/main", "HEAD:refs/heads/main"]);
     assert!(
         pa.success() != pb.success(),
@@ -178,7 +182,16 @@ fn concurrent_pushes_to_two_branches_both_land_and_to_one_branch_one_wins() {
     );
     let (winner, loser) = if pa.success() { ("a", &pb) } else { ("b", &pa) };
     assert!(
-        loser.stderr.contains("[remote rejected]") || loser.stderr.contains("[rejected]"),
+        loser
+            .stderr
+            .contains("remote: error: cannot lock ref 'refs/heads/main'"),
+        "{}",
+        loser.describe()
+    );
+    assert!(
+        loser
+            .stderr
+            .contains("[remote rejected] HEAD -> main (failed to update ref)"),
         "{}",
         loser.describe()
     );

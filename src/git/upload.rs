@@ -45,6 +45,7 @@ pub fn serve(
     out.flush()?;
 
     let mut input = BufReader::new(input);
+    let peeled = peeled_ids(&repo, &refs);
     let mut wants: Vec<ObjectId> = Vec::new();
     let mut caps: HashSet<String> = HashSet::new();
     loop {
@@ -60,7 +61,7 @@ pub fn serve(
                 let mut words = rest.split(' ');
                 let id = parse_id(words.next().unwrap_or(""))?;
                 caps.extend(words.map(str::to_string));
-                if !refs.iter().any(|(_, r)| *r == id) && !peeled_ids(&repo, &refs).contains(&id) {
+                if !refs.iter().any(|(_, r)| *r == id) && !peeled.contains(&id) {
                     return Err(GitError::Protocol(format!("not our ref {id}")));
                 }
                 if wants.len() >= MAX_WANTS {
