@@ -146,3 +146,50 @@ fn keys_are_listed_added_and_removed_over_ssh_and_status_answers() {
     let unknown = client.ssh(&node, "sh -c id", None);
     assert!(!unknown.success(), "{}", unknown.describe());
 }
+
+#[test]
+fn a_run_node_takes_pushes_from_the_keys_its_node_toml_lists() {
+    let client = Client::new();
+    let key = std::fs::read_to_string(&client.public_key).expect("public key");
+    let dir = support::temp_dir();
+    write_file(
+        dir.path(),
+        "node.toml",
+        format!(
+            "name = \"edge-1\"\ndata_dir = \"data\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[ssh]\nlisten = \"127.0.0.1:0\"\nauthorized_keys = [\"{}\"]\nhooks_dir = \"hooks\"\n",
+            key.trim()
+        ),
+    );
+    let config = dir.path().join("node.toml");
+    let hooks = dir.path().join("hooks");
+    let data = dir.path().join("data");
+    let node = Node::start_run(&config, dir, data);
+    assert!(
+        hooks.join("pre-receive").is_file(),
+        "default hooks not installed"
+    );
+    let work = client.scratch().join("site");
+    init_repo(&client, &work);
+    write_tree(
+        &work,
+        &[
+            (
+                "makiatto.toml",
+                "[[domain]]\nname = \"shop.example\"\npath = \"public\"\n",
+            ),
+            ("public/index.html", "<h1>shop</h1>"),
+        ],
+    );
+    commit_all(&client, &work, "shop");
+    client.git_ok(&work, &["push", &repo_url(&node, "shop"), "main"]);
+    assert_eq!(
+        node.get_with("/", &[("host", "shop.example")]).text(),
+        "<h1>shop</h1>"
+    );
+    let status = client.ssh(&node, "status", None);
+    assert!(
+        status.stdout.contains("shop.example"),
+        "{}",
+        status.describe()
+    );
+}
