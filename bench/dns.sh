@@ -107,15 +107,12 @@ find_geoip_db() {
         readlink -f "$GEOIP_DB"
         return
     fi
-    local dir=$REPO
-    while [[ $dir != / ]]; do
-        if [[ -f $dir/shared/fixtures/geoip/GeoLite2-City-Test.mmdb ]]; then
-            echo "$dir/shared/fixtures/geoip/GeoLite2-City-Test.mmdb"
-            return
-        fi
-        dir=$(dirname "$dir")
-    done
-    die "no GeoIP database: set GEOIP_DB or put shared/fixtures/geoip beside the checkout"
+    local fixture=$REPO/tests/fixtures/geoip/GeoLite2-City-Test.mmdb
+    if [[ -f $fixture ]]; then
+        echo "$fixture"
+        return
+    fi
+    die "no GeoIP database: set GEOIP_DB=path/to/City.mmdb"
 }
 
 # --- temp dir, processes, cleanup --------------------------------------------

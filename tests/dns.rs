@@ -27,14 +27,9 @@ const SEATTLE_V4: &str = "198.51.100.1";
 const TOKYO_V4: &str = "203.0.113.1";
 const TOKYO_V6: &str = "2001:db8::3";
 
-/// The GeoIP test database beside the checkout (`../shared/fixtures/geoip/`).
+/// The GeoIP test database kept with the tests (`tests/fixtures/geoip/`).
 fn geoip_fixture() -> PathBuf {
-    let rel = "shared/fixtures/geoip/GeoLite2-City-Test.mmdb";
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join(rel))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{rel} not found beside the checkout"))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/geoip/GeoLite2-City-Test.mmdb")
 }
 
 const SITE_CONFIG: &str = r#"

@@ -181,15 +181,9 @@ pub async fn watch(geo: Arc<GeoIp>, mut shutdown: Shutdown, reloaded: impl Fn())
 mod tests {
     use super::*;
 
-    /// The shared GeoIP test database, found beside the checkout (it lives
-    /// outside the repository: `../shared/fixtures/geoip/`).
+    /// The GeoIP test database kept with the tests (`tests/fixtures/geoip/`).
     pub(crate) fn fixture() -> PathBuf {
-        let rel = "shared/fixtures/geoip/GeoLite2-City-Test.mmdb";
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|dir| dir.join(rel))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| panic!("{rel} not found beside the checkout"))
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/geoip/GeoLite2-City-Test.mmdb")
     }
 
     fn ip(text: &str) -> IpAddr {
