@@ -8,6 +8,7 @@
 //! branch cannot both win: the second sees a ref that moved under it.
 
 use gix::ObjectId;
+use tracing::info;
 
 use super::connectivity;
 use super::pktline::Output;
@@ -52,6 +53,7 @@ pub fn apply<W: std::io::Write>(
         pack.discard();
     }
 
+    info!(repo = %repo.name, "connectivity checked");
     // The site config at each new branch tip must deploy.
     for (c, status) in commands.iter().zip(statuses.iter_mut()) {
         if status.is_err() || c.new.is_null() || branch(&c.name).is_none() {
@@ -91,6 +93,7 @@ pub fn apply<W: std::io::Write>(
         }
     }
 
+    info!(repo = %repo.name, "push validated");
     let lock = service.repo_lock(repo.name.as_str());
     let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
     let current = repo.refs()?;
@@ -141,6 +144,7 @@ pub fn apply<W: std::io::Write>(
         }
     }
     fail_all_if_atomic(atomic, &mut statuses);
+    info!(repo = %repo.name, "deployed");
     let updates = accepted(commands, &statuses);
     if !updates.is_empty() {
         if let Err(e) = repo.update_refs(&updates) {

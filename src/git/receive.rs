@@ -99,6 +99,7 @@ pub fn serve(
         });
         if let Ok(Some(pack)) = &unpack {
             out.progress(&format!("received {} objects", pack.index.num_objects()))?;
+            tracing::info!(repo = %name, objects = pack.index.num_objects(), "pack indexed");
         }
     }
 
@@ -185,6 +186,13 @@ fn receive_pack_data(
     input: &mut dyn std::io::BufRead,
 ) -> Result<Option<ReceivedPack>, GitError> {
     let interrupt = AtomicBool::new(false);
+    // Spool the pack to disk first, then index it: indexing straight from
+    // the SSH channel measured ~20x slower than from a file (reads small
+    // and interleaved with the transfer), and the file bounds nothing more
+    // than the pack itself would.
+    let spool = Spool::receive(&repo.pack_dir(), input)?;
+    let mut spooled = std::io::BufReader::with_capacity(256 * 1024, spool.open()?);
+    let input: &mut dyn std::io::BufRead = &mut spooled;
     let options = gix_pack::bundle::write::Options {
         thread_limit: None,
         iteration_mode: gix_pack::data::input::Mode::Verify,
@@ -214,4 +222,36 @@ fn receive_pack_data(
         pack_path,
         index_path,
     }))
+}
+
+/// The pack as received, in `objects/pack/incoming-*.tmp`, removed on drop.
+struct Spool {
+    path: PathBuf,
+}
+
+impl Spool {
+    fn receive(
+        pack_dir: &std::path::Path,
+        input: &mut dyn std::io::BufRead,
+    ) -> Result<Spool, GitError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let spool = Spool {
+            path: pack_dir.join(format!("incoming-{}-{n}.tmp", std::process::id())),
+        };
+        let mut file = std::fs::File::create(&spool.path)?;
+        let bytes = std::io::copy(input, &mut file)?;
+        tracing::debug!(bytes, "pack spooled");
+        Ok(spool)
+    }
+
+    fn open(&self) -> Result<std::fs::File, GitError> {
+        Ok(std::fs::File::open(&self.path)?)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }

@@ -3,6 +3,7 @@
 //! the CAS, with no checkout on disk.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gix::ObjectId;
 use gix::objs::tree::EntryKind;
@@ -12,6 +13,12 @@ use tracing::warn;
 use crate::cas::{Cas, is_compressible};
 use crate::deploy::{DeployError, SITE_CONFIG_FILE, SiteSource};
 use crate::tree::{Entry, Manifest, Mode};
+
+/// What storing one blob gave: its blake3 and size.
+type Stored = (blake3::Hash, u64);
+
+/// Most threads one import uses.
+const MAX_IMPORT_THREADS: usize = 8;
 
 /// The tree of one commit.
 pub struct CommitSource<'a> {
@@ -106,14 +113,14 @@ impl<'a> CommitSource<'a> {
         Ok(data.data.to_vec())
     }
 
-    fn walk(
+    /// Every file under `tree`: (relative path, mode, blob id). Links and
+    /// submodules are skipped (a link could point outside the site).
+    fn files(
         &self,
-        cas: &Cas,
         tree: &ObjectId,
         prefix: &str,
         skip_root_config: bool,
-        stored: &mut HashMap<ObjectId, (blake3::Hash, u64)>,
-        manifest: &mut Manifest,
+        out: &mut Vec<(String, Mode, ObjectId)>,
     ) -> Result<(), DeployError> {
         for (name, kind, id) in self.entries(tree)? {
             let rel = if prefix.is_empty() {
@@ -123,7 +130,7 @@ impl<'a> CommitSource<'a> {
             };
             let mode = match kind {
                 EntryKind::Tree => {
-                    self.walk(cas, &id, &rel, false, stored, manifest)?;
+                    self.files(&id, &rel, false, out)?;
                     continue;
                 }
                 EntryKind::Blob => Mode::File,
@@ -136,25 +143,72 @@ impl<'a> CommitSource<'a> {
             if skip_root_config && name == SITE_CONFIG_FILE {
                 continue;
             }
-            let (hash, size) = match stored.get(&id) {
-                Some(known) => *known,
-                None => {
-                    let bytes = self.blob(&id)?;
-                    let hash = cas.put_bytes(&bytes)?;
-                    let known = (hash, bytes.len() as u64);
-                    stored.insert(id, known);
-                    known
-                }
-            };
-            if is_compressible(&rel) {
-                cas.ensure_variants(&hash, true)?;
-            }
-            if let Err(e) = manifest.insert(&rel, Entry { mode, size, hash }) {
-                warn!(path = %rel, error = %e, "skipping a file that cannot be served");
-            }
+            out.push((rel, mode, id));
         }
         Ok(())
     }
+}
+
+/// Stores each blob of `blobs` (id, whether any path using it gets
+/// compressed variants) in `cas`, on a few threads: storing is bound by
+/// fsync latency and compression, which overlap well. Returns
+/// `(blake3, size)` per blob, in order.
+fn store_blobs(
+    odb: &gix::odb::Handle,
+    cas: &Cas,
+    blobs: &[(ObjectId, bool)],
+) -> Result<Vec<(blake3::Hash, u64)>, DeployError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, MAX_IMPORT_THREADS)
+        .min(blobs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let (next, blobs_ref) = (&next, blobs);
+    let parts: Vec<Result<Vec<(usize, Stored)>, DeployError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let odb = odb.clone();
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    let mut buf = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((id, compressible)) = blobs_ref.get(i) else {
+                            break;
+                        };
+                        let data = odb
+                            .try_find(id, &mut buf)
+                            .map_err(source_err)?
+                            .ok_or_else(|| source_err(format!("blob {id} is missing")))?;
+                        let size = data.data.len() as u64;
+                        let hash = cas.put_bytes(data.data)?;
+                        if *compressible {
+                            cas.ensure_variants(&hash, true)?;
+                        }
+                        done.push((i, (hash, size)));
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(source_err("an import thread panicked")))
+            })
+            .collect()
+    });
+    let mut stored = vec![None; blobs.len()];
+    for part in parts {
+        for (i, known) in part? {
+            stored[i] = Some(known);
+        }
+    }
+    stored
+        .into_iter()
+        .map(|s| s.ok_or_else(|| source_err("a blob was not imported")))
+        .collect()
 }
 
 impl SiteSource for CommitSource<'_> {
@@ -186,9 +240,34 @@ impl SiteSource for CommitSource<'_> {
             Some((EntryKind::Tree, id)) => id,
             _ => return Err(source_err(format!("{path:?} is not a directory"))),
         };
+        let mut files = Vec::new();
+        self.files(&tree, "", path.is_empty(), &mut files)?;
+        // Each distinct blob once; compressed variants if any path wants them.
+        let mut index: HashMap<ObjectId, usize> = HashMap::new();
+        let mut blobs: Vec<(ObjectId, bool)> = Vec::new();
+        for (rel, _, id) in &files {
+            let i = *index.entry(*id).or_insert_with(|| {
+                blobs.push((*id, false));
+                blobs.len() - 1
+            });
+            blobs[i].1 |= is_compressible(rel);
+        }
+        let stored = store_blobs(self.odb, cas, &blobs)?;
         let mut manifest = Manifest::new();
-        let mut stored = HashMap::new();
-        self.walk(cas, &tree, "", path.is_empty(), &mut stored, &mut manifest)?;
+        for (rel, mode, id) in &files {
+            // Every id of `files` was put in `index` above.
+            let (hash, size) = stored[index[id]];
+            if let Err(e) = manifest.insert(
+                rel,
+                Entry {
+                    mode: *mode,
+                    size,
+                    hash,
+                },
+            ) {
+                warn!(path = %rel, error = %e, "skipping a file that cannot be served");
+            }
+        }
         Ok(manifest)
     }
 

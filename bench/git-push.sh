@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Side-by-side `git push` benchmark: the same repository pushed over SSH on
+# loopback to makiatto (russh + receive-pack on gix, deploying on push) and
+# to OpenSSH's sshd running git-receive-pack (storing only). A generated
+# repository (default 10,000 files, 100 MB, binary) is pushed first, then a
+# one-file commit on top. Prints wall time for each push, the ratio, and for
+# makiatto the time from push start until the new file is served.
+#
+#   bench/git-push.sh                    # 10,000 files, 100 MB, 3 rounds
+#   bench/git-push.sh -n 2000 -m 20      # a smaller repository
+#   MAKIATTO_BIN=path/to/makiatto bench/git-push.sh   # skip the cargo build
+#
+# Each round starts both servers afresh. Figures are medians over rounds.
+# Makiatto's push includes its deploy (every file stored in its CAS and the
+# revision activated), which OpenSSH + git-receive-pack does not do.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+usage: bench/git-push.sh [-n FILES] [-m MEGABYTES] [-r ROUNDS]
+
+  -n FILES       files in the generated repository (default 10000)
+  -m MEGABYTES   total size of those files (default 100)
+  -r ROUNDS      rounds; the table shows medians (default 3)
+
+Environment: MAKIATTO_BIN uses that binary instead of building one with
+`cargo build --release --bin makiatto`; CARGO_TARGET_DIR is respected.
+EOF
+}
+
+FILES=10000
+MEGABYTES=100
+ROUNDS=3
+while getopts "n:m:r:h" opt; do
+    case "$opt" in
+        n) FILES=$OPTARG ;;
+        m) MEGABYTES=$OPTARG ;;
+        r) ROUNDS=$OPTARG ;;
+        h) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
+    esac
+done
+
+REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# --- dependencies ------------------------------------------------------------
+
+ensure_packages() {
+    local want=(openssh-server openssh-client git curl perl iproute2)
+    local missing=() pkg
+    for pkg in "${want[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+    if ((EUID == 0)); then
+        log "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq </dev/null
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+        # The package may start the system sshd; this script runs its own.
+        if [[ " ${missing[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null; then
+            systemctl disable --now ssh >/dev/null 2>&1 || true
+        fi
+    else
+        echo "sudo apt-get install -y --no-install-recommends ${missing[*]}"
+        die "missing packages; install them with the line above"
+    fi
+}
+
+# --- temp dir, processes, cleanup --------------------------------------------
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/makiatto-git-bench.XXXXXX")
+# The servers of the current round.
+MAKI_PID=""
+SSHD_PID=""
+
+stop() {
+    local pid=$1
+    [[ -n $pid ]] || return 0
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    stop "$MAKI_PID"
+    stop "$SSHD_PID"
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    local port
+    for _ in $(seq 200); do
+        port=$((20000 + RANDOM % 30000))
+        if ! ss -Htln "sport = :$port" | grep -q .; then
+            echo "$port"
+            return
+        fi
+    done
+    die "no free port found"
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# Waits until TCP port $1 on loopback accepts connections.
+wait_port() {
+    for _ in $(seq 300); do
+        if ss -Htln "sport = :$1" | grep -q .; then return 0; fi
+        sleep 0.05
+    done
+    die "nothing listens on port $1"
+}
+
+# --- the client side ---------------------------------------------------------
+
+KEY=$TMP/id_ed25519
+KNOWN=$TMP/known_hosts
+export GIT_SSH_COMMAND="ssh -i $KEY -o IdentitiesOnly=yes -o UserKnownHostsFile=$KNOWN -o StrictHostKeyChecking=accept-new -o BatchMode=yes -o LogLevel=ERROR"
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
+export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
+
+# A repository of $FILES binary files totalling $MEGABYTES MB (no
+# makiatto.toml: makiatto serves the whole tree as localhost).
+generate_repo() {
+    local dir=$1
+    mkdir -p "$dir"
+    git -C "$dir" init -q -b main
+    perl -e '
+        my ($dir, $n, $total) = @ARGV;
+        my $size = int($total / $n);
+        open(my $rand, "<:raw", "/dev/urandom") or die "urandom: $!";
+        for my $i (0 .. $n - 1) {
+            my $sub = sprintf("%s/d%03d", $dir, $i % 100);
+            mkdir $sub;
+            read($rand, my $bytes, $size) == $size or die "short read";
+            open(my $f, ">:raw", "$sub/f$i.bin") or die "$sub/f$i.bin: $!";
+            print $f $bytes;
+            close $f;
+        }
+    ' "$dir" "$FILES" "$((MEGABYTES * 1024 * 1024))"
+    git -C "$dir" add -A
+    git -C "$dir" commit -q -m "generated: $FILES files, $MEGABYTES MB"
+}
+
+# --- makiatto ----------------------------------------------------------------
+
+makiatto_bin() {
+    local bin=${MAKIATTO_BIN:-}
+    if [[ -z $bin ]]; then
+        log "building makiatto (release)"
+        (cd "$REPO" && cargo build --release --quiet --bin makiatto) >&2
+        bin=${CARGO_TARGET_DIR:-$REPO/target}/release/makiatto
+    fi
+    [[ -x $bin ]] || die "no makiatto binary at $bin"
+    echo "$bin"
+}
+
+MAKI_HTTP=""
+MAKI_SSH=""
+start_makiatto() {
+    local data=$TMP/maki-$1
+    MAKI_HTTP=$(free_port)
+    MAKI_SSH=$(free_port)
+    HOME=$TMP "$MAKIATTO" dev --data "$data" --http "127.0.0.1:$MAKI_HTTP" \
+        --ssh "127.0.0.1:$MAKI_SSH" --dns 127.0.0.1:0 --authorized-key "$KEY.pub" \
+        >"$TMP/maki.out" 2>"$TMP/maki.err" &
+    MAKI_PID=$!
+    wait_port "$MAKI_SSH"
+}
+
+# --- OpenSSH + git-receive-pack ---------------------------------------------
+
+SSHD_PORT=""
+start_sshd() {
+    local dir=$TMP/sshd-$1
+    mkdir -p "$dir"
+    SSHD_PORT=$(free_port)
+    ssh-keygen -q -t ed25519 -N "" -f "$dir/host_key"
+    cp "$KEY.pub" "$dir/authorized_keys"
+    git init -q --bare "$dir/repo.git"
+    cat >"$dir/sshd_config" <<EOF
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $dir/host_key
+AuthorizedKeysFile $dir/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile $dir/sshd.pid
+EOF
+    # sshd run by root wants its privilege separation directory.
+    if ((EUID == 0)); then mkdir -p /run/sshd; fi
+    /usr/sbin/sshd -D -e -f "$dir/sshd_config" 2>"$dir/sshd.log" &
+    SSHD_PID=$!
+    wait_port "$SSHD_PORT"
+    SSHD_REPO=$dir/repo.git
+}
+
+# --- one round ---------------------------------------------------------------
+
+# Prints "maki_full maki_one maki_served sshd_full sshd_one".
+round() {
+    local n=$1 work=$TMP/work-$1
+    rm -rf "$work"
+    cp -a "$TMP/base" "$work"
+    start_makiatto "$n"
+    start_sshd "$n"
+    local user
+    user=$(id -un)
+    local maki_url="ssh://git@127.0.0.1:$MAKI_SSH/bench.git"
+    local sshd_url="ssh://$user@127.0.0.1:$SSHD_PORT$SSHD_REPO"
+
+    local t0 t1 maki_full sshd_full maki_one sshd_one served
+    t0=$(now); git -C "$work" push -q "$maki_url" main 2>"$TMP/push.err" || { cat "$TMP/push.err" >&2; die "push to makiatto failed"; }
+    t1=$(now); maki_full=$(elapsed "$t0" "$t1")
+    t0=$(now); git -C "$work" push -q "$sshd_url" main 2>"$TMP/push.err" || { cat "$TMP/push.err" >&2; die "push to sshd failed"; }
+    t1=$(now); sshd_full=$(elapsed "$t0" "$t1")
+
+    echo "round $n" >"$work/new-$n.txt"
+    git -C "$work" add -A
+    git -C "$work" commit -q -m "one file"
+    t0=$(now); git -C "$work" push -q "$maki_url" main 2>"$TMP/push.err" || { cat "$TMP/push.err" >&2; die "push to makiatto failed"; }
+    t1=$(now); maki_one=$(elapsed "$t0" "$t1")
+    # Poll until the new file is served (the push returns after activation,
+    # so this normally answers at once).
+    for _ in $(seq 1000); do
+        if curl -fsS -H "Host: localhost" "http://127.0.0.1:$MAKI_HTTP/new-$n.txt" 2>/dev/null | grep -q "round $n"; then
+            break
+        fi
+        sleep 0.01
+    done
+    served=$(elapsed "$t0" "$(now)")
+    t0=$(now); git -C "$work" push -q "$sshd_url" main 2>"$TMP/push.err" || { cat "$TMP/push.err" >&2; die "push to sshd failed"; }
+    t1=$(now); sshd_one=$(elapsed "$t0" "$t1")
+
+    stop "$MAKI_PID"; MAKI_PID=""
+    stop "$SSHD_PID"; SSHD_PID=""
+    rm -rf "$work" "$TMP/maki-$n" "$TMP/sshd-$n"
+    echo "$maki_full $maki_one $served $sshd_full $sshd_one"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# --- main --------------------------------------------------------------------
+
+ensure_packages
+MAKIATTO=$(makiatto_bin)
+ssh-keygen -q -t ed25519 -N "" -f "$KEY"
+log "generating $FILES files, $MEGABYTES MB"
+generate_repo "$TMP/base"
+
+RESULTS=$TMP/results
+: >"$RESULTS"
+for n in $(seq "$ROUNDS"); do
+    log "round $n/$ROUNDS"
+    round "$n" >>"$RESULTS"
+done
+
+col() { awk -v c="$1" '{ print $c }' "$RESULTS" | median; }
+maki_full=$(col 1); maki_one=$(col 2); served=$(col 3); sshd_full=$(col 4); sshd_one=$(col 5)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.2fx", b / a; else print "-" }'; }
+
+printf '\n%-34s %12s %14s %10s\n' "push (median of $ROUNDS)" "makiatto" "openssh+git" "ratio"
+printf '%-34s %11ss %13ss %10s\n' "$FILES files, $MEGABYTES MB (first push)" "$maki_full" "$sshd_full" "$(ratio "$maki_full" "$sshd_full")"
+printf '%-34s %11ss %13ss %10s\n' "one-file commit on top" "$maki_one" "$sshd_one" "$(ratio "$maki_one" "$sshd_one")"
+printf '%-34s %11ss %14s\n' "push start → new file served" "$served" "-"
+printf '\nratio = openssh+git time / makiatto time (above 1: makiatto is faster).\n'
+printf 'makiatto times include deploying the revision; openssh+git only stores it.\n'
