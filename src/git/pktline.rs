@@ -72,6 +72,32 @@ pub fn write_flush(w: &mut impl Write) -> io::Result<()> {
     w.write_all(b"0000")
 }
 
+/// Writes a protocol-v0 ref advertisement: `<id> <name>` per ref, the
+/// capabilities after a NUL on the first line (or on a `capabilities^{}`
+/// line when there are no refs), then a flush.
+pub fn write_advertisement(
+    w: &mut impl Write,
+    refs: &[(String, gix::ObjectId)],
+    caps: &str,
+) -> io::Result<()> {
+    if refs.is_empty() {
+        let line = format!(
+            "{} capabilities^{{}}\0{caps}\n",
+            gix::ObjectId::null(gix::hash::Kind::Sha1)
+        );
+        write_pkt(w, line.as_bytes())?;
+    }
+    for (i, (name, id)) in refs.iter().enumerate() {
+        let line = if i == 0 {
+            format!("{id} {name}\0{caps}\n")
+        } else {
+            format!("{id} {name}\n")
+        };
+        write_pkt(w, line.as_bytes())?;
+    }
+    write_flush(w)
+}
+
 /// Where server output goes: straight to the client, or multiplexed on
 /// side bands when the client asked for side-band-64k.
 pub struct Output<W: Write> {

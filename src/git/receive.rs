@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 
 use gix::ObjectId;
 
-use super::pktline::{Output, Pkt, read_pkt, text, write_flush, write_pkt};
+use super::pktline::{Output, Pkt, read_pkt, text, write_advertisement, write_flush, write_pkt};
 use super::push::{self, Command};
 use super::repo::Repo;
 use super::{GitError, GitService, RepoName};
@@ -138,24 +138,7 @@ fn one_line(text: &str) -> String {
 /// Writes the ref advertisement: every branch and tag, capabilities on the
 /// first line (or on a `capabilities^{}` line when there are no refs).
 fn advertise(repo: &Repo, w: &mut impl Write) -> Result<(), GitError> {
-    let refs = repo.refs()?;
-    let caps = capabilities();
-    if refs.is_empty() {
-        let line = format!(
-            "{} capabilities^{{}}\0{caps}\n",
-            ObjectId::null(gix::hash::Kind::Sha1)
-        );
-        write_pkt(w, line.as_bytes())?;
-    }
-    for (i, (name, id)) in refs.iter().enumerate() {
-        let line = if i == 0 {
-            format!("{id} {name}\0{caps}\n")
-        } else {
-            format!("{id} {name}\n")
-        };
-        write_pkt(w, line.as_bytes())?;
-    }
-    write_flush(w)?;
+    write_advertisement(w, &repo.refs()?, &capabilities())?;
     Ok(())
 }
 

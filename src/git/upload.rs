@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 use gix::ObjectId;
 use gix::objs::{Exists, Find, Kind};
 
-use super::pktline::{Output, Pkt, read_pkt, text, write_flush, write_pkt};
+use super::pktline::{Output, Pkt, read_pkt, text, write_advertisement, write_flush, write_pkt};
 use super::repo::{DEFAULT_HEAD, Repo};
 use super::{GitError, GitService, RepoName};
 
@@ -145,22 +145,7 @@ fn advertise(repo: &Repo, refs: &[(String, ObjectId)], w: &mut impl Write) -> Re
             lines.push((format!("{name}^{{}}"), peeled));
         }
     }
-    if lines.is_empty() {
-        let line = format!(
-            "{} capabilities^{{}}\0{caps}\n",
-            ObjectId::null(gix::hash::Kind::Sha1)
-        );
-        write_pkt(w, line.as_bytes())?;
-    }
-    for (i, (name, id)) in lines.iter().enumerate() {
-        let line = if i == 0 {
-            format!("{id} {name}\0{caps}\n")
-        } else {
-            format!("{id} {name}\n")
-        };
-        write_pkt(w, line.as_bytes())?;
-    }
-    write_flush(w)?;
+    write_advertisement(w, &lines, &caps)?;
     Ok(())
 }
 
