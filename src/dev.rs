@@ -35,6 +35,10 @@ pub struct DevOptions {
     pub authorized_keys: Vec<PathBuf>,
     /// A node.toml read over the dev defaults.
     pub config: Option<NodeConfig>,
+    /// HTTPS listen address; `None`: HTTP only.
+    pub https: Option<SocketAddr>,
+    /// DNS over TLS listen address; `None`: none.
+    pub dot: Option<SocketAddr>,
 }
 
 /// Runs a dev node until `shutdown` fires.
@@ -54,6 +58,15 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
         }
     };
     config.http.fallback_to_first_site = true;
+    // Without an [acme] table dev serves self-signed certificates rather
+    // than asking Let's Encrypt for names that may not point here.
+    config.self_signed_without_acme = true;
+    if options.https.is_some() {
+        config.https_listen = options.https;
+    }
+    if options.dot.is_some() {
+        config.dns_tls_listen = options.dot;
+    }
     let mut ssh = config.ssh.take().unwrap_or_default();
     ssh.listen = options.ssh;
     for path in &options.authorized_keys {
@@ -101,6 +114,14 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
             })?;
     }
     let running = node.start(shutdown.clone()).await?;
+    // Before the URLs, like the DNS line: tools waiting for the first URL
+    // line have then seen these too.
+    if let Some(https) = running.https_addr {
+        println!("  https {https}");
+    }
+    if let Some(dot) = running.dot_addr {
+        println!("  dot {dot} (dns over tls)");
+    }
     print_urls(
         running.http_addr,
         running.dns_addr,

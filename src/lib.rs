@@ -5,6 +5,7 @@
 //! talk through the store and the deploy module's site table, not through each
 //! other's internals. `ARCHITECTURE.md` at the repository root is the map.
 
+pub mod acme;
 pub mod admin;
 pub mod cas;
 pub mod cli;

@@ -13,7 +13,7 @@ use crate::deploy::{DeployError, Deployer};
 use crate::git::{self, GitService, Hooks};
 use crate::shutdown::Shutdown;
 use crate::store::{NodeRow, Store, StoreError};
-use crate::{admin, dns, http};
+use crate::{acme, admin, dns, http};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,8 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Git(#[from] git::GitError),
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] rustls::Error),
     #[error("cannot install the default git hooks in {path}: {source}")]
     Hooks {
         path: PathBuf,
@@ -52,6 +54,9 @@ pub struct Node {
     /// The state database (also reachable through the deployer), shared
     /// with DNS, which rebuilds its zones when nodes or health change.
     pub store: Arc<Store>,
+    /// The certificates HTTPS and DNS over TLS serve, published by the
+    /// acme lifecycle.
+    pub certs: Arc<http::CertTable>,
 }
 
 /// A node whose listeners are running.
@@ -62,6 +67,10 @@ pub struct RunningNode {
     pub dns_addr: Option<SocketAddr>,
     /// Where SSH is bound, when the node has an SSH endpoint.
     pub ssh_addr: Option<SocketAddr>,
+    /// Where HTTPS is bound, when enabled.
+    pub https_addr: Option<SocketAddr>,
+    /// Where DNS over TLS is bound, when enabled.
+    pub dot_addr: Option<SocketAddr>,
     tasks: JoinSet<()>,
 }
 
@@ -83,6 +92,7 @@ impl Node {
             config,
             deployer,
             store,
+            certs: Arc::new(http::CertTable::new()),
         })
     }
 
@@ -93,10 +103,31 @@ impl Node {
             .map_err(NodeError::Listen)?;
         let http_addr = listener.local_addr().map_err(NodeError::Listen)?;
         let mut tasks = JoinSet::new();
-        tasks.spawn(http::serve(
+        let https_addr = match self.config.https_listen {
+            Some(addr) => {
+                let tls_listener = http::bind(addr).await.map_err(NodeError::Listen)?;
+                let bound = tls_listener.local_addr().map_err(NodeError::Listen)?;
+                tasks.spawn(http::serve_https(
+                    tls_listener,
+                    self.deployer.sites(),
+                    self.config.http.clone(),
+                    self.certs.clone(),
+                    http::tls::https_config(self.certs.clone())?,
+                    shutdown.clone(),
+                ));
+                Some(bound)
+            }
+            None => None,
+        };
+        let redirect = https_addr.map(|addr| http::HttpsRedirect {
+            certs: self.certs.clone(),
+            port: addr.port(),
+        });
+        tasks.spawn(http::serve_http(
             listener,
             self.deployer.sites(),
             self.config.http.clone(),
+            redirect,
             shutdown.clone(),
         ));
         let data_dir = self.config.data_dir.clone();
@@ -108,14 +139,26 @@ impl Node {
                 error!(error = %e, "admin socket stopped");
             }
         });
-        let dns_addr = dns::start(
+        let (dns_addr, dot_addr) = dns::start(
             &self.config,
             self.deployer.sites(),
             self.store.clone(),
+            self.certs.clone(),
             shutdown.clone(),
             &mut tasks,
         )
         .await?;
+        if https_addr.is_some() || dot_addr.is_some() {
+            let lifecycle = acme::lifecycle::Lifecycle {
+                store: self.store.clone(),
+                sites: self.deployer.sites(),
+                certs: self.certs.clone(),
+                acme: self.config.acme_settings(),
+                node: self.config.name.clone(),
+                dns: dns_addr,
+            };
+            tasks.spawn(lifecycle.run(shutdown.clone()));
+        }
         let ssh_addr = match &self.config.ssh {
             Some(settings) => {
                 let endpoint = self.ssh_endpoint(settings, http_addr.port()).await?;
@@ -125,11 +168,13 @@ impl Node {
             }
             None => None,
         };
-        info!(node = %self.config.name, http = %http_addr, dns = ?dns_addr, ssh = ?ssh_addr, "node started");
+        info!(node = %self.config.name, http = %http_addr, https = ?https_addr, dns = ?dns_addr, dot = ?dot_addr, ssh = ?ssh_addr, "node started");
         Ok(RunningNode {
             http_addr,
             dns_addr,
             ssh_addr,
+            https_addr,
+            dot_addr,
             tasks,
         })
     }

@@ -130,26 +130,28 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
         Command::Status { json } => {
             let sites = deployer.sites().load().sites();
             if json {
-                let items: Vec<String> = sites
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "{{\"domain\":{},\"revision\":\"{}\",\"files\":{}}}",
-                            json_string(&s.domain),
-                            s.root.to_hex(),
-                            s.files.len()
-                        )
-                    })
-                    .collect();
+                let mut items: Vec<String> = Vec::new();
+                for s in &sites {
+                    let cert = crate::acme::status::of(deployer.store(), &s.domain)?;
+                    items.push(format!(
+                        "{{\"domain\":{},\"revision\":\"{}\",\"files\":{},\"certificate\":{}}}",
+                        json_string(&s.domain),
+                        s.root.to_hex(),
+                        s.files.len(),
+                        cert.json(json_string)
+                    ));
+                }
                 let _ = writeln!(out, "{{\"sites\":[{}]}}", items.join(","));
             } else {
                 for s in &sites {
+                    let cert = crate::acme::status::of(deployer.store(), &s.domain)?;
                     let _ = writeln!(
                         out,
-                        "{}  {}  {} files",
+                        "{}  {}  {} files  {}",
                         s.domain,
                         &s.root.to_hex()[..12],
-                        s.files.len()
+                        s.files.len(),
+                        cert.line()
                     );
                 }
             }

@@ -52,6 +52,12 @@ enum Cmd {
         /// A node.toml read over the dev defaults (e.g. for [[nodes]]).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Also serve HTTPS here (self-signed unless node.toml has [acme]).
+        #[arg(long, value_name = "ADDR")]
+        https: Option<SocketAddr>,
+        /// Also answer DNS over TLS here.
+        #[arg(long, value_name = "ADDR")]
+        dot: Option<SocketAddr>,
     },
     /// Deploy a directory to the running node with this data directory.
     Deploy {
@@ -144,6 +150,12 @@ async fn async_main(command: Cmd) -> ExitCode {
             if let Some(ssh) = running.ssh_addr {
                 println!("  ssh://git@{ssh}/");
             }
+            if let Some(https) = running.https_addr {
+                println!("  https {https}");
+            }
+            if let Some(dot) = running.dot_addr {
+                println!("  dot {dot} (dns over tls)");
+            }
             println!("  http://{}/", running.http_addr);
             tokio::spawn(async move {
                 wait_for_signal().await;
@@ -160,6 +172,8 @@ async fn async_main(command: Cmd) -> ExitCode {
             ssh,
             authorized_keys,
             config,
+            https,
+            dot,
         } => {
             let config = match config.map(|path| NodeConfig::load(&path)).transpose() {
                 Ok(config) => config,
@@ -179,6 +193,8 @@ async fn async_main(command: Cmd) -> ExitCode {
                 ssh,
                 authorized_keys,
                 config,
+                https,
+                dot,
             };
             match dev::run(options, shutdown).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_spanned::Spanned;
 
 use super::diagnostic::Source;
-use super::raw::{self, RawHttp, RawNode, RawPeer};
+use super::raw::{self, RawAcme, RawHttp, RawNode, RawPeer};
 use super::{ConfigError, names};
 
 /// A parsed and validated `node.toml`.
@@ -41,6 +41,47 @@ pub struct NodeConfig {
     /// `[ssh]`: the git and admin endpoint; `None` (no `[ssh]` table) runs
     /// no SSH listener.
     pub ssh: Option<SshSettings>,
+    /// `[https]` listen address (`0.0.0.0:443` when the table has no
+    /// `listen`); `None` (no `[https]` table): no HTTPS listener.
+    pub https_listen: Option<SocketAddr>,
+    /// `[acme]`: where certificates come from. With HTTPS on and no
+    /// `[acme]` table, Let's Encrypt with the defaults; `makiatto dev`
+    /// without one uses a self-signed certificate instead.
+    pub acme: Option<AcmeSettings>,
+    /// `[dns] tls_listen`: DNS over TLS (RFC 7858); `None`: none.
+    pub dns_tls_listen: Option<SocketAddr>,
+    /// Without `[acme]`, serve self-signed certificates instead of asking
+    /// Let's Encrypt (`makiatto dev`); false for `node.toml`.
+    pub self_signed_without_acme: bool,
+}
+
+/// `[acme]`: the certificate authority and how to talk to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcmeSettings {
+    /// The ACME directory URL (https).
+    pub directory: String,
+    /// Contact e-mail given to the CA for expiry and policy notices.
+    pub contact: Option<String>,
+    /// A PEM file with the root that signs the directory's HTTPS
+    /// certificate, for private CAs; `None`: the system's roots.
+    pub ca_root: Option<PathBuf>,
+    /// Seconds before the first retry of a failed order; doubles per
+    /// failure up to a day.
+    pub retry_secs: u64,
+}
+
+/// Let's Encrypt's production directory, the default CA.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+impl Default for AcmeSettings {
+    fn default() -> AcmeSettings {
+        AcmeSettings {
+            directory: LETS_ENCRYPT.into(),
+            contact: None,
+            ca_root: None,
+            retry_secs: 60,
+        }
+    }
 }
 
 /// `[ssh]`: the git and admin endpoint.
@@ -136,6 +177,7 @@ impl NodeConfig {
             Some(h) => http(src, h)?,
             None => HttpSettings::default(),
         };
+        let mut dns_tls_listen = None;
         let mut dns_ttl = DEFAULT_DNS_TTL;
         let mut dns_answers = 1;
         let (dns_listen, geoip_db) = match &raw.dns {
@@ -168,6 +210,9 @@ impl NodeConfig {
                         ));
                     }
                     dns_answers = *a.get_ref() as usize;
+                }
+                if let Some(l) = &d.tls_listen {
+                    dns_tls_listen = Some(socket_addr(src, l, "dns.tls_listen", "0.0.0.0:853")?);
                 }
                 let geoip = match &d.geoip_db {
                     Some(g) if g.get_ref().is_empty() => {
@@ -211,6 +256,18 @@ impl NodeConfig {
             None => None,
         };
 
+        let https_listen = match &raw.https {
+            Some(h) => Some(match &h.listen {
+                Some(l) => socket_addr(src, l, "https.listen", "0.0.0.0:443")?,
+                None => SocketAddr::from(([0, 0, 0, 0], 443)),
+            }),
+            None => None,
+        };
+        let acme = match &raw.acme {
+            Some(a) => Some(acme(src, a)?),
+            None => None,
+        };
+
         Ok(NodeConfig {
             name: name_text,
             data_dir,
@@ -226,6 +283,10 @@ impl NodeConfig {
             dns_answers,
             nodes,
             ssh,
+            https_listen,
+            acme,
+            dns_tls_listen,
+            self_signed_without_acme: false,
         })
     }
 
@@ -254,6 +315,11 @@ impl NodeConfig {
         {
             *db = base.join(&*db);
         }
+        if let Some(root) = config.acme.as_mut().and_then(|a| a.ca_root.as_mut())
+            && root.is_relative()
+        {
+            *root = base.join(&*root);
+        }
         Ok(config)
     }
 
@@ -281,8 +347,74 @@ impl NodeConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 2222)),
                 ..SshSettings::default()
             }),
+            https_listen: None,
+            acme: None,
+            dns_tls_listen: None,
+            self_signed_without_acme: true,
         }
     }
+
+    /// Where this node's certificates come from: `None` for self-signed.
+    pub fn acme_settings(&self) -> Option<AcmeSettings> {
+        match &self.acme {
+            Some(acme) => Some(acme.clone()),
+            None if self.self_signed_without_acme => None,
+            None => Some(AcmeSettings::default()),
+        }
+    }
+}
+
+/// Checks `[acme]`; absent fields keep their defaults.
+fn acme(src: Source<'_>, raw: &RawAcme) -> Result<AcmeSettings, ConfigError> {
+    let mut acme = AcmeSettings::default();
+    if let Some(d) = &raw.directory {
+        if !d.get_ref().starts_with("https://") || d.get_ref().len() <= "https://".len() {
+            return Err(src.at(
+                d.span(),
+                format!(
+                    "acme.directory {:?} is not an https:// URL; write the CA's ACME directory, e.g. {LETS_ENCRYPT:?}",
+                    d.get_ref()
+                ),
+            ));
+        }
+        acme.directory = d.get_ref().clone();
+    }
+    if let Some(c) = &raw.contact {
+        let text = c.get_ref().strip_prefix("mailto:").unwrap_or(c.get_ref());
+        let valid = text
+            .split_once('@')
+            .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+            && !text.contains(char::is_whitespace);
+        if !valid {
+            return Err(src.at(
+                c.span(),
+                format!(
+                    "acme.contact {:?} is not an e-mail address; write one such as \"ops@example.com\"",
+                    c.get_ref()
+                ),
+            ));
+        }
+        acme.contact = Some(text.to_string());
+    }
+    if let Some(r) = &raw.ca_root {
+        if r.get_ref().is_empty() {
+            return Err(src.at(
+                r.span(),
+                "acme.ca_root is empty; write the path of the CA's root certificate (PEM), or remove it to use the system's roots",
+            ));
+        }
+        acme.ca_root = Some(PathBuf::from(r.get_ref()));
+    }
+    if let Some(r) = &raw.retry_secs {
+        if *r.get_ref() == 0 {
+            return Err(src.at(
+                r.span(),
+                "acme.retry_secs must be at least 1; the default is 60",
+            ));
+        }
+        acme.retry_secs = *r.get_ref();
+    }
+    Ok(acme)
 }
 
 /// Where `makiatto dev` answers DNS unless told otherwise.
@@ -492,6 +624,73 @@ mod tests {
         assert_eq!(config.nodes.len(), 2);
         assert_eq!(config.nodes[1].ipv6, None);
         assert!(!config.http.fallback_to_first_site);
+        assert_eq!(
+            config.https_listen,
+            Some(SocketAddr::from(([0, 0, 0, 0], 443)))
+        );
+        assert_eq!(
+            config.dns_tls_listen,
+            Some(SocketAddr::from(([0, 0, 0, 0], 853)))
+        );
+        assert_eq!(
+            config.acme.map(|a| (a.directory, a.contact, a.retry_secs)),
+            Some((LETS_ENCRYPT.to_string(), Some("ops@example.com".into()), 60))
+        );
+    }
+
+    #[test]
+    fn acme_settings_default_to_lets_encrypt_and_are_checked() {
+        let config = parse("name = \"a\"\n[https]\n");
+        assert_eq!(config.acme, None);
+        assert_eq!(config.acme_settings(), Some(AcmeSettings::default()));
+        let mut dev = NodeConfig::dev(PathBuf::from("d"), SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(
+            dev.acme_settings(),
+            None,
+            "dev without [acme] is self-signed"
+        );
+        dev.acme = Some(AcmeSettings::default());
+        assert!(dev.acme_settings().is_some());
+        assert_eq!(
+            parse("name = \"a\"\n[acme]\ncontact = \"mailto:ops@example.com\"\n")
+                .acme
+                .and_then(|a| a.contact),
+            Some("ops@example.com".into())
+        );
+        assert_eq!(
+            error("name = \"a\"\n[acme]\ndirectory = \"http://ca.test/dir\"\n"),
+            "node.toml:3:13: acme.directory \"http://ca.test/dir\" is not an https:// URL; write the CA's ACME directory, e.g. \"https://acme-v02.api.letsencrypt.org/directory\""
+        );
+        assert_eq!(
+            error("name = \"a\"\n[acme]\ncontact = \"ops\"\n"),
+            "node.toml:3:11: acme.contact \"ops\" is not an e-mail address; write one such as \"ops@example.com\""
+        );
+        assert_eq!(
+            error("name = \"a\"\n[acme]\nretry_secs = 0\n"),
+            "node.toml:3:14: acme.retry_secs must be at least 1; the default is 60"
+        );
+        assert_eq!(
+            error("name = \"a\"\n[acme]\ndirectroy = \"x\"\n"),
+            "node.toml:3:1: unknown field \"directroy\", did you mean \"directory\"?"
+        );
+        assert_eq!(
+            error("name = \"a\"\n[https]\nlisten = \"443\"\n"),
+            "node.toml:3:10: https.listen \"443\" is not an address and port; write e.g. \"0.0.0.0:443\" (IPv6: \"[::]:443\")"
+        );
+    }
+
+    #[test]
+    fn load_resolves_the_ca_root_against_the_file() {
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        let path = dir.path().join("node.toml");
+        if let Err(e) = std::fs::write(&path, "name = \"a\"\n[acme]\nca_root = \"ca.pem\"\n") {
+            panic!("write: {e}");
+        }
+        let root = NodeConfig::load(&path).map(|c| c.acme.and_then(|a| a.ca_root));
+        assert_eq!(root, Ok(Some(dir.path().join("ca.pem"))));
     }
 
     #[test]
@@ -513,6 +712,10 @@ mod tests {
                 dns_answers: 1,
                 nodes: vec![],
                 ssh: None,
+                https_listen: None,
+                acme: None,
+                dns_tls_listen: None,
+                self_signed_without_acme: false,
             }
         );
         // Integers are accepted as coordinates.

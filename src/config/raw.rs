@@ -133,6 +133,25 @@ pub(super) struct RawNode {
     pub ssh: Option<RawSsh>,
     #[serde(default)]
     pub nodes: Vec<S<RawPeer>>,
+    pub https: Option<RawHttps>,
+    pub acme: Option<RawAcme>,
+}
+
+/// `[https]` in `node.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHttps {
+    pub listen: Option<S<String>>,
+}
+
+/// `[acme]` in `node.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAcme {
+    pub directory: Option<S<String>>,
+    pub contact: Option<S<String>>,
+    pub ca_root: Option<S<String>>,
+    pub retry_secs: Option<S<u64>>,
 }
 
 /// `[ssh]` in `node.toml`.
@@ -162,6 +181,7 @@ pub(super) struct RawDns {
     pub geoip_db: Option<S<String>>,
     pub ttl: Option<S<u64>>,
     pub answers: Option<S<u64>>,
+    pub tls_listen: Option<S<String>>,
 }
 
 /// One `[[nodes]]` in `node.toml`.

@@ -15,6 +15,7 @@
 //! - `geo.rs`: the MMDB database, reloaded on change
 //! - `ecs.rs`: EDNS Client Subnet
 //! - `setup.rs`: the registrar steps `maki dns setup` prints
+//! - `tls.rs`: DNS over TLS (RFC 7858) with the node's certificates
 
 pub mod answer;
 pub mod ecs;
@@ -22,6 +23,7 @@ pub mod geo;
 pub mod select;
 pub mod server;
 pub mod setup;
+pub mod tls;
 pub mod zone;
 
 use std::net::SocketAddr;
@@ -34,7 +36,7 @@ use tokio::task::JoinSet;
 use tracing::{error, info};
 
 use crate::config::NodeConfig;
-use crate::http::SiteTable;
+use crate::http::{CertTable, SiteTable};
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
 use geo::{GeoError, GeoIp};
@@ -52,6 +54,11 @@ pub enum DnsError {
     Geo(#[from] GeoError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot listen for DNS over TLS on {addr}: {source}")]
+    TlsListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// What the DNS server answers from and how it changes.
@@ -87,18 +94,20 @@ impl Sources {
     }
 }
 
-/// Binds UDP and TCP on `config.dns_listen` and answers until `shutdown`;
-/// returns the bound address. Does nothing (returns `None`) when the node
-/// has no DNS listener configured.
+/// Binds UDP and TCP on `config.dns_listen` (and DNS over TLS on
+/// `config.dns_tls_listen`, with `certs`) and answers until `shutdown`;
+/// returns the bound addresses. Does nothing (returns `None`s) when the
+/// node has no DNS listener configured.
 pub async fn start(
     config: &NodeConfig,
     sites: Arc<SiteTable>,
     store: Arc<Store>,
+    certs: Arc<CertTable>,
     shutdown: Shutdown,
     tasks: &mut JoinSet<()>,
-) -> Result<Option<SocketAddr>, DnsError> {
+) -> Result<(Option<SocketAddr>, Option<SocketAddr>), DnsError> {
     let Some(listen) = config.dns_listen else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let geo = Arc::new(match &config.geoip_db {
         Some(path) => GeoIp::open(path)?,
@@ -140,6 +149,10 @@ pub async fn start(
     let mut server = Server::new(server::Handler { snapshot, geo });
     server.register_socket(udp);
     server.register_listener(tcp, server::TCP_IDLE, server::TCP_RESPONSE_BUFFER);
+    let dot_addr = match config.dns_tls_listen {
+        Some(addr) => Some(tls::register(&mut server, addr, certs).await?),
+        None => None,
+    };
     let token = server.shutdown_token().clone();
     let mut stop = shutdown;
     tasks.spawn(async move {
@@ -151,8 +164,8 @@ pub async fn start(
             error!(error = %e, "DNS server stopped");
         }
     });
-    info!(dns = %addr, geoip = ?config.geoip_db.as_deref(), "DNS listening");
-    Ok(Some(addr))
+    info!(dns = %addr, dot = ?dot_addr, geoip = ?config.geoip_db.as_deref(), "DNS listening");
+    Ok((Some(addr), dot_addr))
 }
 
 /// Rebuilds the snapshot whenever sites, the store's DNS rows or the GeoIP

@@ -12,8 +12,10 @@ mod rules;
 mod serve;
 mod server;
 mod site;
+pub mod tls;
 
 pub use body::Body;
 pub use rules::{RuleAction, Rules};
-pub use server::{bind, serve};
+pub use server::{HttpsRedirect, bind, serve, serve_http, serve_https};
 pub use site::{Site, SiteFile, SiteTable, Sites};
+pub use tls::{CertEntry, CertSnapshot, CertTable};

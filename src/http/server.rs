@@ -1,27 +1,37 @@
-//! The HTTP listener: accepts connections, bounds them, applies the header
-//! size and read-time limits, and routes each request to its site.
+//! The HTTP and HTTPS listeners: accept connections, bound them, apply the
+//! header size and read-time limits, and route each request to its site.
+//! Plain HTTP redirects hosts that have a CA-issued certificate to HTTPS;
+//! HTTPS speaks HTTP/2 or HTTP/1.1 as ALPN chose and adds HSTS where the
+//! site's config asks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::header::{HOST, HeaderValue, SERVER};
+use bytes::Bytes;
+use hyper::header::{HOST, HeaderValue, LOCATION, SERVER, STRICT_TRANSPORT_SECURITY};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use super::body::Body;
 use super::serve as pipeline;
-use super::site::SiteTable;
+use super::site::{SiteTable, host_name};
+use super::tls::CertTable;
 use crate::config::HttpSettings;
 use crate::shutdown::Shutdown;
 
 /// Simultaneous connections; more wait in the kernel's accept queue.
 const MAX_CONNECTIONS: usize = 8192;
+/// Concurrent HTTP/2 streams per connection.
+const MAX_H2_STREAMS: u32 = 256;
+/// Paths plain HTTP keeps serving for ACME HTTP-01, should a CA use it.
+const ACME_HTTP_PATH: &str = "/.well-known/acme-challenge/";
 /// How long open connections get to finish after shutdown begins.
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
@@ -34,8 +44,166 @@ pub async fn serve(
     listener: TcpListener,
     sites: Arc<SiteTable>,
     settings: HttpSettings,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) {
+    serve_http(listener, sites, settings, None, shutdown).await
+}
+
+/// Where plain HTTP sends visitors of hosts with a CA-issued certificate.
+#[derive(Clone)]
+pub struct HttpsRedirect {
+    pub certs: Arc<CertTable>,
+    /// The HTTPS listener's port (left out of redirects when 443).
+    pub port: u16,
+}
+
+/// What a connection's requests are served as.
+#[derive(Clone)]
+enum Scheme {
+    /// Plain HTTP, redirecting to HTTPS where a certificate exists.
+    Http(Option<HttpsRedirect>),
+    /// HTTPS, adding HSTS where the site asks for it.
+    Https(Arc<CertTable>),
+}
+
+/// Serves plain HTTP/1.1 on `listener`; with `redirect`, hosts that have a
+/// CA-issued certificate are sent to HTTPS (308).
+pub async fn serve_http(
+    listener: TcpListener,
+    sites: Arc<SiteTable>,
+    settings: HttpSettings,
+    redirect: Option<HttpsRedirect>,
+    shutdown: Shutdown,
+) {
+    let scheme = Scheme::Http(redirect);
+    accept_loop(listener, shutdown, move |stream, peer, conn_shutdown| {
+        let sites = sites.clone();
+        let settings = settings.clone();
+        let scheme = scheme.clone();
+        async move {
+            let service = service_fn(move |req| {
+                let sites = sites.clone();
+                let scheme = scheme.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(handle(req, &sites, &scheme, peer).await)
+                }
+            });
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(settings.header_timeout_secs))
+                .max_header_size(settings.max_header_bytes)
+                .max_headers(100);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            drive(conn, peer, conn_shutdown).await;
+        }
+    })
+    .await
+}
+
+/// Serves HTTPS on `listener`: TLS with certificates from `certs` by SNI,
+/// then HTTP/2 or HTTP/1.1 as ALPN chose.
+pub async fn serve_https(
+    listener: TcpListener,
+    sites: Arc<SiteTable>,
+    settings: HttpSettings,
+    certs: Arc<CertTable>,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: Shutdown,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let scheme = Scheme::Https(certs);
+    accept_loop(
+        listener,
+        shutdown,
+        move |stream, peer, mut conn_shutdown| {
+            let sites = sites.clone();
+            let settings = settings.clone();
+            let scheme = scheme.clone();
+            let acceptor = acceptor.clone();
+            async move {
+                // The handshake gets the same time limit as a request head.
+                let limit = Duration::from_secs(settings.header_timeout_secs);
+                let stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let service = service_fn(move |req| {
+                    let sites = sites.clone();
+                    let scheme = scheme.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(handle(req, &sites, &scheme, peer).await)
+                    }
+                });
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(settings.header_timeout_secs))
+                    // hyper's smallest read buffer is 8 KiB.
+                    .max_buf_size(settings.max_header_bytes.max(8192))
+                    .max_headers(100);
+                builder
+                    .http2()
+                    .timer(TokioTimer::new())
+                    .max_concurrent_streams(MAX_H2_STREAMS)
+                    .max_header_list_size(settings.max_header_bytes as u32);
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    result = conn.as_mut() => {
+                        if let Err(e) = result {
+                            debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    }
+                    _ = conn_shutdown.wait() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(DRAIN_TIME, conn).await;
+                    }
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// Runs an HTTP/1 connection until it ends or shutdown drains it.
+async fn drive<S>(
+    conn: http1::Connection<TokioIo<tokio::net::TcpStream>, S>,
+    peer: SocketAddr,
+    mut conn_shutdown: Shutdown,
+) where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = Body>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                debug!(%peer, error = %e, "connection ended with an error");
+            }
+        }
+        _ = conn_shutdown.wait() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN_TIME, conn).await;
+        }
+    }
+}
+
+/// Accepts connections (at most `MAX_CONNECTIONS` at once) and runs
+/// `connection` for each until `shutdown`, then lets them drain.
+async fn accept_loop<F, Fut>(listener: TcpListener, mut shutdown: Shutdown, connection: F)
+where
+    F: Fn(tokio::net::TcpStream, SocketAddr, Shutdown) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut tasks = tokio::task::JoinSet::new();
     let mut backoff = Duration::from_millis(5);
@@ -64,36 +232,12 @@ pub async fn serve(
             _ = shutdown.wait() => break,
         };
         let _ = stream.set_nodelay(true);
-        let sites = sites.clone();
-        let settings = settings.clone();
-        let mut conn_shutdown = shutdown.clone();
         // Reap finished connection tasks so the set stays small.
         while tasks.try_join_next().is_some() {}
+        let conn = connection(stream, peer, shutdown.clone());
         tasks.spawn(async move {
             let _permit = permit;
-            let service = service_fn(move |req| {
-                let sites = sites.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(req, &sites, peer).await) }
-            });
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(settings.header_timeout_secs))
-                .max_header_size(settings.max_header_bytes)
-                .max_headers(100);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                }
-                _ = conn_shutdown.wait() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(DRAIN_TIME, conn).await;
-                }
-            }
+            conn.await;
         });
     }
     drop(listener);
@@ -104,23 +248,60 @@ pub async fn serve(
 }
 
 /// Routes one request by `Host` and stamps the server headers.
-async fn handle<B>(req: Request<B>, sites: &SiteTable, _peer: SocketAddr) -> Response<Body> {
+async fn handle<B>(
+    req: Request<B>,
+    sites: &SiteTable,
+    scheme: &Scheme,
+    _peer: SocketAddr,
+) -> Response<Body> {
+    // HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in `Host`.
     let host = req
         .headers()
         .get(HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri().host())
         .unwrap_or("");
+    let name = host_name(host).to_ascii_lowercase();
+    if let Scheme::Http(Some(redirect)) = scheme
+        && redirect.certs.load().trusted(&name)
+        && !req.uri().path().starts_with(ACME_HTTP_PATH)
+    {
+        return to_https(&req, &name, redirect.port);
+    }
     let snapshot = sites.load();
     let mut resp = match snapshot.for_host(host) {
         Some(site) => {
             let mut resp = pipeline::site_response(&req, site).await;
             resp.headers_mut()
                 .insert(REVISION_HEADER, site.revision_header.clone());
+            if let Scheme::Https(certs) = scheme
+                && let Some(max_age) = site.config.hsts_max_age
+                && certs.load().trusted(&name)
+                && let Ok(value) = HeaderValue::from_str(&format!("max-age={max_age}"))
+            {
+                resp.headers_mut().insert(STRICT_TRANSPORT_SECURITY, value);
+            }
             resp
         }
         None => pipeline::unknown_host(host),
     };
+    resp.headers_mut().insert(SERVER, SERVER_NAME);
+    resp
+}
+
+/// A 308 to the same path and query on HTTPS.
+fn to_https<B>(req: &Request<B>, name: &str, port: u16) -> Response<Body> {
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = if port == 443 {
+        format!("https://{name}{path}")
+    } else {
+        format!("https://{name}:{port}{path}")
+    };
+    let mut resp = Response::new(Body::full(Bytes::new()));
+    *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(LOCATION, value);
+    }
     resp.headers_mut().insert(SERVER, SERVER_NAME);
     resp
 }

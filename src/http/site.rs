@@ -268,7 +268,7 @@ impl SiteTable {
 }
 
 /// The host part of a `Host` header value: no port, no trailing dot.
-fn host_name(host: &str) -> &str {
+pub(super) fn host_name(host: &str) -> &str {
     let name = if let Some(rest) = host.strip_prefix('[') {
         // IPv6 literal: "[::1]:8080".
         rest.split(']').next().unwrap_or(rest)

@@ -96,6 +96,40 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX previews_by_branch ON previews (repo, branch);
     ",
+    // 4: certificates with their keys, ACME accounts, and who is ordering
+    // what (so exactly one node orders per domain, and another takes over).
+    "
+    CREATE TABLE acme_accounts (
+        directory   TEXT PRIMARY KEY,
+        credentials TEXT NOT NULL,
+        hlc         INTEGER NOT NULL,
+        origin      TEXT NOT NULL,
+        deleted     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE certificates (
+        domain       TEXT PRIMARY KEY,
+        names        TEXT NOT NULL,
+        chain_pem    TEXT NOT NULL,
+        key_pem      TEXT NOT NULL,
+        not_before_ms INTEGER NOT NULL,
+        not_after_ms INTEGER NOT NULL,
+        directory    TEXT NOT NULL,
+        issued_by    TEXT NOT NULL,
+        hlc          INTEGER NOT NULL,
+        origin       TEXT NOT NULL,
+        deleted      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE cert_orders (
+        domain        TEXT PRIMARY KEY,
+        node          TEXT NOT NULL,
+        since_ms      INTEGER NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        hlc           INTEGER NOT NULL,
+        origin        TEXT NOT NULL,
+        deleted       INTEGER NOT NULL DEFAULT 0
+    );
+    ",
 ];
 
 /// Brings `conn` to the latest schema version.

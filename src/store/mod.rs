@@ -8,6 +8,7 @@
 //! snapshots built from it.
 
 mod acme;
+mod certs;
 mod hlc;
 mod keys;
 mod migrations;
@@ -22,6 +23,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use acme::AcmeChallenge;
+pub use certs::{CertOrder, CertRow};
 pub use hlc::{Clock, Hlc};
 pub use keys::KeyRow;
 pub use nodes::NodeRow;
@@ -49,6 +51,11 @@ pub enum StoreError {
         context: &'static str,
         source: rusqlite::Error,
     },
+    #[error("cannot make state database {path} private to this user: {source}")]
+    Permissions {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("state database holds an invalid {what}: {value:?}")]
     Corrupt { what: &'static str, value: String },
 }
@@ -65,6 +72,8 @@ pub struct Store {
     /// Counts writes to the rows DNS answers from (nodes, health, ACME
     /// challenges), so the DNS snapshot is rebuilt only when they change.
     dns_version: tokio::sync::watch::Sender<u64>,
+    /// Counts writes to certificates, so TLS listeners reload only then.
+    certs_version: tokio::sync::watch::Sender<u64>,
 }
 
 impl Store {
@@ -75,6 +84,13 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
+        // Certificate keys and the ACME account key live here: readable
+        // by this node's user only, before SQLite creates its WAL files
+        // (which copy the database's mode).
+        certs::restrict_to_owner(path).map_err(|source| StoreError::Permissions {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
@@ -90,6 +106,7 @@ impl Store {
             clock: Clock::new(),
             origin: origin.to_string(),
             dns_version: tokio::sync::watch::Sender::new(0),
+            certs_version: tokio::sync::watch::Sender::new(0),
         })
     }
 

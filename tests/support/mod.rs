@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod git;
+pub mod pebble;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -288,6 +289,19 @@ impl Node {
                 rest.split_whitespace().next()?.parse().ok()
             })
             .unwrap_or_else(|| self.fail("no dns line before the URL line"))
+    }
+
+    /// The address of a `  NAME ADDR` line printed before the URL line
+    /// (`https`, `dot`); panics if there is none.
+    pub fn listener(&self, name: &str) -> SocketAddr {
+        let prefix = format!("{name} ");
+        self.stdout_lines()
+            .iter()
+            .find_map(|l| {
+                let rest = l.trim_start().strip_prefix(&prefix)?;
+                rest.split_whitespace().next()?.parse().ok()
+            })
+            .unwrap_or_else(|| self.fail(&format!("no {name} line before the URL line")))
     }
 
     /// Whether the process is still running.

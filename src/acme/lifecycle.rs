@@ -1,0 +1,308 @@
+//! The certificate lifecycle of one node: keeps the TLS snapshot in step
+//! with the stored certificates, and, where this node is a domain's issuer,
+//! orders a certificate when the domain appears, when its names change and
+//! when it is due for renewal, backing off after failures.
+//!
+//! Every decision reads the store and the site table afresh, so the same
+//! loop serves a single node and a cluster whose rows the mesh replicates.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tracing::{error, info, warn};
+
+use super::certificate::{self, Parsed};
+use super::{AcmeError, account, issuer, order, schedule};
+use crate::config::AcmeSettings;
+use crate::http::{CertEntry, CertSnapshot, CertTable, SiteTable};
+use crate::shutdown::Shutdown;
+use crate::store::{CertOrder, CertRow, Store};
+
+/// An order that shows no progress for this long passes to the next
+/// healthy node.
+pub const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// One order's time limit: well inside the takeover timeout, so a live
+/// issuer never overlaps its successor.
+const ORDER_LIMIT: Duration = Duration::from_secs(5 * 60);
+/// Longest sleep between two looks at the state, so renewals and other
+/// nodes' stalled orders are noticed without any event.
+const MAX_IDLE: Duration = Duration::from_secs(30);
+/// Shortest sleep, so a clock in the past cannot spin the loop.
+const MIN_IDLE: Duration = Duration::from_millis(200);
+
+/// What the lifecycle needs from the node.
+pub struct Lifecycle {
+    pub store: Arc<Store>,
+    pub sites: Arc<SiteTable>,
+    pub certs: Arc<CertTable>,
+    /// `None`: no CA; every domain gets a self-signed certificate (dev).
+    pub acme: Option<AcmeSettings>,
+    /// This node's name.
+    pub node: String,
+    /// This node's DNS listener, where challenge publication is checked.
+    pub dns: Option<SocketAddr>,
+}
+
+/// State kept between passes.
+#[derive(Default)]
+struct Memory {
+    /// Parsed certificates by (domain, not_after, chain length): parsing
+    /// once per stored certificate, not per pass.
+    parsed: HashMap<(String, u64, usize), Parsed>,
+    /// Self-signed certificates by the names they cover.
+    self_signed: HashMap<Vec<String>, Parsed>,
+}
+
+impl Lifecycle {
+    /// Runs until `shutdown`.
+    pub async fn run(self, mut shutdown: Shutdown) {
+        let mut memory = Memory::default();
+        let mut sites = self.sites.subscribe();
+        let mut certs = self.store.subscribe_certs();
+        loop {
+            sites.mark_unchanged();
+            certs.mark_unchanged();
+            self.publish(&mut memory);
+            let wake = match &self.acme {
+                Some(acme) => match self.order_due(acme, &mut shutdown).await {
+                    Some(wake) => wake,
+                    None => return,
+                },
+                None => MAX_IDLE,
+            };
+            tokio::select! {
+                changed = sites.changed() => if changed.is_err() { return },
+                changed = certs.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(wake.clamp(MIN_IDLE, MAX_IDLE)) => {},
+                _ = shutdown.wait() => return,
+            }
+        }
+    }
+
+    /// Rebuilds the TLS snapshot from the stored certificates (and, without
+    /// a CA, self-signed ones for every domain).
+    fn publish(&self, memory: &mut Memory) {
+        let rows = match self.store.certificates() {
+            Ok(rows) => rows,
+            Err(e) => {
+                error!(error = %e, "certificates not reloaded; serving the previous ones");
+                return;
+            }
+        };
+        let mut entries = Vec::new();
+        let mut live = std::collections::HashSet::new();
+        for row in rows {
+            let key = (row.domain.clone(), row.not_after_ms, row.chain_pem.len());
+            live.insert(key.clone());
+            let parsed = match memory.parsed.get(&key) {
+                Some(p) => p.clone(),
+                None => match certificate::parse(&row.domain, &row.chain_pem, &row.key_pem) {
+                    Ok(p) => {
+                        memory.parsed.insert(key, p.clone());
+                        p
+                    }
+                    Err(e) => {
+                        error!(domain = %row.domain, error = %e, "stored certificate unusable");
+                        continue;
+                    }
+                },
+            };
+            entries.push(CertEntry {
+                names: row.names.clone(),
+                key: parsed.key,
+                trusted: true,
+            });
+        }
+        memory.parsed.retain(|k, _| live.contains(k));
+        if self.acme.is_none() {
+            for site in self.sites.load().sites() {
+                let names = schedule::names(&site.config);
+                if entries
+                    .iter()
+                    .any(|e| schedule::covers(&e.names, &names[..1]))
+                {
+                    continue;
+                }
+                let parsed = match memory.self_signed.get(&names) {
+                    Some(p) => p.clone(),
+                    None => match certificate::self_signed(&names) {
+                        Ok(p) => {
+                            info!(domain = %site.domain, "serving a self-signed certificate (no ACME directory configured)");
+                            memory.self_signed.insert(names.clone(), p.clone());
+                            p
+                        }
+                        Err(e) => {
+                            error!(domain = %site.domain, error = %e, "no certificate");
+                            continue;
+                        }
+                    },
+                };
+                entries.push(CertEntry {
+                    names,
+                    key: parsed.key,
+                    trusted: false,
+                });
+            }
+        }
+        self.certs.publish(CertSnapshot::new(entries));
+    }
+
+    /// Orders whatever this node must order now; returns how long to sleep
+    /// before looking again, or `None` on shutdown.
+    async fn order_due(&self, acme: &AcmeSettings, shutdown: &mut Shutdown) -> Option<Duration> {
+        let mut wake = MAX_IDLE;
+        let sites = self.sites.load().sites();
+        let stored: HashMap<String, CertRow> = match self.store.certificates() {
+            Ok(rows) => rows.into_iter().map(|r| (r.domain.clone(), r)).collect(),
+            Err(e) => {
+                error!(error = %e, "cannot read certificates; trying again later");
+                return Some(MAX_IDLE);
+            }
+        };
+        for site in sites {
+            let domain = &site.domain;
+            // `localhost` and other single-label names cannot get a
+            // certificate from a public CA.
+            if !domain.contains('.') {
+                continue;
+            }
+            let names = schedule::names(&site.config);
+            let now = now_ms();
+            let due_at = stored.get(domain.as_str()).and_then(|cert| {
+                schedule::covers(&cert.names, &names)
+                    .then(|| schedule::renew_at(cert.not_before_ms, cert.not_after_ms))
+            });
+            if let Some(due_at) = due_at
+                && now < due_at
+            {
+                wake = wake.min(Duration::from_millis(due_at - now));
+                continue;
+            }
+            let held = match self.store.cert_order(domain) {
+                Ok(held) => held,
+                Err(e) => {
+                    error!(%domain, error = %e, "cannot read the certificate order");
+                    continue;
+                }
+            };
+            let nodes = match self.store.nodes() {
+                Ok(nodes) => nodes,
+                Err(e) => {
+                    error!(error = %e, "cannot read the node table");
+                    continue;
+                }
+            };
+            let timeout = TAKEOVER_TIMEOUT.as_millis() as u64;
+            let chosen = issuer::issuer(domain, &nodes, held.as_ref(), now, timeout);
+            if chosen != Some(self.node.as_str()) {
+                // Another node orders; look again when it might time out.
+                let since = held.as_ref().map_or(now, |h| h.since_ms);
+                let left = if now < since {
+                    since - now + timeout
+                } else {
+                    timeout - (now - since) % timeout.max(1)
+                };
+                wake = wake.min(Duration::from_millis(left.max(1000)));
+                continue;
+            }
+            let mine = held.filter(|h| h.node == self.node);
+            if let Some(h) = &mine
+                && h.since_ms > now
+            {
+                // Backing off after a failure.
+                wake = wake.min(Duration::from_millis(h.since_ms - now));
+                continue;
+            }
+            let attempts = mine.as_ref().map_or(0, |h| h.attempts);
+            let claim = CertOrder {
+                domain: domain.clone(),
+                node: self.node.clone(),
+                since_ms: now,
+                attempts,
+                last_error: mine.and_then(|h| h.last_error),
+            };
+            if let Err(e) = self.store.put_cert_order(&claim) {
+                error!(%domain, error = %e, "cannot record the certificate order");
+                continue;
+            }
+            for alias in schedule::uncovered_aliases(&site.config) {
+                warn!(%domain, %alias, "alias is outside the domain's zone: our DNS cannot answer its DNS-01 challenge, so HTTPS for it is not covered");
+            }
+            info!(%domain, names = ?names, directory = %acme.directory, "ordering a certificate");
+            let attempt = tokio::time::timeout(ORDER_LIMIT, self.issue(acme, domain, &names));
+            let result = tokio::select! {
+                r = attempt => r.unwrap_or(Err(AcmeError::Timeout(ORDER_LIMIT))),
+                _ = shutdown.wait() => return None,
+            };
+            match result {
+                Ok(cert) => {
+                    info!(%domain, not_after_ms = cert.not_after_ms, "certificate issued");
+                    if let Err(e) = self.store.finish_cert_order(domain) {
+                        error!(%domain, error = %e, "cannot close the certificate order");
+                    }
+                    // Certificates changed: the next pass republishes.
+                    wake = MIN_IDLE;
+                }
+                Err(e) => {
+                    let attempts = attempts.saturating_add(1);
+                    let backoff = schedule::backoff_ms(
+                        attempts,
+                        acme.retry_secs.saturating_mul(1000),
+                        e.rate_limited(),
+                    );
+                    let retry = now_ms() + backoff;
+                    let message = e.to_string();
+                    let failed = CertOrder {
+                        domain: domain.clone(),
+                        node: self.node.clone(),
+                        since_ms: retry,
+                        attempts,
+                        last_error: Some(message.clone()),
+                    };
+                    if let Err(e) = self.store.put_cert_order(&failed) {
+                        error!(%domain, error = %e, "cannot record the failed order");
+                    }
+                    if stored.contains_key(domain.as_str()) {
+                        warn!(%domain, attempts, retry_in_secs = backoff / 1000, error = %message, "certificate renewal failed; still serving the current certificate");
+                    } else {
+                        warn!(%domain, attempts, retry_in_secs = backoff / 1000, error = %message, "no certificate yet: serving {domain} over HTTP only until the CA issues one");
+                    }
+                    wake = wake.min(Duration::from_millis(backoff));
+                }
+            }
+        }
+        Some(wake)
+    }
+
+    /// Runs one order and stores the certificate.
+    async fn issue(
+        &self,
+        acme: &AcmeSettings,
+        domain: &str,
+        names: &[String],
+    ) -> Result<CertRow, AcmeError> {
+        let account = account::load_or_create(&self.store, acme).await?;
+        let issued = order::order(&account, &acme.directory, names, &self.store, self.dns).await?;
+        let parsed = certificate::parse(domain, &issued.chain_pem, &issued.key_pem)?;
+        let row = CertRow {
+            domain: domain.to_string(),
+            names: names.to_vec(),
+            chain_pem: issued.chain_pem,
+            key_pem: issued.key_pem,
+            not_before_ms: parsed.not_before_ms,
+            not_after_ms: parsed.not_after_ms,
+            directory: acme.directory.clone(),
+            issued_by: self.node.clone(),
+        };
+        self.store.put_certificate(&row)?;
+        Ok(row)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

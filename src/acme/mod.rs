@@ -1,0 +1,90 @@
+//! Certificates without anyone asking: ACME (RFC 8555) DNS-01 answered by
+//! our own authoritative DNS, so wildcard `*.preview.<domain>` certificates
+//! work and validation does not depend on which node a validator reaches.
+//!
+//! One node orders per domain (`issuer.rs`, a pure function of the node
+//! table, health and the order row); the certificate, its key and the
+//! account are replicated rows (`store/certs.rs`), so every node serves the
+//! same certificate from its own snapshot (`http::CertTable`).
+//!
+//! - `lifecycle.rs`: the loop: publish certificates, order when a domain
+//!   appears or a certificate is due, back off after failures
+//! - `order.rs`: one order through DNS-01
+//! - `account.rs`: the account per CA directory
+//! - `propagation.rs`: waits until our DNS answers a challenge
+//! - `schedule.rs`: names, renewal time, backoff
+//! - `issuer.rs`: which node orders
+//! - `certificate.rs`: PEM → rustls key; the dev self-signed certificate
+//! - `status.rs`: what `status` says about certificates
+
+pub mod account;
+pub mod certificate;
+pub mod issuer;
+pub mod lifecycle;
+pub mod order;
+pub mod propagation;
+pub mod schedule;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::store::StoreError;
+
+/// Why an order (or the account behind it) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AcmeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("ACME CA {directory} failed while {doing}: {message}")]
+    Ca {
+        directory: String,
+        doing: &'static str,
+        message: String,
+        /// The CA said we hit a rate limit.
+        rate_limited: bool,
+    },
+    #[error("ACME CA {directory} rejected the order: {message}")]
+    Rejected { directory: String, message: String },
+    #[error(
+        "cannot use the CA root {path}: {message}; fix [acme] ca_root in node.toml (a PEM certificate)"
+    )]
+    CaRoot { path: PathBuf, message: String },
+    #[error("cannot store the ACME account: {message}")]
+    Credentials { message: String },
+    #[error("the CA offers no DNS-01 challenge for {name}")]
+    NoDns01 { name: String },
+    #[error("the CA's authorization for {name} is {status}")]
+    Authorization { name: String, status: String },
+    #[error("our DNS server at {dns} did not publish the challenge at {name} in time")]
+    NotPublished { name: String, dns: SocketAddr },
+    #[error("the CA's certificate cannot be served: {0}")]
+    Certificate(#[from] certificate::CertError),
+    #[error("the order took longer than {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+impl AcmeError {
+    /// Wraps an ACME client error, noting rate limits.
+    pub fn ca(directory: &str, doing: &'static str, e: instant_acme::Error) -> AcmeError {
+        let rate_limited = matches!(&e, instant_acme::Error::Api(p)
+            if p.r#type.as_deref().is_some_and(|t| t.ends_with(":rateLimited")));
+        AcmeError::Ca {
+            directory: directory.into(),
+            doing,
+            message: e.to_string(),
+            rate_limited,
+        }
+    }
+
+    /// Whether the CA asked us to slow down.
+    pub fn rate_limited(&self) -> bool {
+        matches!(
+            self,
+            AcmeError::Ca {
+                rate_limited: true,
+                ..
+            }
+        )
+    }
+}

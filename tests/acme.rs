@@ -1,0 +1,391 @@
+//! Automatic HTTPS against a real ACME CA: pebble, whose DNS resolver is
+//! the node's own DNS listener, so every DNS-01 validation goes through
+//! our DNS. Visitors are played by curl (`--cacert` pebble's root,
+//! `--resolve` to the node) and kdig for DNS over TLS.
+
+mod support;
+
+use std::ffi::OsStr;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::git::{Client, commit_all, init_repo, repo_url};
+use support::pebble::{PebblePlan, free_port};
+use support::{CmdOutput, Node, run_command, write_file, write_tree};
+
+const SITE_CONFIG: &str = "[[domain]]\nname = \"example.com\"\npath = \"public\"\naliases = [\"www.example.com\"]\nhsts_max_age = 300\n";
+/// How long issuance may take (pebble with no artificial sleeps, a debug
+/// build, a retry or two while pebble starts).
+const ISSUE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A dev node with `[acme]` pointing at `directory`, HTTPS and DNS over TLS
+/// on ephemeral ports, authorising `client`'s key.
+fn acme_node(client: &Client, directory: &str, ca_root: &Path) -> Node {
+    let toml = client.scratch().join("node.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "name = \"dev\"\nipv4 = \"127.0.0.1\"\n[acme]\ndirectory = \"{directory}\"\nca_root = \"{}\"\ncontact = \"ops@example.com\"\nretry_secs = 1\n",
+            ca_root.display()
+        ),
+    )
+    .expect("write node.toml");
+    Node::start_bare(&[
+        OsStr::new("--authorized-key"),
+        client.public_key.as_os_str(),
+        OsStr::new("--config"),
+        toml.as_os_str(),
+        OsStr::new("--https"),
+        OsStr::new("127.0.0.1:0"),
+        OsStr::new("--dot"),
+        OsStr::new("127.0.0.1:0"),
+    ])
+}
+
+/// Pushes a site for example.com on `main`, and a `feature` branch (a
+/// preview) when `preview` is set.
+fn push_site(client: &Client, node: &Node, preview: bool) {
+    let work = client.scratch().join("site");
+    init_repo(client, &work);
+    write_tree(
+        &work,
+        &[
+            ("makiatto.toml", SITE_CONFIG),
+            ("public/index.html", "<h1>production</h1>"),
+        ],
+    );
+    commit_all(client, &work, "first");
+    let url = repo_url(node, "site");
+    client.git_ok(&work, &["push", &url, "main"]);
+    if preview {
+        client.git_ok(&work, &["checkout", "-q", "-b", "feature"]);
+        write_file(&work, "public/index.html", "<h1>preview</h1>");
+        commit_all(client, &work, "preview");
+        client.git_ok(&work, &["push", &url, "feature"]);
+    }
+}
+
+/// `makiatto status --json` once it contains `needle`; panics with the
+/// node's and pebble's logs after `limit`.
+fn status_once(
+    node: &Node,
+    needle: &str,
+    limit: Duration,
+    pebble_log: &dyn Fn() -> String,
+) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let out = node.admin(&["status", "--json"]);
+        if out.success() && out.stdout.contains(needle) {
+            return out.stdout;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "status never showed {needle:?}: {}\n--- node stderr ---\n{}\n--- pebble ---\n{}",
+                out.describe(),
+                node.stderr(),
+                pebble_log()
+            );
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// curl over HTTPS to `host` on the node's HTTPS port, trusting `root`;
+/// prints the body, then a line `STATUS HTTP_VERSION`.
+fn curl_https(root: &Path, https: SocketAddr, host: &str, path: &str, extra: &[&str]) -> CmdOutput {
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "--cacert"])
+        .arg(root)
+        .arg("--resolve")
+        .arg(format!("{host}:{}:127.0.0.1", https.port()))
+        .args(["-w", "\n%{http_code} %{http_version}", "-D", "-"])
+        .args(extra)
+        .arg(format!("https://{host}:{}{path}", https.port()));
+    run_command(curl, Duration::from_secs(30))
+}
+
+fn kdig(args: &[&str]) -> CmdOutput {
+    let mut kdig = Command::new("kdig");
+    kdig.args(args);
+    run_command(kdig, Duration::from_secs(30))
+}
+
+#[test]
+fn a_certificate_from_pebble_through_our_dns_serves_apex_alias_and_previews_over_https_and_h2() {
+    let plan = PebblePlan::new();
+    let client = Client::new();
+    let node = acme_node(&client, &plan.directory(), &plan.tls_root);
+    let pebble = plan.start(node.dns(), None, &[]);
+    push_site(&client, &node, true);
+
+    let status = status_once(&node, "\"state\":\"valid\"", ISSUE_TIMEOUT, &|| {
+        pebble.log()
+    });
+    for name in [
+        "example.com",
+        "www.example.com",
+        "*.preview.example.com",
+        "*.ns.example.com",
+    ] {
+        assert!(
+            status.contains(&format!("\"{name}\"")),
+            "{name} not covered: {status}"
+        );
+    }
+    // Pebble validated through our DNS listener.
+    assert!(
+        pebble.log().contains(&format!("{}", node.dns())),
+        "pebble did not use the node's DNS: {}",
+        pebble.log()
+    );
+    let root = client.scratch().join("pebble-root.pem");
+    pebble.write_root(&root);
+    let https = node.listener("https");
+
+    for (host, body) in [
+        ("example.com", "<h1>production</h1>"),
+        ("www.example.com", "<h1>production</h1>"),
+        ("feature.preview.example.com", "<h1>preview</h1>"),
+    ] {
+        for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+            let out = curl_https(&root, https, host, "/", &[flag]);
+            assert!(
+                out.success(),
+                "curl {flag} https://{host}/: {}",
+                out.describe()
+            );
+            assert!(out.stdout.contains(body), "{host}: {}", out.describe());
+            assert!(
+                out.stdout.trim_end().ends_with(&format!("200 {version}")),
+                "{host} {flag}: {}",
+                out.describe()
+            );
+            assert!(
+                out.stdout
+                    .to_ascii_lowercase()
+                    .contains("strict-transport-security: max-age=300"),
+                "no HSTS from makiatto.toml on {host}: {}",
+                out.describe()
+            );
+        }
+    }
+
+    // Plain HTTP sends visitors of covered hosts to HTTPS, path and query kept.
+    let redirect = node.get_with("/a/b?c=1", &[("host", "www.example.com")]);
+    assert_eq!(redirect.status, 308, "{}", redirect.describe());
+    assert_eq!(
+        redirect.header("location"),
+        Some(format!("https://www.example.com:{}/a/b?c=1", https.port()).as_str())
+    );
+    let preview = node.get_with("/", &[("host", "feature.preview.example.com")]);
+    assert_eq!(preview.status, 308, "{}", preview.describe());
+
+    // The challenge values were withdrawn once the order finished.
+    let txt = kdig(&[
+        &format!("@{}", node.dns().ip()),
+        "-p",
+        &node.dns().port().to_string(),
+        "+norec",
+        "_acme-challenge.example.com",
+        "TXT",
+    ]);
+    assert!(txt.success(), "{}", txt.describe());
+    assert!(
+        !txt.stdout.contains("\tTXT\t"),
+        "challenge still published: {}",
+        txt.stdout
+    );
+
+    // The key lives in state.sqlite, readable by this user only.
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(node.data.join("state.sqlite"))
+            .expect("state.sqlite")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    // DNS over TLS (RFC 7858) with the certificate for dev.ns.example.com.
+    let dot = node.listener("dot");
+    let ca = format!("+tls-ca={}", root.display());
+    let answer = kdig(&[
+        &format!("@{}", dot.ip()),
+        "-p",
+        &dot.port().to_string(),
+        "+tls",
+        &ca,
+        "+tls-hostname=dev.ns.example.com",
+        "example.com",
+        "A",
+    ]);
+    assert!(answer.success(), "kdig +tls: {}", answer.describe());
+    assert!(answer.stdout.contains("NOERROR"), "{}", answer.stdout);
+    assert!(
+        answer.stdout.contains("example.com.") && answer.stdout.contains("127.0.0.1"),
+        "kdig +tls got no A record: {}",
+        answer.stdout
+    );
+    assert!(answer.stdout.contains("TLS"), "{}", answer.stdout);
+    let soa = kdig(&[
+        &format!("@{}", dot.ip()),
+        "-p",
+        &dot.port().to_string(),
+        "+tls",
+        &ca,
+        "+tls-hostname=dev.ns.example.com",
+        "example.com",
+        "SOA",
+    ]);
+    assert!(
+        soa.success() && soa.stdout.contains("hostmaster.example.com."),
+        "kdig +tls SOA: {}",
+        soa.describe()
+    );
+    // A name the certificate does not cover fails verification.
+    let wrong = kdig(&[
+        &format!("@{}", dot.ip()),
+        "-p",
+        &dot.port().to_string(),
+        "+tls",
+        &ca,
+        "+tls-hostname=dev.ns.other.org",
+        "example.com",
+        "A",
+    ]);
+    assert!(
+        !wrong.stdout.contains("NOERROR"),
+        "kdig accepted a certificate for the wrong name: {}",
+        wrong.describe()
+    );
+}
+
+/// The `expire date:` curl -v reports for the served certificate.
+fn served_expiry(stderr: &str) -> Option<String> {
+    stderr.lines().find_map(|l| {
+        l.split_once("expire date: ")
+            .map(|(_, d)| d.trim().to_string())
+    })
+}
+
+#[test]
+fn a_short_lived_certificate_is_renewed_before_expiry_without_a_failed_request() {
+    let plan = PebblePlan::new();
+    let client = Client::new();
+    let node = acme_node(&client, &plan.directory(), &plan.tls_root);
+    // 30-second certificates: renewed with a third of their life left.
+    let pebble = plan.start(node.dns(), Some(30), &[]);
+    push_site(&client, &node, false);
+    status_once(&node, "\"state\":\"valid\"", ISSUE_TIMEOUT, &|| {
+        pebble.log()
+    });
+    let root = client.scratch().join("pebble-root.pem");
+    pebble.write_root(&root);
+    let https = node.listener("https");
+
+    // Poll until three different certificates have been served (two
+    // renewals); every request must succeed, with a certificate curl
+    // accepts as unexpired.
+    let mut seen: Vec<String> = Vec::new();
+    let mut requests = 0;
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while seen.len() < 3 {
+        let out = curl_https(&root, https, "example.com", "/", &["-v"]);
+        requests += 1;
+        assert!(
+            out.success() && out.stdout.contains("<h1>production</h1>"),
+            "request {requests} failed during renewal (certificates so far {seen:?}): {}\n--- node ---\n{}",
+            out.describe(),
+            node.stderr()
+        );
+        let expiry = served_expiry(&out.stderr)
+            .unwrap_or_else(|| panic!("no expire date in curl -v: {}", out.stderr));
+        if seen.last() != Some(&expiry) {
+            seen.push(expiry);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} certificates served in 150 s: {seen:?}\n--- node ---\n{}\n--- pebble ---\n{}",
+            seen.len(),
+            node.stderr(),
+            pebble.log()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert!(node.stderr().contains("certificate issued"));
+}
+
+#[test]
+fn an_unreachable_ca_leaves_the_site_on_http_with_a_clear_status_and_retries() {
+    let client = Client::new();
+    // Nothing listens there.
+    let directory = format!("https://{}/dir", free_port());
+    let root = client.scratch().join("unused-root.pem");
+    let plan = PebblePlan::new();
+    std::fs::copy(&plan.tls_root, &root).expect("copy root");
+    let node = acme_node(&client, &directory, &root);
+    push_site(&client, &node, false);
+
+    // Retried with backoff (1 s, 2 s, ...): the attempt count grows.
+    let status = status_once(&node, "\"attempts\":2", ISSUE_TIMEOUT, &String::new);
+    assert!(status.contains("\"state\":\"failed\""), "{status}");
+    assert!(
+        status.contains(&directory),
+        "the status should name the CA: {status}"
+    );
+    assert!(status.contains("\"retry_at_ms\":1"), "{status}");
+    assert!(
+        node.stderr().contains("serving example.com over HTTP only"),
+        "no log line saying why: {}",
+        node.stderr()
+    );
+
+    // The site is served over plain HTTP, not redirected.
+    let reply = node.get_with("/", &[("host", "example.com")]);
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    assert_eq!(reply.text(), "<h1>production</h1>");
+
+    // `maki status` over SSH says the same in words.
+    let mut maki = Command::new(env!("CARGO_BIN_EXE_maki"));
+    maki.arg("status")
+        .arg("--node")
+        .arg(format!("git@127.0.0.1:{}", node.ssh_port()))
+        .env("MAKI_SSH_COMMAND", client.ssh_command());
+    let out = run_command(maki, Duration::from_secs(60));
+    assert!(out.success(), "maki status: {}", out.describe());
+    assert!(
+        out.stdout.contains("https: none, served over HTTP") && out.stdout.contains(&directory),
+        "maki status: {}",
+        out.describe()
+    );
+}
+
+#[test]
+fn a_ca_rejecting_the_order_leaves_the_site_on_http_and_retries() {
+    let plan = PebblePlan::new();
+    let client = Client::new();
+    let node = acme_node(&client, &plan.directory(), &plan.tls_root);
+    let pebble = plan.start(node.dns(), None, &["example.com"]);
+    push_site(&client, &node, false);
+
+    let status = status_once(&node, "\"attempts\":2", ISSUE_TIMEOUT, &|| pebble.log());
+    assert!(status.contains("\"state\":\"failed\""), "{status}");
+    assert!(
+        status.contains("rejectedIdentifier") || status.contains("blocked"),
+        "the status should carry the CA's reason: {status}"
+    );
+    assert!(node.stderr().contains("serving example.com over HTTP only"));
+    let reply = node.get_with("/", &[("host", "example.com")]);
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    // No certificate: an HTTPS client trusting pebble gets no connection.
+    let root = client.scratch().join("pebble-root.pem");
+    pebble.write_root(&root);
+    let out = curl_https(&root, node.listener("https"), "example.com", "/", &[]);
+    assert!(
+        !out.success(),
+        "HTTPS answered without a certificate: {}",
+        out.describe()
+    );
+}
