@@ -24,11 +24,16 @@ const ISSUE_TIMEOUT: Duration = Duration::from_secs(90);
 /// A dev node with `[acme]` pointing at `directory`, HTTPS and DNS over TLS
 /// on ephemeral ports, authorising `client`'s key.
 fn acme_node(client: &Client, directory: &str, ca_root: &Path) -> Node {
+    acme_node_with(client, directory, ca_root, "")
+}
+
+/// `acme_node` with `extra` appended to its node.toml.
+fn acme_node_with(client: &Client, directory: &str, ca_root: &Path, extra: &str) -> Node {
     let toml = client.scratch().join("node.toml");
     std::fs::write(
         &toml,
         format!(
-            "name = \"dev\"\nipv4 = \"127.0.0.1\"\n[acme]\ndirectory = \"{directory}\"\nca_root = \"{}\"\ncontact = \"ops@example.com\"\nretry_secs = 1\n",
+            "name = \"dev\"\nipv4 = \"127.0.0.1\"\n[acme]\ndirectory = \"{directory}\"\nca_root = \"{}\"\ncontact = \"ops@example.com\"\nretry_secs = 1\n{extra}",
             ca_root.display()
         ),
     )
@@ -387,5 +392,82 @@ fn a_ca_rejecting_the_order_leaves_the_site_on_http_and_retries() {
         !out.success(),
         "HTTPS answered without a certificate: {}",
         out.describe()
+    );
+}
+
+#[test]
+fn only_the_chosen_node_orders_and_this_node_takes_over_when_the_issuer_is_marked_down() {
+    // A peer the issuer choice ranks first for example.com (the peer's
+    // address only ever appears inside DNS answers).
+    let row = |name: &str| makiatto::store::NodeRow {
+        name: name.into(),
+        ipv4: Some("203.0.113.1".into()),
+        ipv6: None,
+        latitude: None,
+        longitude: None,
+        healthy: true,
+    };
+    let peer = [
+        "tokyo", "virginia", "sydney", "paris", "lima", "oslo", "cairo", "perth",
+    ]
+    .into_iter()
+    .find(|name| {
+        let nodes = [row("dev"), row(name)];
+        makiatto::acme::issuer::issuer("example.com", &nodes, None, 0, 1) == Some(*name)
+    })
+    .expect("some peer name ranks before dev");
+    let plan = PebblePlan::new();
+    let client = Client::new();
+    let node = acme_node_with(
+        &client,
+        &plan.directory(),
+        &plan.tls_root,
+        &format!("[[nodes]]\nname = \"{peer}\"\nipv4 = \"203.0.113.1\"\n"),
+    );
+    let pebble = plan.start(node.dns(), None, &[]);
+    push_site(&client, &node, false);
+
+    // This node sees the peer is the issuer and places no order.
+    let deadline = Instant::now() + ISSUE_TIMEOUT;
+    while !node
+        .stderr()
+        .contains("another node orders the certificate")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no issuer decision: {}",
+            node.stderr()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        node.stderr().contains(&format!("issuer={peer}")),
+        "{}",
+        node.stderr()
+    );
+    let status = node.admin(&["status", "--json"]);
+    assert!(
+        status.stdout.contains("\"state\":\"none\""),
+        "{}",
+        status.describe()
+    );
+    assert!(
+        !pebble.log().contains("Added order"),
+        "an order was placed: {}",
+        pebble.log()
+    );
+
+    // The issuer is marked down: this node takes over and gets the certificate.
+    let down = node.admin(&["node", "health", peer, "down"]);
+    assert!(down.success(), "{}", down.describe());
+    status_once(&node, "\"state\":\"valid\"", ISSUE_TIMEOUT, &|| {
+        pebble.log()
+    });
+    assert!(node.stderr().contains("this node orders the certificate"));
+    assert_eq!(
+        pebble.log().matches("Added order").count(),
+        1,
+        "{}",
+        pebble.log()
     );
 }

@@ -53,6 +53,8 @@ struct Memory {
     parsed: HashMap<(String, u64, usize), Parsed>,
     /// Self-signed certificates by the names they cover.
     self_signed: HashMap<Vec<String>, Parsed>,
+    /// The issuer last logged per domain, so a change is logged once.
+    issuers: HashMap<String, Option<String>>,
 }
 
 impl Lifecycle {
@@ -61,12 +63,15 @@ impl Lifecycle {
         let mut memory = Memory::default();
         let mut sites = self.sites.subscribe();
         let mut certs = self.store.subscribe_certs();
+        // Node table and health: an issuer marked down is replaced at once.
+        let mut nodes = self.store.subscribe_dns();
         loop {
             sites.mark_unchanged();
             certs.mark_unchanged();
+            nodes.mark_unchanged();
             self.publish(&mut memory);
             let wake = match &self.acme {
-                Some(acme) => match self.order_due(acme, &mut shutdown).await {
+                Some(acme) => match self.order_due(acme, &mut memory, &mut shutdown).await {
                     Some(wake) => wake,
                     None => return,
                 },
@@ -75,6 +80,7 @@ impl Lifecycle {
             tokio::select! {
                 changed = sites.changed() => if changed.is_err() { return },
                 changed = certs.changed() => if changed.is_err() { return },
+                changed = nodes.changed() => if changed.is_err() { return },
                 _ = tokio::time::sleep(wake.clamp(MIN_IDLE, MAX_IDLE)) => {},
                 _ = shutdown.wait() => return,
             }
@@ -151,7 +157,12 @@ impl Lifecycle {
 
     /// Orders whatever this node must order now; returns how long to sleep
     /// before looking again, or `None` on shutdown.
-    async fn order_due(&self, acme: &AcmeSettings, shutdown: &mut Shutdown) -> Option<Duration> {
+    async fn order_due(
+        &self,
+        acme: &AcmeSettings,
+        memory: &mut Memory,
+        shutdown: &mut Shutdown,
+    ) -> Option<Duration> {
         let mut wake = MAX_IDLE;
         let sites = self.sites.load().sites();
         let stored: HashMap<String, CertRow> = match self.store.certificates() {
@@ -196,6 +207,21 @@ impl Lifecycle {
             };
             let timeout = TAKEOVER_TIMEOUT.as_millis() as u64;
             let chosen = issuer::issuer(domain, &nodes, held.as_ref(), now, timeout);
+            let logged = memory.issuers.get(domain.as_str()).cloned().flatten();
+            if logged.as_deref() != chosen {
+                match chosen {
+                    Some(node) if node == self.node => {
+                        info!(%domain, issuer = %node, "this node orders the certificate")
+                    }
+                    Some(node) => {
+                        info!(%domain, issuer = %node, "another node orders the certificate")
+                    }
+                    None => warn!(%domain, "no healthy node to order the certificate"),
+                }
+                memory
+                    .issuers
+                    .insert(domain.clone(), chosen.map(str::to_string));
+            }
             if chosen != Some(self.node.as_str()) {
                 // Another node orders; look again when it might time out.
                 let since = held.as_ref().map_or(now, |h| h.since_ms);
