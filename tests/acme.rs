@@ -471,3 +471,58 @@ fn only_the_chosen_node_orders_and_this_node_takes_over_when_the_issuer_is_marke
         pebble.log()
     );
 }
+
+#[test]
+fn a_production_node_from_node_toml_gets_its_certificate_and_serves_https() {
+    let plan = PebblePlan::new();
+    let dir = support::temp_dir();
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"edge-1\"\ndata_dir = \"data\"\nipv4 = \"127.0.0.1\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[https]\nlisten = \"127.0.0.1:0\"\n\n[dns]\nlisten = \"127.0.0.1:0\"\ntls_listen = \"127.0.0.1:0\"\n\n[acme]\ndirectory = \"{}\"\nca_root = \"{}\"\nretry_secs = 1\n",
+            plan.directory(),
+            plan.tls_root.display()
+        ),
+    )
+    .expect("write node.toml");
+    let data = dir.path().join("data");
+    let node = Node::start_run(&config, dir, data);
+    let pebble = plan.start(node.dns(), None, &[]);
+    let site = support::temp_dir();
+    write_tree(
+        site.path(),
+        &[
+            ("makiatto.toml", SITE_CONFIG),
+            ("public/index.html", "<h1>production</h1>"),
+        ],
+    );
+    node.deploy(site.path());
+    status_once(&node, "\"state\":\"valid\"", ISSUE_TIMEOUT, &|| {
+        pebble.log()
+    });
+    let root = node.scratch().join("pebble-root.pem");
+    pebble.write_root(&root);
+    let out = curl_https(&root, node.listener("https"), "www.example.com", "/", &[]);
+    assert!(
+        out.success() && out.stdout.contains("<h1>production</h1>"),
+        "{}",
+        out.describe()
+    );
+    let dot = node.listener("dot");
+    let answer = kdig(&[
+        &format!("@{}", dot.ip()),
+        "-p",
+        &dot.port().to_string(),
+        "+tls",
+        &format!("+tls-ca={}", root.display()),
+        "+tls-hostname=edge-1.ns.example.com",
+        "www.example.com",
+        "A",
+    ]);
+    assert!(
+        answer.success() && answer.stdout.contains("127.0.0.1"),
+        "{}",
+        answer.describe()
+    );
+}

@@ -88,3 +88,36 @@ impl AcmeError {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(kind: &str) -> instant_acme::Error {
+        instant_acme::Error::Api(instant_acme::Problem {
+            r#type: Some(kind.into()),
+            detail: Some("too many certificates".into()),
+            status: Some(429),
+            subproblems: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn rate_limit_answers_are_recognised() {
+        let limited = AcmeError::ca(
+            "https://ca.test/dir",
+            "placing the order",
+            problem("urn:ietf:params:acme:error:rateLimited"),
+        );
+        assert!(limited.rate_limited());
+        assert!(limited.to_string().starts_with(
+            "ACME CA https://ca.test/dir failed while placing the order: API error: too many certificates"
+        ));
+        let rejected = AcmeError::ca(
+            "https://ca.test/dir",
+            "placing the order",
+            problem("urn:ietf:params:acme:error:rejectedIdentifier"),
+        );
+        assert!(!rejected.rate_limited());
+    }
+}
