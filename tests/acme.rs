@@ -213,6 +213,24 @@ fn a_certificate_from_pebble_through_our_dns_serves_apex_alias_and_previews_over
     );
     assert_eq!(mode & 0o777, 0o600);
 
+    // One order covered everything, previews included.
+    assert_eq!(
+        pebble.log().matches("Added order").count(),
+        1,
+        "{}",
+        pebble.log()
+    );
+    let status = node.admin(&["status"]);
+    assert!(
+        status
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("feature.preview.example.com")
+                && l.contains("https: valid until")),
+        "{}",
+        status.describe()
+    );
+
     // DNS over TLS (RFC 7858) with the certificate for dev.ns.example.com.
     let dot = node.listener("dot");
     let ca = format!("+tls-ca={}", root.display());

@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 use super::certificate::{self, Parsed};
 use super::{AcmeError, account, issuer, order, schedule};
 use crate::config::AcmeSettings;
-use crate::http::{CertEntry, CertSnapshot, CertTable, SiteTable};
+use crate::http::{CertEntry, CertSnapshot, CertTable, Site, SiteTable};
 use crate::shutdown::Shutdown;
 use crate::store::{CertOrder, CertRow, Store};
 
@@ -123,7 +123,7 @@ impl Lifecycle {
         }
         memory.parsed.retain(|k, _| live.contains(k));
         if self.acme.is_none() {
-            for site in self.sites.load().sites() {
+            for site in domain_sites(&self.sites) {
                 let names = schedule::names(&site.config);
                 if entries
                     .iter()
@@ -164,7 +164,7 @@ impl Lifecycle {
         shutdown: &mut Shutdown,
     ) -> Option<Duration> {
         let mut wake = MAX_IDLE;
-        let sites = self.sites.load().sites();
+        let sites = domain_sites(&self.sites);
         let stored: HashMap<String, CertRow> = match self.store.certificates() {
             Ok(rows) => rows.into_iter().map(|r| (r.domain.clone(), r)).collect(),
             Err(e) => {
@@ -325,6 +325,16 @@ impl Lifecycle {
         self.store.put_certificate(&row)?;
         Ok(row)
     }
+}
+
+/// The served sites that need a certificate of their own: every domain,
+/// not its previews (the domain's `*.preview` name covers them).
+fn domain_sites(sites: &SiteTable) -> Vec<Arc<Site>> {
+    let all = sites.load().sites();
+    let domains: Vec<String> = all.iter().map(|s| s.domain.clone()).collect();
+    all.into_iter()
+        .filter(|s| !schedule::is_preview_host(&s.domain, domains.iter().map(String::as_str)))
+        .collect()
 }
 
 fn now_ms() -> u64 {

@@ -65,6 +65,17 @@ pub fn backoff_ms(attempts: u32, first_ms: u64, rate_limited: bool) -> u64 {
     }
 }
 
+/// Whether `host` is a preview (`<slug>.preview.<domain>`) of one of
+/// `domains`: covered by that domain's `*.preview` name, never ordered alone.
+pub fn is_preview_host<'a>(host: &str, mut domains: impl Iterator<Item = &'a str>) -> bool {
+    host.split_once('.').is_some_and(|(slug, rest)| {
+        !slug.is_empty()
+            && rest
+                .strip_prefix("preview.")
+                .is_some_and(|domain| domains.any(|d| d == domain))
+    })
+}
+
 /// Whether a certificate covering `have` serves every name in `want`.
 pub fn covers(have: &[String], want: &[String]) -> bool {
     want.iter().all(|w| have.contains(w))
@@ -128,6 +139,28 @@ mod tests {
         assert_eq!(backoff_ms(3, 60_000, false), 240_000);
         assert_eq!(backoff_ms(40, 60_000, false), DAY);
         assert_eq!(backoff_ms(1, 60_000, true), 3 * 3600 * 1000);
+    }
+
+    #[test]
+    fn preview_hosts_are_recognised_by_their_domain() {
+        let domains = ["example.com", "other.org"];
+        assert!(is_preview_host(
+            "feature.preview.example.com",
+            domains.into_iter()
+        ));
+        assert!(!is_preview_host("example.com", domains.into_iter()));
+        assert!(!is_preview_host(
+            "feature.preview.unknown.net",
+            domains.into_iter()
+        ));
+        assert!(!is_preview_host(
+            "a.b.preview.example.com",
+            domains.into_iter()
+        ));
+        assert!(!is_preview_host(
+            ".preview.example.com",
+            domains.into_iter()
+        ));
     }
 
     #[test]

@@ -26,10 +26,15 @@ pub fn of(store: &Store, domain: &str) -> Result<CertStatus, StoreError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let cert = store
-        .certificates()?
-        .into_iter()
-        .find(|c| c.domain == domain);
+    // A preview host has no certificate of its own: its domain's
+    // `*.preview` name covers it.
+    let certs = store.certificates()?;
+    let cert = match certs.iter().position(|c| c.domain == domain) {
+        Some(i) => Some(certs[i].clone()),
+        None => certs
+            .into_iter()
+            .find(|c| c.names.iter().any(|n| super::schedule::matches(n, domain))),
+    };
     let order = store.cert_order(domain)?;
     let mut status = CertStatus {
         state: "none",
