@@ -53,7 +53,9 @@ impl Store {
         self.certs_version.subscribe()
     }
 
-    fn certs_changed(&self) {
+    /// Tells TLS listeners to reload; every writer of `certificates` rows
+    /// (replication included) calls it.
+    pub(super) fn certs_changed(&self) {
         self.certs_version.send_modify(|v| *v += 1);
     }
 
