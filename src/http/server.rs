@@ -154,7 +154,9 @@ pub async fn serve_https(
                     .http2()
                     .timer(TokioTimer::new())
                     .max_concurrent_streams(MAX_H2_STREAMS)
-                    .max_header_list_size(settings.max_header_bytes as u32);
+                    .max_header_list_size(
+                        u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX),
+                    );
                 let conn = builder.serve_connection(TokioIo::new(stream), service);
                 tokio::pin!(conn);
                 tokio::select! {
