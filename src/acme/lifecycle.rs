@@ -61,6 +61,11 @@ impl Lifecycle {
     /// Runs until `shutdown`.
     pub async fn run(self, mut shutdown: Shutdown) {
         let mut memory = Memory::default();
+        if self.acme.is_some() && self.dns.is_none() {
+            warn!(
+                "this node runs no DNS server: DNS-01 challenges it publishes are answered only by other nodes' DNS; add [dns] to node.toml"
+            );
+        }
         let mut sites = self.sites.subscribe();
         let mut certs = self.store.subscribe_certs();
         // Node table and health: an issuer marked down is replaced at once.
