@@ -544,3 +544,49 @@ fn a_production_node_from_node_toml_gets_its_certificate_and_serves_https() {
         answer.describe()
     );
 }
+
+#[test]
+fn a_failed_renewal_keeps_serving_the_current_certificate_and_says_so() {
+    let plan = PebblePlan::new();
+    let client = Client::new();
+    // The CA root outlives pebble, so the failure is the CA's absence.
+    let ca_root = client.scratch().join("listener-root.pem");
+    std::fs::copy(&plan.tls_root, &ca_root).expect("copy the CA root");
+    let plan_directory = plan.directory();
+    let node = acme_node(&client, &plan_directory, &ca_root);
+    // 60-second certificates: renewal is due after 40 s.
+    let pebble = plan.start(node.dns(), Some(60), &[]);
+    push_site(&client, &node, false);
+    status_once(&node, "\"state\":\"valid\"", ISSUE_TIMEOUT, &|| {
+        pebble.log()
+    });
+    let root = client.scratch().join("pebble-root.pem");
+    pebble.write_root(&root);
+    // The CA goes away before the renewal.
+    drop(pebble);
+
+    let status = status_once(&node, "\"attempts\":1", ISSUE_TIMEOUT, &String::new);
+    assert!(status.contains("\"state\":\"valid\""), "{status}");
+    assert!(
+        status.contains(&format!("\"error\":\"ACME CA {}", plan_directory)),
+        "{status}"
+    );
+    assert!(
+        node.stderr()
+            .contains("certificate renewal failed; still serving the current certificate"),
+        "{}",
+        node.stderr()
+    );
+    let text = node.admin(&["status"]);
+    assert!(
+        text.stdout.contains("renewal failing"),
+        "{}",
+        text.describe()
+    );
+    let out = curl_https(&root, node.listener("https"), "example.com", "/", &[]);
+    assert!(
+        out.success() && out.stdout.contains("<h1>production</h1>"),
+        "the current certificate is no longer served: {}",
+        out.describe()
+    );
+}
