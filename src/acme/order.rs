@@ -37,6 +37,12 @@ pub async fn order(
     store: &Store,
     dns: Option<SocketAddr>,
 ) -> Result<Issued, AcmeError> {
+    // Values an earlier attempt left behind (this node restarted, or the
+    // node it took over from died mid-order) are withdrawn first.
+    let withdrawn = withdraw_leftovers(store, names)?;
+    if withdrawn > 0 {
+        info!(withdrawn, "withdrew challenge values an earlier order left");
+    }
     let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
     let mut order = account
         .new_order(&NewOrder::new(&identifiers))
@@ -85,7 +91,7 @@ async fn complete(
         let Identifier::Dns(base) = challenge.identifier().identifier else {
             return Err(AcmeError::NoDns01 { name });
         };
-        let owner = format!("_acme-challenge.{base}");
+        let owner = challenge_owner(base);
         let value = challenge.key_authorization().dns_value();
         store.add_acme_challenge(&owner, &value)?;
         published.push((owner.clone(), value.clone()));
@@ -149,4 +155,73 @@ async fn complete(
         .await
         .map_err(ca("downloading the certificate"))?;
     Ok(Issued { chain_pem, key_pem })
+}
+
+/// The `_acme-challenge` owner name that validates `name` (a wildcard is
+/// validated at its parent).
+pub fn challenge_owner(name: &str) -> String {
+    format!(
+        "_acme-challenge.{}",
+        name.strip_prefix("*.").unwrap_or(name)
+    )
+}
+
+/// Withdraws every published value at the owners of `names`; returns how
+/// many. Only the domain's issuer orders these names, so any value there
+/// belongs to an attempt that is over.
+fn withdraw_leftovers(store: &Store, names: &[String]) -> Result<usize, AcmeError> {
+    let owners: Vec<String> = names.iter().map(|n| challenge_owner(n)).collect();
+    let mut withdrawn = 0;
+    for challenge in store.acme_challenges()? {
+        if owners.contains(&challenge.name) {
+            store.remove_acme_challenge(&challenge.name, &challenge.value)?;
+            withdrawn += 1;
+        }
+    }
+    Ok(withdrawn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_are_validated_at_their_parent() {
+        assert_eq!(
+            challenge_owner("example.com"),
+            "_acme-challenge.example.com"
+        );
+        assert_eq!(
+            challenge_owner("*.preview.example.com"),
+            "_acme-challenge.preview.example.com"
+        );
+    }
+
+    #[test]
+    fn leftover_values_of_these_names_are_withdrawn_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store =
+            Store::open(&dir.path().join("state.sqlite"), "dev").unwrap_or_else(|e| panic!("{e}"));
+        for (name, value) in [
+            ("_acme-challenge.example.com", "stale"),
+            ("_acme-challenge.preview.example.com", "stale"),
+            ("_acme-challenge.other.org", "live"),
+        ] {
+            store
+                .add_acme_challenge(name, value)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let names = [
+            "example.com".to_string(),
+            "*.preview.example.com".to_string(),
+        ];
+        assert_eq!(withdraw_leftovers(&store, &names).ok(), Some(2));
+        let left: Vec<String> = store
+            .acme_challenges()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(left, ["_acme-challenge.other.org"]);
+    }
 }
