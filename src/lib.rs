@@ -18,3 +18,4 @@ pub mod node;
 pub mod shutdown;
 pub mod store;
 pub mod tree;
+pub mod wasm;

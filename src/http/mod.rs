@@ -5,6 +5,7 @@
 
 mod body;
 mod conditional;
+mod function;
 mod negotiate;
 mod path;
 mod range;
@@ -16,4 +17,4 @@ mod site;
 pub use body::Body;
 pub use rules::{RuleAction, Rules};
 pub use server::{bind, serve};
-pub use site::{Site, SiteFile, SiteTable, Sites};
+pub use site::{FileOverride, Site, SiteFile, SiteTable, SiteWasm, Sites, content_type};

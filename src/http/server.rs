@@ -104,7 +104,11 @@ pub async fn serve(
 }
 
 /// Routes one request by `Host` and stamps the server headers.
-async fn handle<B>(req: Request<B>, sites: &SiteTable, _peer: SocketAddr) -> Response<Body> {
+async fn handle<B>(req: Request<B>, sites: &SiteTable, _peer: SocketAddr) -> Response<Body>
+where
+    B: hyper::body::Body<Data = bytes::Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let host = req
         .headers()
         .get(HOST)
@@ -114,7 +118,10 @@ async fn handle<B>(req: Request<B>, sites: &SiteTable, _peer: SocketAddr) -> Res
     let snapshot = sites.load();
     let mut resp = match snapshot.for_host(host) {
         Some(site) => {
-            let mut resp = pipeline::site_response(&req, site).await;
+            let mut resp = match site.function(req.uri().path()) {
+                Some(function) => super::function::respond(req, function).await,
+                None => pipeline::site_response(&req, site).await,
+            };
             resp.headers_mut()
                 .insert(REVISION_HEADER, site.revision_header.clone());
             resp
