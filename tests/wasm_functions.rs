@@ -170,6 +170,19 @@ fn hello_geo_echo_and_file_reader_answer_as_described() {
     assert!(report.contains("absolute: refused"), "{report}");
     assert!(!report.contains("root:"), "{report}");
 
+    // Compiled once at deploy, cached on disk by the blake3 of the .wasm.
+    for name in ["hello", "geo", "echo", "files"] {
+        let cached = node
+            .data
+            .join("wasm/compiled")
+            .join(format!("{}.cwasm", blake3::hash(&fixture(name)).to_hex()));
+        assert!(
+            cached.is_file(),
+            "no compiled {name} at {}",
+            cached.display()
+        );
+    }
+
     // Modules and env files are never served as files.
     for path in ["/api/hello.wasm", "/api/echo.wasm", "/functions.env"] {
         let reply = node.get(path);

@@ -14,6 +14,9 @@ use wasmtime::component::Component;
 
 use super::WasmError;
 
+/// Components kept loaded in memory at most; beyond, the map starts over.
+const MAX_LOADED: usize = 256;
+
 /// The compiled-component cache of one node.
 pub struct Cache {
     dir: PathBuf,
@@ -53,7 +56,13 @@ impl Cache {
                 c
             }
         };
-        self.loaded().insert(hash, component.clone());
+        let mut loaded = self.loaded();
+        if loaded.len() >= MAX_LOADED {
+            // Sites keep their own handles; forgetting only costs a later
+            // load from disk.
+            loaded.clear();
+        }
+        loaded.insert(hash, component.clone());
         Ok(component)
     }
 

@@ -33,8 +33,9 @@ pub struct Function {
     pre: HttpPre<Guest>,
     env: Vec<(String, String)>,
     limits: Limits,
-    /// The materialised revision, preopened read-only at `/`.
-    revision: PathBuf,
+    /// The materialised revision, preopened read-only at `/`; `None` when
+    /// the component imports no file system.
+    revision: Option<PathBuf>,
     shared: Arc<Shared>,
 }
 
@@ -53,7 +54,7 @@ impl Function {
         pre: HttpPre<Guest>,
         env: Vec<(String, String)>,
         limits: Limits,
-        revision: PathBuf,
+        revision: Option<PathBuf>,
         shared: Arc<Shared>,
     ) -> Function {
         Function {
@@ -83,8 +84,13 @@ impl Function {
             .await
             .map_err(|e| CallError::Setup(self.path.clone(), e.to_string()))?;
         self.shared.function_calls.fetch_add(1, Ordering::Relaxed);
-        let guest = Guest::new(&self.path, &self.revision, &self.env, &self.limits)
-            .map_err(|e| CallError::Setup(self.path.clone(), e.to_string()))?;
+        let guest = Guest::new(
+            &self.path,
+            self.revision.as_deref(),
+            &self.env,
+            &self.limits,
+        )
+        .map_err(|e| CallError::Setup(self.path.clone(), e.to_string()))?;
         let mut store = Store::new(&self.shared.engine, guest);
         store.limiter(|g| &mut g.limits);
         store.set_epoch_deadline(self.limits.ticks());

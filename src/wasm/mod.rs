@@ -153,14 +153,19 @@ impl Host {
         self.linked(kind, bytes).map(|_| ())
     }
 
-    fn linked(&self, kind: Kind, bytes: &[u8]) -> Result<Linked, WasmError> {
+    fn linked(&self, kind: Kind, bytes: &[u8]) -> Result<(Linked, bool), WasmError> {
         world::check_header(bytes).map_err(WasmError::NotComponent)?;
         let component = self.cache.component(&self.shared.engine, bytes)?;
         let linker = match kind {
             Kind::Function => &self.functions,
             Kind::Transform => &self.transforms,
         };
-        world::link(linker, &component, kind)
+        // A component that cannot open files needs no preopen per call.
+        let reads_files = component
+            .component_type()
+            .imports(&self.shared.engine)
+            .any(|(name, _)| name.starts_with("wasi:filesystem/"));
+        Ok((world::link(linker, &component, kind)?, reads_files))
     }
 
     /// A function over the materialised revision at `revision`.
@@ -171,16 +176,16 @@ impl Host {
         revision: &Path,
     ) -> Result<Function, WasmError> {
         match self.linked(Kind::Function, spec.bytes)? {
-            Linked::Function(pre) => Ok(Function::new(
+            (Linked::Function(pre), reads_files) => Ok(Function::new(
                 spec.path.to_string(),
                 methods,
                 pre,
                 spec.env,
                 spec.limits,
-                revision.to_path_buf(),
+                reads_files.then(|| revision.to_path_buf()),
                 self.shared.clone(),
             )),
-            Linked::Transform(_) => Err(WasmError::World {
+            (Linked::Transform(_), _) => Err(WasmError::World {
                 world: Kind::Function.world(),
                 message: "linked as a transform".into(),
             }),
@@ -194,7 +199,7 @@ impl Host {
         revision: &Path,
     ) -> Result<Transformer, WasmError> {
         match self.linked(Kind::Transform, spec.bytes)? {
-            Linked::Transform(pre) => Ok(Transformer::new(
+            (Linked::Transform(pre), _) => Ok(Transformer::new(
                 spec.path.to_string(),
                 pre,
                 spec.env,
@@ -202,7 +207,7 @@ impl Host {
                 revision.to_path_buf(),
                 self.shared.clone(),
             )),
-            Linked::Function(_) => Err(WasmError::World {
+            (Linked::Function(_), _) => Err(WasmError::World {
                 world: Kind::Transform.world(),
                 message: "linked as a function".into(),
             }),

@@ -25,21 +25,23 @@ pub struct Guest {
 }
 
 impl Guest {
-    /// A sandbox over `revision` (a materialised revision directory) with
-    /// `env` as its whole environment.
+    /// A sandbox over `revision` (a materialised revision directory, or
+    /// no files at all) with `env` as its whole environment.
     pub fn new(
         name: &str,
-        revision: &Path,
+        revision: Option<&Path>,
         env: &[(String, String)],
         limits: &Limits,
     ) -> Result<Guest, WasmError> {
         let mut wasi = WasiCtxBuilder::new();
-        wasi.envs(env)
-            .preopened_dir(revision, "/", FsPerms::ReadOnly)
-            .map_err(|e| WasmError::Sandbox {
-                path: revision.to_path_buf(),
-                message: format!("{e:#}"),
-            })?;
+        wasi.envs(env);
+        if let Some(revision) = revision {
+            wasi.preopened_dir(revision, "/", FsPerms::ReadOnly)
+                .map_err(|e| WasmError::Sandbox {
+                    path: revision.to_path_buf(),
+                    message: format!("{e:#}"),
+                })?;
+        }
         Ok(Guest {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),

@@ -52,7 +52,7 @@ impl Transformer {
         content: Vec<u8>,
     ) -> Result<Option<TransformResult>, CallError> {
         self.shared.transform_runs.fetch_add(1, Ordering::Relaxed);
-        let guest = Guest::new(&self.path, &self.revision, &self.env, &self.limits)
+        let guest = Guest::new(&self.path, Some(&self.revision), &self.env, &self.limits)
             .map_err(|e| CallError::Setup(self.path.clone(), e.to_string()))?;
         let mut store = Store::new(&self.shared.engine, guest);
         store.limiter(|g| &mut g.limits);
