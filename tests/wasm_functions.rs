@@ -51,25 +51,31 @@ path = "api/ssrf.wasm"
 
 const INDEX: &str = "<h1>static index</h1>\n<p>second line</p>\n";
 
+/// Writes the function site (every fixture, as fn.test) at `site`.
+fn write_site(site: &Path, index: &str, env_file: &str) {
+    write_tree(
+        site,
+        &[
+            ("makiatto.toml", SITE),
+            ("index.html", index),
+            ("functions.env", env_file),
+        ],
+    );
+    for name in ["hello", "geo", "echo", "spin", "bomb", "files", "ssrf"] {
+        write_file(site, &format!("api/{name}.wasm"), fixture(name));
+    }
+}
+
 /// A dev node serving every function fixture as fn.test, with a node.toml
 /// giving the node a name and coordinates.
 fn start() -> Node {
     let dir = temp_dir();
     let site = dir.path().join("site");
-    write_tree(
+    write_site(
         &site,
-        &[
-            ("makiatto.toml", SITE),
-            ("index.html", INDEX),
-            (
-                "functions.env",
-                "# read at deploy\nFROM_FILE=\"from the env file\"\n",
-            ),
-        ],
+        INDEX,
+        "# read at deploy\nFROM_FILE=\"from the env file\"\n",
     );
-    for name in ["hello", "geo", "echo", "spin", "bomb", "files", "ssrf"] {
-        write_file(&site, &format!("api/{name}.wasm"), fixture(name));
-    }
     let config = dir.path().join("node.toml");
     std::fs::write(
         &config,
@@ -291,4 +297,26 @@ fn two_hundred_concurrent_requests_to_a_function_all_succeed() {
     for (status, text) in statuses {
         assert_eq!((status, text.as_str()), (200, "hello from makiatto\n"));
     }
+}
+
+#[test]
+fn a_rollback_brings_back_the_revision_s_env_file_and_functions() {
+    let node = start();
+    let first = node.get("/api/echo");
+    assert_eq!(first.header("x-env-from-file"), Some("from the env file"));
+
+    let next = temp_dir();
+    write_site(next.path(), "<h1>second</h1>\n", "FROM_FILE=changed\n");
+    node.deploy(next.path());
+    assert_eq!(
+        node.get("/api/echo").header("x-env-from-file"),
+        Some("changed")
+    );
+
+    let out = node.admin(&["rollback", "fn.test"]);
+    assert!(out.success(), "{}", out.describe());
+    let back = node.get("/api/echo");
+    assert_eq!(back.status, 200, "{}", back.describe());
+    assert_eq!(back.header("x-env-from-file"), Some("from the env file"));
+    assert_eq!(node.get("/").text(), INDEX);
 }
