@@ -256,18 +256,18 @@ fn infinite_loop_and_memory_bomb_get_5xx_and_the_node_keeps_serving() {
 }
 
 #[test]
-fn ssrf_attempts_to_loopback_and_metadata_are_refused_inside_the_guest() {
+fn ssrf_attempts_to_loopback_and_metadata_and_raw_sockets_are_refused_inside_the_guest() {
     let node = start();
     let port = node.addr.port();
     // The node's own HTTP port would answer if the guard let it through.
     let targets = format!(
-        "127.0.0.1:{port},169.254.169.254,localhost:{port},[::1]:{port},[::ffff:127.0.0.1]:{port}"
+        "127.0.0.1:{port},169.254.169.254,localhost:{port},[::1]:{port},[::ffff:127.0.0.1]:{port},tcp:{port}"
     );
     let reply = node.get(&format!("/api/ssrf?{targets}"));
     assert_eq!(reply.status, 200, "{}", reply.describe());
     let report = reply.text();
     let lines: Vec<&str> = report.lines().collect();
-    assert_eq!(lines.len(), 5, "{report}");
+    assert_eq!(lines.len(), 6, "{report}");
     for line in lines {
         assert!(line.contains(": refused"), "not refused: {line}\n{report}");
     }

@@ -1,6 +1,7 @@
 /* Tries outgoing HTTP requests to every host[:port] listed in the query
  * (comma-separated) and reports, one line per target, whether the host
- * refused it, it failed otherwise, or it was answered. */
+ * refused it, it failed otherwise, or it was answered. A target written
+ * tcp:PORT is a raw TCP connection to 127.0.0.1:PORT instead. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,34 @@ static size_t attempt(const char *target, char *out, size_t used, size_t cap) {
     return used + (size_t)snprintf(out + used, cap - used, "%s: reached (status %d)\n", target, status);
 }
 
+/* Appends the outcome of a raw TCP connection to 127.0.0.1:port to out. */
+static size_t attempt_tcp(const char *target, uint16_t port, char *out, size_t used, size_t cap) {
+    wasi_sockets_tcp_create_socket_own_tcp_socket_t sock;
+    wasi_sockets_network_error_code_t err;
+    if (!wasi_sockets_tcp_create_socket_create_tcp_socket(WASI_SOCKETS_NETWORK_IP_ADDRESS_FAMILY_IPV4, &sock, &err)) {
+        return used + (size_t)snprintf(out + used, cap - used, "%s: refused (socket error %d)\n", target, err);
+    }
+    wasi_sockets_tcp_borrow_tcp_socket_t b = wasi_sockets_tcp_borrow_tcp_socket(sock);
+    wasi_sockets_instance_network_own_network_t net = wasi_sockets_instance_network_instance_network();
+    wasi_sockets_network_ip_socket_address_t addr = {.tag = WASI_SOCKETS_NETWORK_IP_SOCKET_ADDRESS_IPV4};
+    addr.val.ipv4.port = port;
+    addr.val.ipv4.address.f0 = 127;
+    addr.val.ipv4.address.f3 = 1;
+    if (!wasi_sockets_tcp_method_tcp_socket_start_connect(b, wasi_sockets_network_borrow_network(net), &addr, &err)) {
+        return used + (size_t)snprintf(out + used, cap - used, "%s: refused (connect error %d)\n", target, err);
+    }
+    wasi_sockets_tcp_tuple2_own_input_stream_own_output_stream_t streams;
+    while (!wasi_sockets_tcp_method_tcp_socket_finish_connect(b, &streams, &err)) {
+        if (err != WASI_SOCKETS_NETWORK_ERROR_CODE_WOULD_BLOCK) {
+            return used + (size_t)snprintf(out + used, cap - used, "%s: refused (connect error %d)\n", target, err);
+        }
+        wasi_sockets_tcp_own_pollable_t ready = wasi_sockets_tcp_method_tcp_socket_subscribe(b);
+        wasi_io_poll_method_pollable_block(wasi_io_poll_borrow_pollable(ready));
+        wasi_io_poll_pollable_drop_own(ready);
+    }
+    return used + (size_t)snprintf(out + used, cap - used, "%s: reached\n", target);
+}
+
 void exports_ssrf_handle_request(ssrf_node_context_t *ctx, ssrf_request_t *req, ssrf_response_t *ret) {
     (void)ctx;
     char query[512];
@@ -61,7 +90,11 @@ void exports_ssrf_handle_request(ssrf_node_context_t *ctx, ssrf_request_t *req, 
     char out[4096];
     size_t used = 0;
     for (char *target = strtok(query, ","); target; target = strtok(NULL, ",")) {
-        used = attempt(target, out, used, sizeof out);
+        if (strncmp(target, "tcp:", 4) == 0) {
+            used = attempt_tcp(target, (uint16_t)atoi(target + 4), out, used, sizeof out);
+        } else {
+            used = attempt(target, out, used, sizeof out);
+        }
     }
     ret->status = 200;
     ret->headers.ptr = calloc(1, sizeof(ssrf_tuple2_string_string_t));
