@@ -167,3 +167,28 @@ on_error = "fail"
     assert_eq!(reply.header("x-makiatto-revision"), Some(served.as_str()));
     assert!(reply.text().contains("after the broken one"));
 }
+
+#[test]
+fn files_over_max_file_size_kb_are_left_as_they_are() {
+    let dir = temp_dir();
+    let root = dir.path().join("site");
+    site(
+        &root,
+        r#"
+[[domain]]
+name = "tr.test"
+
+[[domain.transforms]]
+path = "wasm/inject.wasm"
+files = "**/*.html"
+max_file_size_kb = 1
+"#,
+    );
+    let big = format!("<html><body>{}</body></html>\n", "x".repeat(2048));
+    write_file(&root, "big.html", &big);
+    let node = Node::start_dev(&root, dir, &[]);
+    assert!(node.get("/").text().contains("class=\"banner\""));
+    assert_eq!(node.get("/big.html").text(), big);
+    // index.html and blog/post.html ran; big.html was never handed over.
+    assert_eq!(transform_runs(&node), 2);
+}
