@@ -19,3 +19,4 @@ pub mod node;
 pub mod shutdown;
 pub mod store;
 pub mod tree;
+pub mod wasm;

@@ -141,7 +141,14 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
                         cert.json(json_string)
                     ));
                 }
-                let _ = writeln!(out, "{{\"sites\":[{}]}}", items.join(","));
+                let wasm = deployer.wasm_stats();
+                let _ = writeln!(
+                    out,
+                    "{{\"sites\":[{}],\"wasm\":{{\"function_calls\":{},\"transform_runs\":{}}}}}",
+                    items.join(","),
+                    wasm.function_calls,
+                    wasm.transform_runs
+                );
             } else {
                 for s in &sites {
                     let cert = crate::acme::status::of(deployer.store(), &s.domain)?;

@@ -58,6 +58,20 @@ enum Cmd {
         #[arg(long, global = true)]
         node: Option<String>,
     },
+    /// WebAssembly functions and transforms.
+    Wasm {
+        #[command(subcommand)]
+        command: WasmCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum WasmCmd {
+    /// Write the WIT worlds for functions and transforms into DIR.
+    Fetch {
+        #[arg(default_value = "wit")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -128,6 +142,17 @@ fn main() -> ExitCode {
                 revision: revision.as_deref(),
             },
         ),
+        Cmd::Wasm {
+            command: WasmCmd::Fetch { dir },
+        } => match cli::wasm::fetch(&dir) {
+            Ok(files) => {
+                for file in files {
+                    println!("wrote {}", file.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        },
         Cmd::Key { action, node } => match action {
             KeyCmd::List { json } => remote(node, Request::KeyList { json }),
             KeyCmd::Add { file } => remote(node, Request::KeyAdd { file: &file }),

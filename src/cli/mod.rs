@@ -6,3 +6,4 @@ pub mod admin;
 pub mod dns;
 pub mod init;
 pub mod remote;
+pub mod wasm;

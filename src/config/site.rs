@@ -118,7 +118,8 @@ pub enum OnError {
     /// Serve the untransformed file and log the failure.
     #[default]
     Skip,
-    /// Fail the request (500).
+    /// Refuse the deploy, naming the transform and the file; the previous
+    /// revision stays live.
     Fail,
 }
 
@@ -890,7 +891,7 @@ output = "."
         );
         assert_eq!(
             transform("retry"),
-            "makiatto.toml:6:12: on_error \"retry\" is not supported; use \"skip\" (serve the file untransformed) or \"fail\" (answer 500)"
+            "makiatto.toml:6:12: on_error \"retry\" is not supported; use \"skip\" (serve the file untransformed) or \"fail\" (refuse the deploy)"
         );
     }
 

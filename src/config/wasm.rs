@@ -88,7 +88,7 @@ pub(super) fn transform(
                 let hint = match suggest::closest(other, &["skip", "fail"]) {
                     Some(c) => format!(", did you mean {c:?}?"),
                     None => {
-                        "; use \"skip\" (serve the file untransformed) or \"fail\" (answer 500)"
+                        "; use \"skip\" (serve the file untransformed) or \"fail\" (refuse the deploy)"
                             .to_string()
                     }
                 };

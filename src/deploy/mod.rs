@@ -13,6 +13,7 @@ mod materialise;
 mod preview;
 mod retention;
 mod source;
+mod wasm;
 
 use std::collections::HashMap;
 use std::fs;
@@ -66,6 +67,27 @@ pub enum DeployError {
         "domain {domain}: module {path:?} is not a file in the tree; commit it or fix the path in makiatto.toml"
     )]
     MissingModule { domain: String, path: String },
+    #[error("domain {domain}: {path:?} {message}")]
+    InvalidModule {
+        domain: String,
+        path: String,
+        message: String,
+    },
+    #[error(
+        "domain {domain}: env_file {path:?} is not a file in the repository; commit it or fix env_file in makiatto.toml"
+    )]
+    MissingEnvFile { domain: String, path: String },
+    #[error(
+        "domain {domain}: transform {transform:?} failed on {file:?} (on_error = \"fail\"): {message}"
+    )]
+    Transform {
+        domain: String,
+        transform: String,
+        file: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Wasm(#[from] crate::wasm::WasmError),
     #[error("cannot read the pushed tree: {0}")]
     Source(String),
     #[error("domain {domain} is already served by {owner}; remove it there first")]
@@ -111,6 +133,8 @@ pub struct Deployer {
     first_domain: Mutex<Option<String>>,
     /// Serialises every change to revisions and objects.
     lock: Mutex<()>,
+    /// Compiles, checks and runs the sites' WebAssembly.
+    wasm: crate::wasm::Host,
 }
 
 impl Deployer {
@@ -125,6 +149,14 @@ impl Deployer {
             source,
         })?;
         let data_dir = fs::canonicalize(data).unwrap_or_else(|_| data.clone());
+        let wasm = crate::wasm::Host::new(
+            &data.join("wasm").join("compiled"),
+            crate::wasm::NodeInfo {
+                name: config.name.clone(),
+                latitude: config.latitude.unwrap_or(0.0),
+                longitude: config.longitude.unwrap_or(0.0),
+            },
+        )?;
         let deployer = Deployer {
             cas,
             store,
@@ -135,6 +167,7 @@ impl Deployer {
             built: Mutex::new(HashMap::new()),
             first_domain: Mutex::new(None),
             lock: Mutex::new(()),
+            wasm,
         };
         deployer.publish()?;
         Ok(deployer)
@@ -153,6 +186,11 @@ impl Deployer {
     /// The state database.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// What the WebAssembly host has run since the node started.
+    pub fn wasm_stats(&self) -> crate::wasm::WasmStats {
+        self.wasm.stats()
     }
 
     /// Deploys the tree at `dir` (a repository root or a plain directory)
@@ -191,11 +229,11 @@ impl Deployer {
             .collect();
         let staged = self.stage(source, domains)?;
         let mut deployed = Vec::new();
-        for (domain, manifest) in &staged {
+        for (domain, manifest, extras) in &staged {
             let hosts = std::iter::once(domain.name.clone())
                 .chain(domain.aliases.iter().cloned())
                 .collect();
-            let row = self.record(&domain.name, manifest, &config_text, source, branch)?;
+            let row = self.record(&domain.name, manifest, extras, &config_text, source, branch)?;
             deployed.push(Deployed {
                 domain: domain.name.clone(),
                 hosts,
@@ -241,9 +279,9 @@ impl Deployer {
             .collect();
         let staged = self.stage(source, domains)?;
         let mut deployed = Vec::new();
-        for (domain, manifest) in &staged {
+        for (domain, manifest, extras) in &staged {
             let host = preview::host_for(&self.store, &domain.name, owner, branch)?;
-            let row = self.record(&host, manifest, &config_text, source, Some(branch))?;
+            let row = self.record(&host, manifest, extras, &config_text, source, Some(branch))?;
             deployed.push(Deployed {
                 domain: host.clone(),
                 hosts: vec![host],
@@ -254,7 +292,7 @@ impl Deployer {
         if deployed.is_empty() {
             return Ok(deployed);
         }
-        for (d, (domain, _)) in deployed.iter().zip(&staged) {
+        for (d, (domain, _, _)) in deployed.iter().zip(&staged) {
             self.store
                 .set_preview(&d.domain, &domain.name, owner, branch, &d.root)?;
         }
@@ -331,16 +369,19 @@ impl Deployer {
                     });
                 }
             }
+            wasm::check(self, source, domain)?;
         }
         Ok((config, text))
     }
 
-    /// Imports each domain's subtree once (domains sharing a path share it).
+    /// Imports each domain's subtree once (domains sharing a path share it),
+    /// then prepares each domain's WebAssembly (transforms run here).
+    #[allow(clippy::type_complexity)]
     fn stage<'d>(
         &self,
         source: &dyn SiteSource,
         domains: Vec<&'d Domain>,
-    ) -> Result<Vec<(&'d Domain, Arc<Manifest>)>, DeployError> {
+    ) -> Result<Vec<(&'d Domain, Arc<Manifest>, wasm::Extras)>, DeployError> {
         let mut staged = Vec::new();
         let mut imported: HashMap<&str, Arc<Manifest>> = HashMap::new();
         for domain in domains {
@@ -352,7 +393,8 @@ impl Deployer {
                     manifest
                 }
             };
-            staged.push((domain, manifest));
+            let (manifest, extras) = wasm::prepare(self, source, domain, manifest)?;
+            staged.push((domain, manifest, extras));
         }
         Ok(staged)
     }
@@ -363,6 +405,7 @@ impl Deployer {
         &self,
         key: &str,
         manifest: &Manifest,
+        extras: &wasm::Extras,
         config_text: &str,
         source: &dyn SiteSource,
         branch: Option<&str>,
@@ -372,6 +415,7 @@ impl Deployer {
             .map_or(0, |d| d.as_millis() as i64);
         let manifest_hash = self.cas.put_bytes(&manifest.to_bytes())?;
         materialise::materialise(&self.cas, &self.revs, manifest)?;
+        wasm::save(self, key, &manifest.root().to_hex(), extras)?;
         let row = RevisionRow {
             domain: key.to_string(),
             root: manifest.root().to_hex().to_string(),
@@ -483,7 +527,23 @@ impl Deployer {
         let manifest = self.read_manifest(&row.manifest)?;
         let domain = domain_of(row)?;
         let deployed_at = UNIX_EPOCH + Duration::from_millis(row.created_ms.max(0) as u64);
-        Ok(Site::build(&domain, &manifest, &self.cas, deployed_at))
+        let parts = wasm::site_wasm(self, &row.domain, &row.root, &domain, &manifest)
+            .unwrap_or_else(|e| {
+                // One broken module must not take every site down: the
+                // revision is served without its functions, and says why.
+                tracing::error!(domain = %row.domain, error = %e, "functions unavailable for this revision");
+                crate::http::SiteWasm {
+                    hidden: wasm::hidden_paths(&domain),
+                    ..Default::default()
+                }
+            });
+        Ok(Site::build_with_wasm(
+            &domain,
+            &manifest,
+            &self.cas,
+            deployed_at,
+            parts,
+        ))
     }
 
     fn read_manifest(&self, hex: &str) -> Result<Manifest, DeployError> {

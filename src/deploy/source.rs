@@ -17,6 +17,9 @@ pub trait SiteSource {
     fn is_dir(&self, path: &str) -> Result<bool, DeployError>;
     /// Whether `path` is a file of the tree.
     fn is_file(&self, path: &str) -> Result<bool, DeployError>;
+    /// The bytes of file `path`, if the tree has it (WASM modules and env
+    /// files are read through this before import).
+    fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, DeployError>;
     /// Stores every file under `path` in `cas` and returns their manifest;
     /// a root `makiatto.toml` is left out when `path` is the root.
     fn import(&self, cas: &Cas, path: &str) -> Result<Manifest, DeployError>;
@@ -62,6 +65,20 @@ impl SiteSource for DirSource<'_> {
 
     fn is_file(&self, path: &str) -> Result<bool, DeployError> {
         Ok(self.at(path).is_file())
+    }
+
+    fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, DeployError> {
+        let full = self.at(path);
+        if !full.is_file() {
+            return Ok(None);
+        }
+        std::fs::read(&full)
+            .map(Some)
+            .map_err(|source| DeployError::Io {
+                context: "cannot read",
+                path: full,
+                source,
+            })
     }
 
     fn import(&self, cas: &Cas, path: &str) -> Result<Manifest, DeployError> {

@@ -66,6 +66,10 @@ pub fn apply<W: std::io::Write>(
             *status = Err(match e {
                 DeployError::Config(_) => "invalid makiatto.toml".into(),
                 DeployError::DomainOwned { .. } => "domain owned by another repository".into(),
+                DeployError::MissingModule { .. } | DeployError::MissingEnvFile { .. } => {
+                    "missing WebAssembly file".into()
+                }
+                DeployError::InvalidModule { .. } => "invalid WebAssembly module".into(),
                 _ => "site check failed".into(),
             });
         }

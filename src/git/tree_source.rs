@@ -235,6 +235,13 @@ impl SiteSource for CommitSource<'_> {
         ))
     }
 
+    fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, DeployError> {
+        match self.lookup(path)? {
+            Some((EntryKind::Blob | EntryKind::BlobExecutable, id)) => Ok(Some(self.blob(&id)?)),
+            _ => Ok(None),
+        }
+    }
+
     fn import(&self, cas: &Cas, path: &str) -> Result<Manifest, DeployError> {
         let tree = match self.lookup(path)? {
             Some((EntryKind::Tree, id)) => id,

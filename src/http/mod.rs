@@ -5,6 +5,7 @@
 
 mod body;
 mod conditional;
+mod function;
 mod negotiate;
 mod path;
 mod range;
@@ -17,5 +18,5 @@ pub mod tls;
 pub use body::Body;
 pub use rules::{RuleAction, Rules};
 pub use server::{HttpsRedirect, bind, serve, serve_http, serve_https};
-pub use site::{Site, SiteFile, SiteTable, Sites};
+pub use site::{FileOverride, Site, SiteFile, SiteTable, SiteWasm, Sites, content_type};
 pub use tls::{CertEntry, CertSnapshot, CertTable};

@@ -174,6 +174,9 @@ async fn file_response<B>(
         .header(CONTENT_TYPE, file.content_type.clone())
         .header(LAST_MODIFIED, site.last_modified_header.clone())
         .header(CACHE_CONTROL, DEFAULT_CACHE_CONTROL);
+    for (name, value) in &file.extra_headers {
+        builder = builder.header(name, value.clone());
+    }
     let has_variants = file.variants != Default::default();
     if has_variants {
         builder = builder.header(VARY, HeaderValue::from_static("accept-encoding"));

@@ -255,7 +255,11 @@ async fn handle<B>(
     sites: &SiteTable,
     scheme: &Scheme,
     _peer: SocketAddr,
-) -> Response<Body> {
+) -> Response<Body>
+where
+    B: hyper::body::Body<Data = bytes::Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     // HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in `Host`.
     let host = req
         .headers()
@@ -273,7 +277,10 @@ async fn handle<B>(
     let snapshot = sites.load();
     let mut resp = match snapshot.for_host(host) {
         Some(site) => {
-            let mut resp = pipeline::site_response(&req, site).await;
+            let mut resp = match site.function(req.uri().path()) {
+                Some(function) => super::function::respond(req, function).await,
+                None => pipeline::site_response(&req, site).await,
+            };
             resp.headers_mut()
                 .insert(REVISION_HEADER, site.revision_header.clone());
             if let Scheme::Https(certs) = scheme

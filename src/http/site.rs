@@ -6,7 +6,7 @@
 //! single pointer swap, so a request sees the old revision or the new one,
 //! never a mix, and the request path never touches SQLite.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -14,12 +14,13 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderName, HeaderValue};
 
 use super::Rules;
 use crate::cas::{Cas, Encoding, Variants, is_compressible};
 use crate::config::Domain;
 use crate::tree::Manifest;
+use crate::wasm::Function;
 
 /// Files up to this size are read into memory once, within `CACHE_BUDGET`;
 /// larger ones are mapped.
@@ -43,6 +44,8 @@ pub struct SiteFile {
     pub variants: Variants,
     /// Bodies per encoding, read once for small files.
     bodies: [OnceLock<Bytes>; 4],
+    /// Headers a transform attached to this file.
+    pub extra_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Slot of an encoding in per-encoding arrays.
@@ -135,27 +138,69 @@ pub struct Site {
     /// The domain's config at this revision, for subsystems beside HTTP
     /// that answer from the same snapshot (DNS records, CAA).
     pub config: Arc<Domain>,
+    /// Edge functions by route (the module path without `.wasm`, no
+    /// leading `/`).
+    pub functions: HashMap<Box<str>, Arc<Function>>,
+}
+
+/// The WebAssembly parts of a revision, prepared by deploy.
+#[derive(Debug, Default)]
+pub struct SiteWasm {
+    /// Functions by route.
+    pub functions: HashMap<String, Arc<Function>>,
+    /// Paths in the tree never served as files: configured modules and
+    /// env files.
+    pub hidden: HashSet<String>,
+    /// What transforms changed about a file besides its bytes.
+    pub overrides: HashMap<String, FileOverride>,
+}
+
+/// A transform's content type and headers for one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileOverride {
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
 }
 
 impl Site {
     /// Indexes `manifest` (already stored in `cas`) for serving as `domain`.
     pub fn build(domain: &Domain, manifest: &Manifest, cas: &Cas, deployed_at: SystemTime) -> Site {
+        Site::build_with_wasm(domain, manifest, cas, deployed_at, SiteWasm::default())
+    }
+
+    /// [`Site::build`] with the revision's functions, hidden module files
+    /// and transform overrides.
+    pub fn build_with_wasm(
+        domain: &Domain,
+        manifest: &Manifest,
+        cas: &Cas,
+        deployed_at: SystemTime,
+        wasm: SiteWasm,
+    ) -> Site {
         let root = manifest.root();
         let files = manifest
             .iter()
+            .filter(|(path, _)| !wasm.hidden.contains(*path))
             .map(|(path, entry)| {
+                let found = wasm.overrides.get(path);
                 let file = SiteFile {
                     hash: entry.hash,
                     size: entry.size,
                     object: cas.path(&entry.hash),
                     etags: etags(&entry.hash),
-                    content_type: content_type(path),
+                    content_type: found
+                        .and_then(|o| o.content_type.as_deref())
+                        .and_then(|t| HeaderValue::from_str(t).ok())
+                        .unwrap_or_else(|| content_type(path)),
                     variants: if is_compressible(path) {
                         cas.variants(&entry.hash)
                     } else {
                         Variants::default()
                     },
                     bodies: Default::default(),
+                    extra_headers: found
+                        .map(|o| parsed_headers(&o.headers))
+                        .unwrap_or_default(),
                 };
                 (Box::from(path), file)
             })
@@ -179,7 +224,20 @@ impl Site {
             files,
             rules: Rules::compile(domain),
             config: Arc::new(domain.clone()),
+            functions: wasm
+                .functions
+                .into_iter()
+                .map(|(route, f)| (Box::from(route), f))
+                .collect(),
         }
+    }
+
+    /// The function answering request path `path` (with its leading `/`).
+    pub fn function(&self, path: &str) -> Option<&Arc<Function>> {
+        if self.functions.is_empty() {
+            return None;
+        }
+        self.functions.get(path.strip_prefix('/').unwrap_or(path))
     }
 
     /// The file at request-path key `key` (no leading `/`).
@@ -292,7 +350,21 @@ fn etags(hash: &blake3::Hash) -> [HeaderValue; 4] {
     })
 }
 
-fn content_type(path: &str) -> HeaderValue {
+/// Header pairs a transform returned, minus any that are not valid HTTP.
+fn parsed_headers(pairs: &[(String, String)]) -> Vec<(HeaderName, HeaderValue)> {
+    pairs
+        .iter()
+        .filter_map(|(n, v)| {
+            Some((
+                HeaderName::from_bytes(n.as_bytes()).ok()?,
+                HeaderValue::from_str(v).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// The content type a file is served with, from its name.
+pub fn content_type(path: &str) -> HeaderValue {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     let textual = mime.type_() == mime_guess::mime::TEXT
         || matches!(
