@@ -156,6 +156,20 @@ async fn async_main(command: Cmd) -> ExitCode {
             if let Some(dot) = running.dot_addr {
                 println!("  dot {dot} (dns over tls)");
             }
+            if let Some(wg) = &running.wireguard {
+                let addresses: Vec<String> = wg
+                    .addresses()
+                    .iter()
+                    .map(|(ip, len)| format!("{ip}/{len}"))
+                    .collect();
+                println!(
+                    "  wireguard {} port {} key {} addresses {}",
+                    wg.interface(),
+                    wg.listen_port(),
+                    wg.public_key(),
+                    addresses.join(" ")
+                );
+            }
             println!("  http://{}/", running.http_addr);
             tokio::spawn(async move {
                 wait_for_signal().await;

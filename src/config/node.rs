@@ -53,6 +53,9 @@ pub struct NodeConfig {
     /// Without `[acme]`, serve self-signed certificates instead of asking
     /// Let's Encrypt (`makiatto dev`); false for `node.toml`.
     pub self_signed_without_acme: bool,
+    /// `[mesh]`: the WireGuard mesh; `None` (no `[mesh]` table) keeps the
+    /// node on its own.
+    pub mesh: Option<super::MeshSettings>,
 }
 
 /// `[acme]`: the certificate authority and how to talk to it.
@@ -267,12 +270,18 @@ impl NodeConfig {
             Some(a) => Some(acme(src, a)?),
             None => None,
         };
+        let node_ipv4 = ipv4(src, &raw.ipv4, "ipv4")?;
+        let node_ipv6 = ipv6(src, &raw.ipv6, "ipv6")?;
+        let mesh = match &raw.mesh {
+            Some(m) => Some(super::mesh::mesh(src, m, node_ipv4, node_ipv6)?),
+            None => None,
+        };
 
         Ok(NodeConfig {
             name: name_text,
             data_dir,
-            ipv4: ipv4(src, &raw.ipv4, "ipv4")?,
-            ipv6: ipv6(src, &raw.ipv6, "ipv6")?,
+            ipv4: node_ipv4,
+            ipv6: node_ipv6,
             latitude,
             longitude,
             keep_revisions,
@@ -287,6 +296,7 @@ impl NodeConfig {
             acme,
             dns_tls_listen,
             self_signed_without_acme: false,
+            mesh,
         })
     }
 
@@ -351,6 +361,7 @@ impl NodeConfig {
             acme: None,
             dns_tls_listen: None,
             self_signed_without_acme: true,
+            mesh: None,
         }
     }
 
@@ -716,6 +727,7 @@ mod tests {
                 acme: None,
                 dns_tls_listen: None,
                 self_signed_without_acme: false,
+                mesh: None,
             }
         );
         // Integers are accepted as coordinates.

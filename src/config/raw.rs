@@ -135,6 +135,7 @@ pub(super) struct RawNode {
     pub nodes: Vec<S<RawPeer>>,
     pub https: Option<RawHttps>,
     pub acme: Option<RawAcme>,
+    pub mesh: Option<S<RawMesh>>,
 }
 
 /// `[https]` in `node.toml`.
@@ -182,6 +183,20 @@ pub(super) struct RawDns {
     pub ttl: Option<S<u64>>,
     pub answers: Option<S<u64>>,
     pub tls_listen: Option<S<String>>,
+}
+
+/// `[mesh]` in `node.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMesh {
+    pub interface: Option<S<String>>,
+    pub listen_port: Option<S<i64>>,
+    pub endpoint: Option<S<String>>,
+    pub address_v4: Option<S<String>>,
+    pub address_v6: Option<S<String>>,
+    pub prefix_v4: Option<S<String>>,
+    pub prefix_v6: Option<S<String>>,
+    pub rpc_port: Option<S<i64>>,
 }
 
 /// One `[[nodes]]` in `node.toml`.
