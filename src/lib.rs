@@ -14,6 +14,7 @@ pub mod dev;
 pub mod dns;
 pub mod git;
 pub mod http;
+pub mod mesh;
 pub mod node;
 pub mod shutdown;
 pub mod store;

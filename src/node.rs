@@ -38,6 +38,8 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Git(#[from] git::GitError),
+    #[error(transparent)]
+    Mesh(#[from] crate::mesh::MeshError),
     #[error("cannot install the default git hooks in {path}: {source}")]
     Hooks {
         path: PathBuf,
@@ -62,6 +64,8 @@ pub struct RunningNode {
     pub dns_addr: Option<SocketAddr>,
     /// Where SSH is bound, when the node has an SSH endpoint.
     pub ssh_addr: Option<SocketAddr>,
+    /// Where the mesh RPC is bound, when the node is in a cluster.
+    pub mesh_addr: Option<SocketAddr>,
     tasks: JoinSet<()>,
 }
 
@@ -125,11 +129,21 @@ impl Node {
             }
             None => None,
         };
+        let mesh_addr = crate::mesh::start(
+            &self.config,
+            self.store.clone(),
+            self.deployer.clone(),
+            shutdown.clone(),
+            &mut tasks,
+        )
+        .await?
+        .map(|(_, addr)| addr);
         info!(node = %self.config.name, http = %http_addr, dns = ?dns_addr, ssh = ?ssh_addr, "node started");
         Ok(RunningNode {
             http_addr,
             dns_addr,
             ssh_addr,
+            mesh_addr,
             tasks,
         })
     }

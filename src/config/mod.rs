@@ -20,7 +20,7 @@ mod toml_error;
 mod wasm;
 
 pub use diagnostic::ConfigError;
-pub use node::{HttpSettings, NodeConfig, PeerNode, SshSettings};
+pub use node::{ClusterSettings, HttpSettings, NodeConfig, PeerNode, SshSettings};
 pub use site::{
     Build, Domain, Function, HeaderRule, OnError, Record, RecordType, Redirect, SiteConfig,
     Transform,

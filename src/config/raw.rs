@@ -133,6 +133,16 @@ pub(super) struct RawNode {
     pub ssh: Option<RawSsh>,
     #[serde(default)]
     pub nodes: Vec<S<RawPeer>>,
+    pub cluster: Option<RawCluster>,
+}
+
+/// `[cluster]` in `node.toml`: joining and the mesh RPC outside WireGuard.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub rpc_listen: Option<S<String>>,
+    pub join: Option<S<String>>,
+    pub join_token: Option<S<String>>,
 }
 
 /// `[ssh]` in `node.toml`.

@@ -1,0 +1,128 @@
+//! The mesh: how nodes find each other, replicate state and content, and
+//! watch each other's health.
+//!
+//! Nodes talk over an HTTP/2 RPC (`rpc.rs`, handlers in `routes.rs`) that
+//! listens on the node's mesh address (or an address named in `[cluster]`
+//! when no WireGuard device runs). Rows replicate last-writer-wins through
+//! `service.rs` (the single entry for rows from peers) and `gossip.rs` (eager
+//! push and anti-entropy); revisions follow their pointer rows by tree diff
+//! (`content.rs`, `tree_fetch.rs`, `objects.rs`); `join.rs` admits new
+//! nodes; `status.rs` is a node's view of the cluster.
+
+mod content;
+mod gossip;
+pub mod join;
+pub mod messages;
+mod objects;
+mod routes;
+pub mod rpc;
+mod service;
+pub mod status;
+mod tree_fetch;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tracing::info;
+
+use crate::config::NodeConfig;
+use crate::deploy::Deployer;
+use crate::shutdown::Shutdown;
+use crate::store::{Member, Store, StoreError};
+
+pub use service::{Mesh, Peer};
+
+/// How often tombstones older than the safe period are dropped.
+const TOMBSTONE_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Why the mesh could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    #[error("cannot listen for mesh RPC on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Join(#[from] join::JoinError),
+}
+
+/// Starts the mesh of a node whose config has `[cluster]`: binds the RPC,
+/// records this node's member row, joins through the configured node on
+/// first start, and spawns replication into `tasks`. Returns the mesh and
+/// where its RPC listens; `None` for a single node.
+pub async fn start(
+    config: &NodeConfig,
+    store: Arc<Store>,
+    deployer: Arc<Deployer>,
+    shutdown: Shutdown,
+    tasks: &mut JoinSet<()>,
+) -> Result<Option<(Arc<Mesh>, SocketAddr)>, MeshError> {
+    let Some(cluster) = &config.cluster else {
+        return Ok(None);
+    };
+    let listen = cluster
+        .rpc_listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070)));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| MeshError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let rpc_addr = listener.local_addr().map_err(|source| MeshError::Listen {
+        addr: listen,
+        source,
+    })?;
+    let own = store
+        .members()?
+        .into_iter()
+        .find(|m| m.name == config.name)
+        .unwrap_or_default();
+    store.set_member(&Member {
+        name: config.name.clone(),
+        rpc_addr: Some(rpc_addr.to_string()),
+        ..own
+    })?;
+    let mesh = Arc::new(Mesh::new(
+        config.name.clone(),
+        store.clone(),
+        deployer,
+        rpc::Client::new(shutdown.clone()),
+        rpc_addr,
+    ));
+    status::register(&mesh);
+    tasks.spawn(rpc::serve(
+        listener,
+        routes::handler(mesh.clone()),
+        shutdown.clone(),
+    ));
+    let alone = mesh.peers().is_empty();
+    if alone {
+        join::join(&mesh, config).await?;
+    }
+    tasks.spawn(gossip::push_loop(mesh.clone(), shutdown.clone()));
+    tasks.spawn(gossip::anti_entropy_loop(mesh.clone(), shutdown.clone()));
+    tasks.spawn(content::sync_loop(mesh.clone(), shutdown.clone()));
+    tasks.spawn(tombstone_sweep(store, shutdown));
+    info!(rpc = %rpc_addr, peers = mesh.peers().len(), "mesh started");
+    Ok(Some((mesh, rpc_addr)))
+}
+
+async fn tombstone_sweep(store: Arc<Store>, mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TOMBSTONE_SWEEP) => {}
+            _ = shutdown.wait() => return,
+        }
+        let store = store.clone();
+        if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || store.collect_tombstones()).await
+            && n > 0
+        {
+            info!(removed = n, "old tombstones collected");
+        }
+    }
+}
