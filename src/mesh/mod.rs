@@ -10,6 +10,7 @@
 //! nodes; `status.rs` is a node's view of the cluster.
 
 mod content;
+mod git_sync;
 mod gossip;
 pub mod join;
 pub mod messages;
@@ -93,6 +94,7 @@ pub async fn start(
         deployer,
         rpc::Client::new(shutdown.clone()),
         rpc_addr,
+        config.data_dir.join("repos"),
     ));
     status::register(&mesh);
     tasks.spawn(rpc::serve(
@@ -107,6 +109,11 @@ pub async fn start(
     tasks.spawn(gossip::push_loop(mesh.clone(), shutdown.clone()));
     tasks.spawn(gossip::anti_entropy_loop(mesh.clone(), shutdown.clone()));
     tasks.spawn(content::sync_loop(mesh.clone(), shutdown.clone()));
+    tasks.spawn(git_sync::sync_loop(
+        mesh.clone(),
+        config.data_dir.join("repos"),
+        shutdown.clone(),
+    ));
     tasks.spawn(tombstone_sweep(store, shutdown));
     info!(rpc = %rpc_addr, peers = mesh.peers().len(), "mesh started");
     Ok(Some((mesh, rpc_addr)))

@@ -43,6 +43,7 @@ async fn route(
         Some(Kind::Join) => join(&mesh, &body),
         Some(Kind::Ping) => Reply::ok(mesh.name.clone()),
         Some(Kind::Status) => json_reply(&super::status::local_view(&mesh)),
+        Some(Kind::GitObjects) => super::git_sync::serve_pack(&mesh.repos, &body),
         None => Reply::error(StatusCode::NOT_FOUND, "no such mesh RPC"),
     };
     // Every handler touches SQLite or the disk.
@@ -60,6 +61,7 @@ enum Kind {
     Join,
     Ping,
     Status,
+    GitObjects,
 }
 
 fn path_kind(path: &str) -> Option<Kind> {
@@ -72,6 +74,7 @@ fn path_kind(path: &str) -> Option<Kind> {
         PATH_JOIN => Kind::Join,
         PATH_PING => Kind::Ping,
         PATH_STATUS => Kind::Status,
+        PATH_GIT_OBJECTS => Kind::GitObjects,
         _ => return None,
     })
 }

@@ -35,6 +35,8 @@ pub struct Mesh {
     pub client: Client,
     /// Where this node's RPC listens.
     pub rpc_addr: SocketAddr,
+    /// `<data>/repos`, the bare repositories git sync keeps current.
+    pub repos: std::path::PathBuf,
     /// Pointer rows waiting for their revision's content, by (table, key).
     pending: Mutex<BTreeMap<(String, String), Row>>,
     /// Wakes content sync when a row is held back.
@@ -57,6 +59,7 @@ impl Mesh {
         deployer: Arc<Deployer>,
         client: Client,
         rpc_addr: SocketAddr,
+        repos: std::path::PathBuf,
     ) -> Mesh {
         Mesh {
             name,
@@ -64,6 +67,7 @@ impl Mesh {
             deployer,
             client,
             rpc_addr,
+            repos,
             pending: Mutex::new(BTreeMap::new()),
             content_wake: Notify::new(),
             git_wake: Notify::new(),
