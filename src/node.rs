@@ -133,6 +133,7 @@ impl Node {
             &self.config,
             self.store.clone(),
             self.deployer.clone(),
+            (http_addr, dns_addr),
             shutdown.clone(),
             &mut tasks,
         )

@@ -12,6 +12,7 @@
 mod content;
 mod git_sync;
 mod gossip;
+pub mod health;
 pub mod join;
 pub mod messages;
 mod objects;
@@ -53,12 +54,14 @@ pub enum MeshError {
 
 /// Starts the mesh of a node whose config has `[cluster]`: binds the RPC,
 /// records this node's member row, joins through the configured node on
-/// first start, and spawns replication into `tasks`. Returns the mesh and
+/// first start, and spawns replication and health probes into `tasks`;
+/// `listeners` are this node's HTTP and DNS addresses, which peers probe. Returns the mesh and
 /// where its RPC listens; `None` for a single node.
 pub async fn start(
     config: &NodeConfig,
     store: Arc<Store>,
     deployer: Arc<Deployer>,
+    listeners: (SocketAddr, Option<SocketAddr>),
     shutdown: Shutdown,
     tasks: &mut JoinSet<()>,
 ) -> Result<Option<(Arc<Mesh>, SocketAddr)>, MeshError> {
@@ -95,6 +98,7 @@ pub async fn start(
         rpc::Client::new(shutdown.clone()),
         rpc_addr,
         config.data_dir.join("repos"),
+        listeners,
     ));
     status::register(&mesh);
     tasks.spawn(rpc::serve(
@@ -114,6 +118,7 @@ pub async fn start(
         config.data_dir.join("repos"),
         shutdown.clone(),
     ));
+    tasks.spawn(health::probe_loop(mesh.clone(), shutdown.clone()));
     tasks.spawn(tombstone_sweep(store, shutdown));
     info!(rpc = %rpc_addr, peers = mesh.peers().len(), "mesh started");
     Ok(Some((mesh, rpc_addr)))

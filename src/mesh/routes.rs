@@ -41,7 +41,7 @@ async fn route(
         Some(Kind::Tree) => tree(&mesh, &body),
         Some(Kind::Objects) => objects(&mesh, &body),
         Some(Kind::Join) => join(&mesh, &body),
-        Some(Kind::Ping) => Reply::ok(mesh.name.clone()),
+        Some(Kind::Ping) => json_reply(&super::health::pong(&mesh)),
         Some(Kind::Status) => json_reply(&super::status::local_view(&mesh)),
         Some(Kind::GitObjects) => super::git_sync::serve_pack(&mesh.repos, &body),
         None => Reply::error(StatusCode::NOT_FOUND, "no such mesh RPC"),

@@ -37,6 +37,9 @@ pub struct Mesh {
     pub rpc_addr: SocketAddr,
     /// `<data>/repos`, the bare repositories git sync keeps current.
     pub repos: std::path::PathBuf,
+    /// Where this node serves HTTP and DNS (peers' health probes check them).
+    pub http_addr: SocketAddr,
+    pub dns_addr: Option<SocketAddr>,
     /// Pointer rows waiting for their revision's content, by (table, key).
     pending: Mutex<BTreeMap<(String, String), Row>>,
     /// Wakes content sync when a row is held back.
@@ -60,6 +63,7 @@ impl Mesh {
         client: Client,
         rpc_addr: SocketAddr,
         repos: std::path::PathBuf,
+        (http_addr, dns_addr): (SocketAddr, Option<SocketAddr>),
     ) -> Mesh {
         Mesh {
             name,
@@ -68,6 +72,8 @@ impl Mesh {
             client,
             rpc_addr,
             repos,
+            http_addr,
+            dns_addr,
             pending: Mutex::new(BTreeMap::new()),
             content_wake: Notify::new(),
             git_wake: Notify::new(),
