@@ -11,6 +11,7 @@ use tracing::{error, info};
 use crate::config::NodeConfig;
 use crate::deploy::{DeployError, Deployer};
 use crate::git::{self, GitService, Hooks};
+use crate::mesh::wireguard::{self, Device, DeviceConfig, WireGuardError};
 use crate::shutdown::Shutdown;
 use crate::store::{NodeRow, Store, StoreError};
 use crate::{admin, dns, http};
@@ -45,6 +46,8 @@ pub enum NodeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    WireGuard(#[from] WireGuardError),
 }
 
 /// An opened node, not yet listening.
@@ -64,6 +67,10 @@ pub struct RunningNode {
     pub dns_addr: Option<SocketAddr>,
     /// Where SSH is bound, when the node has an SSH endpoint.
     pub ssh_addr: Option<SocketAddr>,
+    /// The WireGuard device, when `[mesh]` gives this node a mesh address;
+    /// the mesh subsystems set its peers and read its counters through it.
+    /// It stops when the node's shutdown signal fires.
+    pub wireguard: Option<Arc<Device>>,
     /// Where the mesh RPC is bound, when the node is in a cluster.
     pub mesh_addr: Option<SocketAddr>,
     tasks: JoinSet<()>,
@@ -129,6 +136,7 @@ impl Node {
             }
             None => None,
         };
+        let wireguard = self.start_wireguard(shutdown.clone(), &mut tasks).await?;
         let mesh_addr = crate::mesh::start(
             &self.config,
             self.store.clone(),
@@ -144,6 +152,7 @@ impl Node {
             http_addr,
             dns_addr,
             ssh_addr,
+            wireguard,
             mesh_addr,
             tasks,
         })
@@ -187,6 +196,43 @@ impl Node {
                 addr: settings.listen,
                 source,
             })
+    }
+}
+
+impl Node {
+    /// Starts the WireGuard device when `[mesh]` is set and gives this node
+    /// a mesh address (a node that has not joined yet has none), loading or
+    /// creating its key in the data directory; it stops on `shutdown`.
+    pub async fn start_wireguard(
+        &self,
+        mut shutdown: Shutdown,
+        tasks: &mut JoinSet<()>,
+    ) -> Result<Option<Arc<Device>>, NodeError> {
+        let Some(mesh) = &self.config.mesh else {
+            return Ok(None);
+        };
+        let addresses = mesh.interface_addresses();
+        if addresses.is_empty() {
+            info!(interface = %mesh.interface, "no mesh address yet; the WireGuard device starts once one is assigned");
+            return Ok(None);
+        }
+        let private_key =
+            wireguard::load_or_create_private_key(&self.config.data_dir.join(wireguard::KEY_FILE))?;
+        let device = Arc::new(
+            Device::start(&DeviceConfig {
+                interface: mesh.interface.clone(),
+                listen_port: mesh.listen_port,
+                private_key,
+                addresses,
+            })
+            .await?,
+        );
+        let stopping = device.clone();
+        tasks.spawn(async move {
+            shutdown.wait().await;
+            stopping.stop().await;
+        });
+        Ok(Some(device))
     }
 }
 

@@ -155,6 +155,20 @@ async fn async_main(command: Cmd) -> ExitCode {
             if let Some(ssh) = running.ssh_addr {
                 println!("  ssh://git@{ssh}/");
             }
+            if let Some(wg) = &running.wireguard {
+                let addresses: Vec<String> = wg
+                    .addresses()
+                    .iter()
+                    .map(|(ip, len)| format!("{ip}/{len}"))
+                    .collect();
+                println!(
+                    "  wireguard {} port {} key {} addresses {}",
+                    wg.interface(),
+                    wg.listen_port(),
+                    wg.public_key(),
+                    addresses.join(" ")
+                );
+            }
             if let Some(mesh) = running.mesh_addr {
                 println!("  mesh rpc {mesh}");
             }

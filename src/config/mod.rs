@@ -7,6 +7,7 @@
 //! it cannot serve or a path that escapes the repository.
 
 mod diagnostic;
+mod mesh;
 mod names;
 mod node;
 mod raw;
@@ -20,6 +21,7 @@ mod toml_error;
 mod wasm;
 
 pub use diagnostic::ConfigError;
+pub use mesh::{MeshSettings, interface_name};
 pub use node::{ClusterSettings, HttpSettings, NodeConfig, PeerNode, SshSettings};
 pub use site::{
     Build, Domain, Function, HeaderRule, OnError, Record, RecordType, Redirect, SiteConfig,

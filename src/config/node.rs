@@ -41,6 +41,9 @@ pub struct NodeConfig {
     /// `[ssh]`: the git and admin endpoint; `None` (no `[ssh]` table) runs
     /// no SSH listener.
     pub ssh: Option<SshSettings>,
+    /// `[mesh]`: the WireGuard mesh; `None` (no `[mesh]` table) keeps the
+    /// node on its own.
+    pub mesh: Option<super::MeshSettings>,
     /// `[cluster]`: how this node joins a cluster and where its mesh RPC
     /// listens when it runs without WireGuard; `None`: a single node.
     pub cluster: Option<ClusterSettings>,
@@ -227,11 +230,18 @@ impl NodeConfig {
             None => None,
         };
 
+        let node_ipv4 = ipv4(src, &raw.ipv4, "ipv4")?;
+        let node_ipv6 = ipv6(src, &raw.ipv6, "ipv6")?;
+        let mesh = match &raw.mesh {
+            Some(m) => Some(super::mesh::mesh(src, m, node_ipv4, node_ipv6)?),
+            None => None,
+        };
+
         Ok(NodeConfig {
             name: name_text,
             data_dir,
-            ipv4: ipv4(src, &raw.ipv4, "ipv4")?,
-            ipv6: ipv6(src, &raw.ipv6, "ipv6")?,
+            ipv4: node_ipv4,
+            ipv6: node_ipv6,
             latitude,
             longitude,
             keep_revisions,
@@ -242,6 +252,7 @@ impl NodeConfig {
             dns_answers,
             nodes,
             ssh,
+            mesh,
             cluster: match &raw.cluster {
                 Some(c) => Some(cluster(src, c)?),
                 None => None,
@@ -301,6 +312,7 @@ impl NodeConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 2222)),
                 ..SshSettings::default()
             }),
+            mesh: None,
             cluster: None,
         }
     }
@@ -576,6 +588,7 @@ mod tests {
                 dns_answers: 1,
                 nodes: vec![],
                 ssh: None,
+                mesh: None,
                 cluster: None,
             }
         );

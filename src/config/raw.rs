@@ -133,6 +133,7 @@ pub(super) struct RawNode {
     pub ssh: Option<RawSsh>,
     #[serde(default)]
     pub nodes: Vec<S<RawPeer>>,
+    pub mesh: Option<S<RawMesh>>,
     pub cluster: Option<RawCluster>,
 }
 
@@ -172,6 +173,20 @@ pub(super) struct RawDns {
     pub geoip_db: Option<S<String>>,
     pub ttl: Option<S<u64>>,
     pub answers: Option<S<u64>>,
+}
+
+/// `[mesh]` in `node.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMesh {
+    pub interface: Option<S<String>>,
+    pub listen_port: Option<S<i64>>,
+    pub endpoint: Option<S<String>>,
+    pub address_v4: Option<S<String>>,
+    pub address_v6: Option<S<String>>,
+    pub prefix_v4: Option<S<String>>,
+    pub prefix_v6: Option<S<String>>,
+    pub rpc_port: Option<S<i64>>,
 }
 
 /// One `[[nodes]]` in `node.toml`.

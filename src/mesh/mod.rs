@@ -1,5 +1,11 @@
-//! The mesh: how nodes find each other, replicate state and content, and
-//! watch each other's health.
+//! The mesh: how nodes reach each other and stay in agreement.
+//!
+//! Every node runs a userspace WireGuard interface ([`wireguard`]) holding
+//! a private mesh prefix (IPv4 and ULA IPv6); every other node is a peer,
+//! reached at its public address and WireGuard port. Everything nodes say
+//! to each other (replication of the store's rows, content sync by blake3
+//! tree diff, health probes) travels inside that tunnel, over the mesh RPC
+//! port, so WireGuard alone provides identity and encryption.
 //!
 //! Nodes talk over an HTTP/2 RPC (`rpc.rs`, handlers in `routes.rs`) that
 //! listens on the node's mesh address (or an address named in `[cluster]`
@@ -7,7 +13,8 @@
 //! `service.rs` (the single entry for rows from peers) and `gossip.rs` (eager
 //! push and anti-entropy); revisions follow their pointer rows by tree diff
 //! (`content.rs`, `tree_fetch.rs`, `objects.rs`); `join.rs` admits new
-//! nodes; `status.rs` is a node's view of the cluster.
+//! nodes; `peers.rs` keeps the WireGuard peers equal to the node table;
+//! `health.rs` probes peers; `status.rs` is a node's view of the cluster.
 
 mod content;
 mod git_sync;
@@ -21,6 +28,7 @@ pub mod rpc;
 mod service;
 pub mod status;
 mod tree_fetch;
+pub mod wireguard;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
