@@ -142,6 +142,7 @@ impl Node {
             self.store.clone(),
             self.deployer.clone(),
             (http_addr, dns_addr),
+            wireguard.clone(),
             shutdown.clone(),
             &mut tasks,
         )

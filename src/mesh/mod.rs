@@ -23,6 +23,7 @@ pub mod health;
 pub mod join;
 pub mod messages;
 mod objects;
+mod peers;
 mod routes;
 pub mod rpc;
 mod service;
@@ -70,14 +71,24 @@ pub async fn start(
     store: Arc<Store>,
     deployer: Arc<Deployer>,
     listeners: (SocketAddr, Option<SocketAddr>),
+    wireguard: Option<Arc<wireguard::Device>>,
     shutdown: Shutdown,
     tasks: &mut JoinSet<()>,
 ) -> Result<Option<(Arc<Mesh>, SocketAddr)>, MeshError> {
-    let Some(cluster) = &config.cluster else {
+    if config.cluster.is_none() && config.mesh.is_none() {
         return Ok(None);
+    }
+    // Inside a WireGuard mesh the RPC listens on the mesh address only;
+    // without a device, where `[cluster]` says.
+    let mesh_listen = match (&wireguard, &config.mesh) {
+        (Some(_), Some(m)) => m
+            .address_v4
+            .map(|a| SocketAddr::from((a, m.rpc_port)))
+            .or_else(|| m.address_v6.map(|a| SocketAddr::from((a, m.rpc_port)))),
+        _ => None,
     };
-    let listen = cluster
-        .rpc_listen
+    let listen = mesh_listen
+        .or_else(|| config.cluster.as_ref().and_then(|c| c.rpc_listen))
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070)));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -94,11 +105,18 @@ pub async fn start(
         .into_iter()
         .find(|m| m.name == config.name)
         .unwrap_or_default();
-    store.set_member(&Member {
+    let mut member = Member {
         name: config.name.clone(),
         rpc_addr: Some(rpc_addr.to_string()),
         ..own
-    })?;
+    };
+    if let (Some(device), Some(m)) = (&wireguard, &config.mesh) {
+        member.wg_public_key = Some(device.public_key().to_string());
+        member.mesh_ipv4 = m.address_v4.map(|a| a.to_string());
+        member.mesh_ipv6 = m.address_v6.map(|a| a.to_string());
+        member.endpoint = m.endpoint.clone();
+    }
+    store.set_member(&member)?;
     let mesh = Arc::new(Mesh::new(
         config.name.clone(),
         store.clone(),
@@ -109,6 +127,10 @@ pub async fn start(
         listeners,
     ));
     status::register(&mesh);
+    if let Some(device) = wireguard {
+        let _ = mesh.device.set(device.clone());
+        tasks.spawn(peers::follow(mesh.clone(), device, shutdown.clone()));
+    }
     tasks.spawn(rpc::serve(
         listener,
         routes::handler(mesh.clone()),

@@ -52,6 +52,8 @@ pub struct Mesh {
     pub members_version: watch::Sender<u64>,
     /// When each peer last completed an anti-entropy exchange (ms).
     pub last_sync: Mutex<HashMap<String, u64>>,
+    /// The WireGuard device, when this node runs one (peer statistics).
+    pub device: std::sync::OnceLock<Arc<super::wireguard::Device>>,
 }
 
 impl Mesh {
@@ -80,6 +82,7 @@ impl Mesh {
             trees: Mutex::new(Vec::new()),
             members_version: watch::Sender::new(0),
             last_sync: Mutex::new(HashMap::new()),
+            device: std::sync::OnceLock::new(),
         }
     }
 

@@ -73,19 +73,42 @@ pub fn local_view(mesh: &Mesh) -> NodeView {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let now = now_ms();
+    // WireGuard statistics by public key, when a device runs.
+    let stats: std::collections::HashMap<String, super::wireguard::PeerStats> = mesh
+        .device
+        .get()
+        .and_then(|device| {
+            let handle = tokio::runtime::Handle::try_current().ok()?;
+            handle.block_on(device.peer_stats()).ok()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| (s.public_key.to_string(), s))
+        .collect();
+    let keys: std::collections::HashMap<String, String> = mesh
+        .store
+        .members()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| Some((m.name, m.wg_public_key?)))
+        .collect();
     let peers = mesh
         .peers()
         .into_iter()
         .map(|p| {
             let traffic = mesh.client.traffic(p.addr);
+            let wg = keys.get(&p.name).and_then(|k| stats.get(k));
             PeerView {
                 healthy: health.get(&p.name).copied().unwrap_or(true),
                 last_sync_ms_ago: last_sync.get(&p.name).map(|t| now.saturating_sub(*t)),
-                last_handshake_secs_ago: None,
+                last_handshake_secs_ago: wg
+                    .and_then(|s| s.last_handshake)
+                    .and_then(|t| t.elapsed().ok())
+                    .map(|d| d.as_secs()),
                 rpc_sent: traffic.sent.load(Ordering::Relaxed),
                 rpc_received: traffic.received.load(Ordering::Relaxed),
-                wg_tx: None,
-                wg_rx: None,
+                wg_tx: wg.map(|s| s.tx_bytes),
+                wg_rx: wg.map(|s| s.rx_bytes),
                 rpc: p.addr.to_string(),
                 name: p.name,
             }
