@@ -78,7 +78,12 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
         return Err("the join token is unknown, used or expired".into());
     }
     let members = store.members().map_err(|e| e.to_string())?;
-    let mesh_ipv4 = allocate_v4(&members, &request.name);
+    // A node placed by hand keeps its addresses; others get the next free.
+    let mesh_ipv4: Option<Ipv4Addr> = match request.mesh_ipv4.as_deref().map(str::parse) {
+        Some(Ok(a)) => Some(a),
+        _ => allocate_v4(&members, &request.name),
+    };
+    let mesh_ipv6 = request.mesh_ipv6.clone();
     store
         .upsert_node(&NodeRow {
             name: request.name.clone(),
@@ -94,7 +99,7 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
             name: request.name.clone(),
             wg_public_key: request.wg_public_key.clone(),
             mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
-            mesh_ipv6: None,
+            mesh_ipv6: mesh_ipv6.clone(),
             endpoint: request.endpoint.clone(),
             rpc_addr: Some(request.rpc_addr.clone()),
         })
@@ -103,7 +108,7 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
     info!(node = %request.name, rpc = %request.rpc_addr, "node joined");
     Ok(JoinReply {
         mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
-        mesh_ipv6: None,
+        mesh_ipv6,
         rows: store.all_rows().map_err(|e| e.to_string())?,
     })
 }
@@ -145,8 +150,18 @@ pub async fn join(mesh: &Arc<Mesh>, config: &NodeConfig) -> Result<(), JoinError
         ipv6: config.ipv6.map(|a| a.to_string()),
         latitude: config.latitude,
         longitude: config.longitude,
-        wg_public_key: None,
-        endpoint: None,
+        wg_public_key: mesh.device.get().map(|d| d.public_key().to_string()),
+        endpoint: config.mesh.as_ref().and_then(|m| m.endpoint.clone()),
+        mesh_ipv4: config
+            .mesh
+            .as_ref()
+            .and_then(|m| m.address_v4)
+            .map(|a| a.to_string()),
+        mesh_ipv6: config
+            .mesh
+            .as_ref()
+            .and_then(|m| m.address_v6)
+            .map(|a| a.to_string()),
         rpc_addr: mesh.rpc_addr.to_string(),
     };
     let mut attempt = 0;

@@ -132,6 +132,11 @@ pub struct JoinRequest {
     pub longitude: Option<f64>,
     pub wg_public_key: Option<String>,
     pub endpoint: Option<String>,
+    /// Mesh addresses the node was given by hand, if any.
+    #[serde(default)]
+    pub mesh_ipv4: Option<String>,
+    #[serde(default)]
+    pub mesh_ipv6: Option<String>,
     pub rpc_addr: String,
 }
 

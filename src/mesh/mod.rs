@@ -136,6 +136,19 @@ pub async fn start(
         routes::handler(mesh.clone()),
         shutdown.clone(),
     ));
+    // A node inside WireGuard cannot be reached by one not yet peered: its
+    // public address answers joins (token-checked) and nothing else.
+    if let (Some(_), Some(m), Some(ip)) = (mesh.device.get(), &config.mesh, config.ipv4) {
+        let addr = SocketAddr::from((ip, m.rpc_port));
+        let join_listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| MeshError::Listen { addr, source })?;
+        tasks.spawn(rpc::serve(
+            join_listener,
+            routes::join_only(mesh.clone()),
+            shutdown.clone(),
+        ));
+    }
     let alone = mesh.peers().is_empty();
     if alone {
         join::join(&mesh, config).await?;

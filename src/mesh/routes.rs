@@ -52,6 +52,21 @@ async fn route(
         .unwrap_or_else(|e| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e))
 }
 
+/// A handler that answers only joins (the public join listener).
+pub fn join_only(mesh: Arc<Mesh>) -> Handler {
+    Arc::new(move |method, path, body, _peer| {
+        let mesh = mesh.clone();
+        Box::pin(async move {
+            if method != Method::POST || path != PATH_JOIN {
+                return Reply::error(StatusCode::NOT_FOUND, "only joins are answered here");
+            }
+            tokio::task::spawn_blocking(move || join(&mesh, &body))
+                .await
+                .unwrap_or_else(|e| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e))
+        })
+    })
+}
+
 enum Kind {
     Apply,
     Digest,
