@@ -100,8 +100,19 @@ trap 'exit 143' TERM
 in_ns() {
     local i=$1
     shift
-    mkdir -p "$TMP/run-wg-$i"
     ip netns exec "${NS[$i]}" sh -c 'mount --bind "$0" /run/wireguard && exec "$@"' "$TMP/run-wg-$i" "$@"
+}
+
+# Starts ARGS in the background in namespace I, setting BG_PID to the
+# process itself (ip execs sh, which execs ARGS), so killing BG_PID stops it.
+BG_PID=""
+in_ns_bg() {
+    local i=$1 out=$2
+    shift 2
+    ip netns exec "${NS[$i]}" sh -c 'mount --bind "$0" /run/wireguard && exec "$@"' "$TMP/run-wg-$i" "$@" \
+        >"$out" 2>&1 </dev/null &
+    BG_PID=$!
+    PIDS+=("$BG_PID")
 }
 
 make_namespaces() {
@@ -118,6 +129,7 @@ make_namespaces() {
         ip -n "${NS[$i]}" link set lo up
         ip -n "${NS[$i]}" addr add "192.0.2.$((i + 1))/24" dev eth0
         ip -n "${NS[$i]}" link set eth0 up
+        mkdir -p "$TMP/run-wg-$i"
     done
 }
 
@@ -137,9 +149,8 @@ wait_tunnel() {
 RESULT=""
 measure() {
     local name=$1 json=$TMP/$1.json
-    in_ns 1 iperf3 -s -1 -B 198.51.100.2 >"$TMP/$name-server.log" 2>&1 &
-    local server=$!
-    PIDS+=("$server")
+    in_ns_bg 1 "$TMP/$name-server.log" iperf3 -s -1 -B 198.51.100.2
+    local server=$BG_PID
     local _
     for _ in $(seq 50); do
         in_ns 1 ss -Htln 'sport = :5201' | grep -q . && break
@@ -184,13 +195,12 @@ prefix_v4 = "198.51.100.0/24"
 prefix_v6 = "2001:db8:1::/64"
 address_v4 = "198.51.100.$((i + 1))"
 EOF
-        in_ns "$i" "$MAKIATTO" run --config "$dir/node.toml" >"$dir/stdout" 2>"$dir/stderr" </dev/null &
-        node_pids+=($!)
-        PIDS+=($!)
+        in_ns_bg "$i" "$dir/log" "$MAKIATTO" run --config "$dir/node.toml"
+        node_pids+=("$BG_PID")
         local _
         for _ in $(seq 600); do
-            grep -q 'http://' "$dir/stdout" && break
-            kill -0 "${node_pids[$i]}" 2>/dev/null || die "makiatto in ${NS[$i]} exited: $(tail -5 "$dir/stderr")"
+            grep -q 'http://' "$dir/log" && break
+            kill -0 "${node_pids[$i]}" 2>/dev/null || die "makiatto in ${NS[$i]} exited: $(tail -5 "$dir/log")"
             sleep 0.1
         done
         keys+=("$(in_ns "$i" wg show maki0 public-key)")
@@ -200,7 +210,7 @@ EOF
         in_ns "$i" wg set maki0 peer "${keys[$o]}" endpoint "192.0.2.$((o + 1)):51880" \
             allowed-ips "198.51.100.$((o + 1))/32"
     done
-    wait_tunnel || die "the makiatto mesh did not come up: $(tail -5 "$TMP/node0/stderr")"
+    wait_tunnel || die "the makiatto mesh did not come up: $(tail -5 "$TMP/node0/log")"
     measure makiatto
     local pid
     for pid in "${node_pids[@]}"; do
@@ -215,11 +225,10 @@ run_wireguard_go() {
     local i keys=() privs=() go_pids=()
     for i in 0 1; do
         privs+=("$TMP/wg$i.key")
-        wg genkey >"${privs[$i]}"
+        (umask 077 && wg genkey >"${privs[$i]}")
         keys+=("$(wg pubkey <"${privs[$i]}")")
-        in_ns "$i" env WG_PROCESS_FOREGROUND=1 wireguard-go -f wgb0 >"$TMP/wggo$i.log" 2>&1 &
-        go_pids+=($!)
-        PIDS+=($!)
+        in_ns_bg "$i" "$TMP/wggo$i.log" wireguard-go -f wgb0
+        go_pids+=("$BG_PID")
         local _
         for _ in $(seq 100); do
             in_ns "$i" wg show wgb0 >/dev/null 2>&1 && break
@@ -269,8 +278,8 @@ wgver=$(dpkg-query -W -f='${Version}' wireguard-go 2>/dev/null || echo unknown)
 
 echo
 echo "mesh throughput: iperf3 TCP, $STREAMS stream(s), ${DURATION} s x $ROUNDS rounds (median), $(nproc) CPUs"
-printf '%-28s %10s   %s\n' "tunnel" "Mbit/s" "rounds"
-printf '%-28s %10s   %s\n' "makiatto (gotatun)" "$maki" "${MAKI[*]}"
-printf '%-28s %10s   %s\n' "wireguard-go $wgver" "$wggo" "${WGGO[*]}"
-printf '%-28s %10s\n' "ratio makiatto/wireguard-go" "$ratio"
+printf '%-34s %10s   %s\n' "tunnel" "Mbit/s" "rounds"
+printf '%-34s %10s   %s\n' "makiatto (gotatun)" "$maki" "${MAKI[*]}"
+printf '%-34s %10s   %s\n' "wireguard-go $wgver" "$wggo" "${WGGO[*]}"
+printf '%-34s %10s\n' "ratio makiatto/wireguard-go" "$ratio"
 echo "mesh-throughput makiatto_mbps=$maki wireguard_go_mbps=$wggo ratio=$ratio"

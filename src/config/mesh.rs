@@ -369,6 +369,25 @@ mod tests {
     }
 
     #[test]
+    fn example_file_documents_the_defaults() {
+        let example = include_str!("../../node.toml.example");
+        let mesh = NodeConfig::parse("node.toml.example", example).map(|c| c.mesh);
+        assert_eq!(
+            mesh.map_err(|e| e.to_string()),
+            Ok(Some(MeshSettings {
+                interface: "maki0".into(),
+                listen_port: DEFAULT_LISTEN_PORT,
+                endpoint: Some("192.0.2.1:51880".into()),
+                address_v4: None,
+                address_v6: None,
+                prefix_v4: DEFAULT_PREFIX_V4,
+                prefix_v6: DEFAULT_PREFIX_V6,
+                rpc_port: DEFAULT_RPC_PORT,
+            }))
+        );
+    }
+
+    #[test]
     fn addresses_must_lie_in_the_prefixes() {
         let text = "name = \"a\"\n[mesh]\nprefix_v4 = \"198.51.100.0/24\"\nprefix_v6 = \"2001:db8:1::/64\"\naddress_v4 = \"198.51.100.7\"\naddress_v6 = \"2001:db8:1::7\"\n";
         let mesh = mesh_of(text).ok().flatten();
