@@ -138,7 +138,9 @@ start_node() {
         printf '\n[http]\nlisten = "192.0.2.%s:8080"\n\n[cluster]\nrpc_listen = "192.0.2.%s:7070"\n' "$i" "$i"
         [ -n "$join" ] && printf 'join = "192.0.2.1:7070"\njoin_token = "%s"\n' "$join"
     } >"$dir/node.toml"
-    ns "$i" "$MAKIATTO_BIN" run --config "$dir/node.toml" >"$dir/stdout" 2>"$dir/stderr" &
+    # `ip netns exec` execs the program, so $! is the node itself.
+    ip netns exec "mkprop$i" "$MAKIATTO_BIN" run --config "$dir/node.toml" \
+        >"$dir/stdout" 2>"$dir/stderr" &
     PIDS+=($!)
     for _ in $(seq 1 600); do
         grep -q "http://" "$dir/stdout" 2>/dev/null && return 0
@@ -206,6 +208,7 @@ mk_change_ms=$(wait_all "$rev" "$t0")
 sleep 1
 mk_change_bytes=$(($(wire_bytes) - b0))
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 PIDS=()
 
 # --- rsync over ssh ---------------------------------------------------------
@@ -215,7 +218,7 @@ ssh-keygen -q -t ed25519 -N "" -f "$WORK/client_key"
 mkdir -p /run/sshd
 for i in $(seq 2 $N); do
     mkdir -p "$WORK/rsync$i"
-    ns "$i" "$SSHD" -D -e -p 2200 -h "$WORK/host_key" \
+    ip netns exec "mkprop$i" "$SSHD" -D -e -p 2200 -h "$WORK/host_key" \
         -o ListenAddress="192.0.2.$i" -o AuthorizedKeysFile="$WORK/client_key.pub" \
         -o PermitRootLogin=prohibit-password -o StrictModes=no -o UsePAM=no \
         2>"$WORK/sshd$i.log" &
@@ -226,7 +229,7 @@ RSH="ssh -p 2200 -i $WORK/client_key -o StrictHostKeyChecking=no -o UserKnownHos
 rsync_all() {
     local i jobs=()
     for i in $(seq 2 $N); do
-        ns 1 rsync -a --delete -e "$RSH" "$WORK/site/" "root@192.0.2.$i:$WORK/rsync$i/" \
+        ip netns exec mkprop1 rsync -a --delete -e "$RSH" "$WORK/site/" "root@192.0.2.$i:$WORK/rsync$i/" \
             2>"$WORK/rsync$i.log" &
         jobs+=($!)
     done

@@ -180,6 +180,8 @@ async fn fetch_from(
         }
     }
     let mut fetched = Fetched::default();
+    // Objects whose precompressed variants are made once all are here.
+    let mut compress: Vec<blake3::Hash> = Vec::new();
     let mut list: Vec<(blake3::Hash, u64)> = missing.iter().map(|(h, (s, _))| (*h, *s)).collect();
     list.sort_by_key(|(h, _)| *h.as_bytes());
     let mut batch: Vec<(blake3::Hash, u64)> = Vec::new();
@@ -214,13 +216,17 @@ async fn fetch_from(
                     fetched.objects += 1;
                     fetched.bytes += size;
                     if *compressible {
-                        let _ = cas.ensure_variants(hash, true);
+                        compress.push(*hash);
                     }
                 }
             }
             left.retain(|(h, _)| !stored.contains(h));
         }
     }
+    let variants_cas = cas.clone();
+    tokio::task::spawn_blocking(move || make_variants(&variants_cas, &compress))
+        .await
+        .map_err(|e| FetchError::Join(e.to_string()))?;
     let deployer = mesh.deployer.clone();
     tokio::task::spawn_blocking(move || deployer.install_revision(&manifest))
         .await
@@ -262,4 +268,22 @@ fn closest_base(mesh: &Mesh, domain: &str) -> Option<Manifest> {
         .filter(|r| mesh.deployer.has_revision(&r.root))
         .max_by_key(|r| (r.active, r.created_ms))?;
     mesh.deployer.manifest(&installed.manifest).ok()
+}
+
+/// Makes the precompressed variants of `hashes` on a few threads (brotli
+/// at deploy quality is the slow part of receiving a text-heavy site).
+fn make_variants(cas: &crate::cas::Cas, hashes: &[blake3::Hash]) {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let chunk = hashes.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for part in hashes.chunks(chunk) {
+            scope.spawn(move || {
+                for hash in part {
+                    if let Err(e) = cas.ensure_variants(hash, true) {
+                        warn!(error = %e, "cannot make compressed variants");
+                    }
+                }
+            });
+        }
+    });
 }
