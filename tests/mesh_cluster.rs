@@ -95,3 +95,104 @@ fn three_nodes_join_through_one_seed_peer_over_wireguard_and_serve_one_deploy() 
         });
     }
 }
+
+/// Deploys a one-page site saying `text` on node `i`; its revision.
+fn deploy_on(cluster: &Cluster, i: usize, text: &str) -> String {
+    let site = temp_dir();
+    write_file(
+        site.path(),
+        "makiatto.toml",
+        format!("[[domain]]\nname = \"{HOST}\"\n"),
+    );
+    write_file(site.path(), "index.html", text);
+    let mut deploy = Command::new(support::makiatto_bin());
+    deploy
+        .arg("deploy")
+        .arg(site.path())
+        .arg("--data")
+        .arg(cluster.data_dir(i));
+    let out = run_command(deploy, Duration::from_secs(60));
+    assert!(out.success(), "deploy: {}", out.describe());
+    support::revision_in(&out.stdout).unwrap_or_default()
+}
+
+/// What node `i` serves for the site, from inside its namespace.
+fn served(cluster: &Cluster, i: usize) -> String {
+    let url = format!("http://{}/", cluster.underlay_v4(i));
+    cluster
+        .exec(
+            i,
+            &[
+                "curl",
+                "-s",
+                "-m",
+                "2",
+                "-H",
+                &format!("host: {HOST}"),
+                &url,
+            ],
+        )
+        .stdout
+}
+
+#[test]
+fn a_node_cut_off_while_both_sides_deploy_converges_on_one_winner() {
+    let mut cluster = Cluster::new(3);
+    let seed_join = format!("{}:7070", cluster.underlay_v4(0));
+    let seed = format!(
+        "{}{}\n[cluster]\n",
+        cluster.base_config(0),
+        cluster.mesh_table(0)
+    );
+    cluster.write_config(0, &seed);
+    cluster.start(0);
+    for i in 1..3 {
+        let mut command = Command::new(support::makiatto_bin());
+        command
+            .arg("join-token")
+            .arg("--data")
+            .arg(cluster.data_dir(0));
+        let out = run_command(command, Duration::from_secs(30));
+        let token = out
+            .stdout
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let text = format!(
+            "{}{}\n[cluster]\njoin = \"{seed_join}\"\njoin_token = \"{token}\"\n",
+            cluster.base_config(i),
+            cluster.mesh_table(i)
+        );
+        cluster.write_config(i, &text);
+        cluster.start(i);
+    }
+    deploy_on(&cluster, 0, "base");
+    for i in 0..3 {
+        cluster.wait_for(&format!("node {i} serves base"), LIMIT, || {
+            (served(&cluster, i) == "base").then_some(())
+        });
+    }
+    cluster.link_down(2);
+    let inside = deploy_on(&cluster, 0, "pushed on the connected side");
+    let outside = deploy_on(&cluster, 2, "pushed on the cut-off node");
+    cluster.link_up(2);
+    let winner = cluster.wait_for("all three serve the same revision", LIMIT, || {
+        let seen: Vec<String> = (0..3).map(|i| served(&cluster, i)).collect();
+        (seen.iter().all(|s| s == &seen[0]) && seen[0] != "base").then(|| seen[0].clone())
+    });
+    println!("after the link came back every node serves {winner:?}");
+    for i in 0..3 {
+        let mut history = Command::new(support::makiatto_bin());
+        history
+            .args(["deploys", HOST, "--data"])
+            .arg(cluster.data_dir(i));
+        let out = run_command(history, Duration::from_secs(30));
+        assert!(
+            out.stdout.contains(&inside) && out.stdout.contains(&outside),
+            "node {i} must list both revisions: {}",
+            out.describe()
+        );
+    }
+}
