@@ -41,6 +41,8 @@ pub enum NodeError {
     Git(#[from] git::GitError),
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] rustls::Error),
+    #[error(transparent)]
+    Mesh(#[from] crate::mesh::MeshError),
     #[error("cannot install the default git hooks in {path}: {source}")]
     Hooks {
         path: PathBuf,
@@ -78,6 +80,8 @@ pub struct RunningNode {
     /// the mesh subsystems set its peers and read its counters through it.
     /// It stops when the node's shutdown signal fires.
     pub wireguard: Option<Arc<Device>>,
+    /// Where the mesh RPC is bound, when the node is in a cluster.
+    pub mesh_addr: Option<SocketAddr>,
     tasks: JoinSet<()>,
 }
 
@@ -176,7 +180,18 @@ impl Node {
             None => None,
         };
         let wireguard = self.start_wireguard(shutdown.clone(), &mut tasks).await?;
-        info!(node = %self.config.name, http = %http_addr, https = ?https_addr, dns = ?dns_addr, dot = ?dot_addr, ssh = ?ssh_addr, "node started");
+        let mesh_addr = crate::mesh::start(
+            &self.config,
+            self.store.clone(),
+            self.deployer.clone(),
+            (http_addr, dns_addr),
+            wireguard.clone(),
+            shutdown.clone(),
+            &mut tasks,
+        )
+        .await?
+        .map(|(_, addr)| addr);
+        info!(node = %self.config.name, http = %http_addr, https = ?https_addr, dns = ?dns_addr, dot = ?dot_addr, ssh = ?ssh_addr, mesh = ?mesh_addr, "node started");
         Ok(RunningNode {
             http_addr,
             dns_addr,
@@ -184,6 +199,7 @@ impl Node {
             https_addr,
             dot_addr,
             wireguard,
+            mesh_addr,
             tasks,
         })
     }

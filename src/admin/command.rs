@@ -32,6 +32,11 @@ pub enum Command {
     KeysRemove { fingerprint: String },
     /// `repos list [--json]`: pushed repositories and their refs.
     ReposList { json: bool },
+    /// `join-token`: a one-time token a new node joins the cluster with.
+    JoinToken,
+    /// `node remove <name>`: tombstones a node; peers drop it, DNS stops
+    /// answering with it.
+    NodeRemove { name: String },
 }
 
 /// Why a command line was not understood.
@@ -46,7 +51,7 @@ pub struct Outcome {
     pub text: String,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json]";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name>";
 
 impl Command {
     /// Parses whitespace-separated words.
@@ -92,6 +97,10 @@ impl Command {
                 fingerprint: fingerprint.to_string(),
             }),
             ["repos"] | ["repos", "list"] => Ok(Command::ReposList { json }),
+            ["join-token"] => Ok(Command::JoinToken),
+            ["node", "remove", name] => Ok(Command::NodeRemove {
+                name: name.to_ascii_lowercase(),
+            }),
             [] => Err(ParseError(format!("no command given; {USAGE}"))),
             [other, ..] => Err(ParseError(format!(
                 "cannot understand {other:?} with these arguments; {USAGE}"
@@ -142,9 +151,15 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
                     ));
                 }
                 let wasm = deployer.wasm_stats();
+                let cluster = match crate::mesh::status::cluster_views() {
+                    Some(views) => {
+                        format!(",\"cluster\":{}", crate::mesh::status::views_json(&views))
+                    }
+                    None => String::new(),
+                };
                 let _ = writeln!(
                     out,
-                    "{{\"sites\":[{}],\"wasm\":{{\"function_calls\":{},\"transform_runs\":{}}}}}",
+                    "{{\"sites\":[{}],\"wasm\":{{\"function_calls\":{},\"transform_runs\":{}}}{cluster}}}",
                     items.join(","),
                     wasm.function_calls,
                     wasm.transform_runs
@@ -160,6 +175,9 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
                         s.files.len(),
                         cert.line()
                     );
+                }
+                if let Some(views) = crate::mesh::status::cluster_views() {
+                    let _ = write!(out, "\n{}", crate::mesh::status::views_table(&views));
                 }
             }
         }
@@ -296,6 +314,23 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
                     }
                 }
             }
+        }
+        Command::JoinToken => {
+            let token = crate::mesh::join::new_token(deployer.store())?;
+            let _ = writeln!(out, "{token}");
+            let _ = writeln!(
+                out,
+                "# valid once, for an hour: in the new node's node.toml, [cluster] join = \"<this node's mesh RPC address>\" and join_token = \"{token}\""
+            );
+        }
+        Command::NodeRemove { name } => {
+            if !deployer.store().remove_node(&name)? {
+                return Err(crate::deploy::DeployError::UnknownNode(name).into());
+            }
+            let _ = writeln!(
+                out,
+                "node {name} removed: peers drop it and DNS stops answering with it"
+            );
         }
     }
     Ok(out)

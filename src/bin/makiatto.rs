@@ -92,6 +92,11 @@ enum Cmd {
         #[arg(long, default_value = ".makiatto")]
         data: PathBuf,
     },
+    /// Print a one-time token a new node joins the cluster with.
+    JoinToken {
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -101,6 +106,12 @@ enum NodeCmd {
         name: String,
         #[arg(value_parser = ["up", "down"])]
         state: String,
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+    },
+    /// Remove a node from the cluster: peers drop it, DNS stops answering with it.
+    Remove {
+        name: String,
         #[arg(long, default_value = ".makiatto")]
         data: PathBuf,
     },
@@ -169,6 +180,9 @@ async fn async_main(command: Cmd) -> ExitCode {
                     wg.public_key(),
                     addresses.join(" ")
                 );
+            }
+            if let Some(mesh) = running.mesh_addr {
+                println!("  mesh rpc {mesh}");
             }
             println!("  http://{}/", running.http_addr);
             tokio::spawn(async move {
@@ -243,6 +257,10 @@ async fn async_main(command: Cmd) -> ExitCode {
         Cmd::Status { json, data } => {
             admin_call(&data, if json { "status --json" } else { "status" }).await
         }
+        Cmd::JoinToken { data } => admin_call(&data, "join-token").await,
+        Cmd::Node {
+            command: NodeCmd::Remove { name, data },
+        } => admin_call(&data, &format!("node remove {name}")).await,
     }
 }
 

@@ -22,7 +22,9 @@ mod wasm;
 
 pub use diagnostic::ConfigError;
 pub use mesh::{MeshSettings, interface_name};
-pub use node::{AcmeSettings, HttpSettings, LETS_ENCRYPT, NodeConfig, PeerNode, SshSettings};
+pub use node::{
+    AcmeSettings, ClusterSettings, HttpSettings, LETS_ENCRYPT, NodeConfig, PeerNode, SshSettings,
+};
 pub use site::{
     Build, Domain, Function, HeaderRule, OnError, Record, RecordType, Redirect, SiteConfig,
     Transform,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_spanned::Spanned;
 
 use super::diagnostic::Source;
-use super::raw::{self, RawAcme, RawHttp, RawNode, RawPeer};
+use super::raw::{self, RawAcme, RawCluster, RawHttp, RawNode, RawPeer};
 use super::{ConfigError, names};
 
 /// A parsed and validated `node.toml`.
@@ -56,6 +56,22 @@ pub struct NodeConfig {
     /// `[mesh]`: the WireGuard mesh; `None` (no `[mesh]` table) keeps the
     /// node on its own.
     pub mesh: Option<super::MeshSettings>,
+    /// `[cluster]`: how this node joins a cluster and where its mesh RPC
+    /// listens when it runs without WireGuard; `None`: a single node.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// `[cluster]`: joining, and the mesh RPC address outside WireGuard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// Where the mesh RPC listens. Inside a WireGuard mesh it is the mesh
+    /// address; this explicit address is for nodes without a WireGuard
+    /// device (a loopback test cluster, dev mode).
+    pub rpc_listen: Option<SocketAddr>,
+    /// An existing node's mesh RPC address to join through (first start).
+    pub join: Option<String>,
+    /// The one-time token `join-token` printed on that node.
+    pub join_token: Option<String>,
 }
 
 /// `[acme]`: the certificate authority and how to talk to it.
@@ -297,6 +313,10 @@ impl NodeConfig {
             dns_tls_listen,
             self_signed_without_acme: false,
             mesh,
+            cluster: match &raw.cluster {
+                Some(c) => Some(cluster(src, c)?),
+                None => None,
+            },
         })
     }
 
@@ -362,6 +382,7 @@ impl NodeConfig {
             dns_tls_listen: None,
             self_signed_without_acme: true,
             mesh: None,
+            cluster: None,
         }
     }
 
@@ -426,6 +447,48 @@ fn acme(src: Source<'_>, raw: &RawAcme) -> Result<AcmeSettings, ConfigError> {
         acme.retry_secs = *r.get_ref();
     }
     Ok(acme)
+}
+
+/// Checks `[cluster]`.
+fn cluster(src: Source<'_>, raw: &RawCluster) -> Result<ClusterSettings, ConfigError> {
+    let rpc_listen = match &raw.rpc_listen {
+        Some(l) => Some(socket_addr(src, l, "cluster.rpc_listen", "127.0.0.1:7070")?),
+        None => None,
+    };
+    let text = |v: &Option<Spanned<String>>, field: &str, fix: &str| match v {
+        Some(t) if t.get_ref().trim().is_empty() => {
+            Err(src.at(t.span(), format!("cluster.{field} is empty; {fix}")))
+        }
+        Some(t) => Ok(Some(t.get_ref().trim().to_string())),
+        None => Ok(None),
+    };
+    let join = text(
+        &raw.join,
+        "join",
+        "write an existing node's mesh RPC address, e.g. \"192.0.2.1:7070\", or remove it",
+    )?;
+    let join_token = text(
+        &raw.join_token,
+        "join_token",
+        "paste what `ssh -p 2222 git@NODE join-token` printed, or remove it",
+    )?;
+    if join.is_some() != join_token.is_some() {
+        let span = raw
+            .join
+            .as_ref()
+            .or(raw.join_token.as_ref())
+            .map(|s| s.span());
+        let message = "cluster.join and cluster.join_token go together: the address of a node and the token it printed";
+        return Err(match span {
+            Some(span) => src.at(span, message),
+            None => src.whole(message),
+        });
+    }
+    Ok(ClusterSettings {
+        rpc_listen,
+        join,
+        join_token,
+    })
 }
 
 /// Where `makiatto dev` answers DNS unless told otherwise.
@@ -728,6 +791,7 @@ mod tests {
                 dns_tls_listen: None,
                 self_signed_without_acme: false,
                 mesh: None,
+                cluster: None,
             }
         );
         // Integers are accepted as coordinates.

@@ -136,6 +136,16 @@ pub(super) struct RawNode {
     pub https: Option<RawHttps>,
     pub acme: Option<RawAcme>,
     pub mesh: Option<S<RawMesh>>,
+    pub cluster: Option<RawCluster>,
+}
+
+/// `[cluster]` in `node.toml`: joining and the mesh RPC outside WireGuard.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub rpc_listen: Option<S<String>>,
+    pub join: Option<S<String>>,
+    pub join_token: Option<S<String>>,
 }
 
 /// `[https]` in `node.toml`.

@@ -491,6 +491,45 @@ impl Deployer {
         retention::collect(self)
     }
 
+    /// Whether revision `root` is materialised here, which implies every
+    /// object it names is stored (materialising links each one).
+    pub fn has_revision(&self, root: &str) -> bool {
+        blake3::Hash::from_hex(root)
+            .is_ok_and(|hash| materialise::revision_dir(&self.revs, &hash).is_dir())
+    }
+
+    /// Installs a revision that arrived from a peer: stores its manifest,
+    /// checks every object is present and materialises it, without
+    /// activating anything (the replicated pointer row does that).
+    pub fn install_revision(&self, manifest: &Manifest) -> Result<blake3::Hash, DeployError> {
+        let _guard = self.lock();
+        let hash = self.cas.put_bytes(&manifest.to_bytes())?;
+        let missing = manifest
+            .iter()
+            .filter(|(_, entry)| !self.cas.contains(&entry.hash))
+            .count();
+        if missing > 0 {
+            return Err(DeployError::Source(format!(
+                "revision {} still lacks {missing} objects",
+                manifest.root().to_hex()
+            )));
+        }
+        materialise::materialise(&self.cas, &self.revs, manifest)?;
+        Ok(hash)
+    }
+
+    /// Republishes the site snapshot after the store changed under it
+    /// (replicated pointer rows).
+    pub fn refresh(&self) -> Result<(), DeployError> {
+        let _guard = self.lock();
+        self.publish()
+    }
+
+    /// The manifest stored under `hex`.
+    pub fn manifest(&self, hex: &str) -> Result<Manifest, DeployError> {
+        self.read_manifest(hex)
+    }
+
     /// Rebuilds the snapshot from the store's active revisions and swaps it in.
     fn publish(&self) -> Result<(), DeployError> {
         let mut active = self.store.active_revisions()?;

@@ -42,7 +42,11 @@ pub(super) fn collect(deployer: &Deployer) -> Result<GcStats, DeployError> {
     let mut live = HashSet::new();
     let mut roots = HashSet::new();
     for rev in deployer.store.all_revisions()? {
-        let manifest = deployer.read_manifest(&rev.manifest)?;
+        // A revision known from a peer but not yet fetched has nothing
+        // here to keep.
+        let Ok(manifest) = deployer.read_manifest(&rev.manifest) else {
+            continue;
+        };
         for (_, entry) in manifest.iter() {
             live.insert(entry.hash);
         }

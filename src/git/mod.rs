@@ -16,6 +16,7 @@ pub mod keys;
 mod pktline;
 mod push;
 mod receive;
+pub mod replica;
 mod repo;
 mod repo_name;
 mod ssh;

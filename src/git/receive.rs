@@ -164,7 +164,7 @@ fn parse_command(line: &[u8]) -> Result<Command, GitError> {
 /// Reads the pack that follows the commands into `objects/pack`, resolving
 /// a thin pack's bases from the repository; `None` for an empty pack (the
 /// client had nothing new to send, e.g. a branch at a known commit).
-fn receive_pack_data(
+pub(super) fn receive_pack_data(
     repo: &Repo,
     input: &mut dyn std::io::BufRead,
 ) -> Result<Option<ReceivedPack>, GitError> {

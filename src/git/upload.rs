@@ -181,7 +181,7 @@ fn peeled_ids(repo: &Repo, refs: &[(String, ObjectId)]) -> HashSet<ObjectId> {
 }
 
 /// Every object reachable from `wants` that the client does not hold.
-fn objects_to_send(
+pub(super) fn objects_to_send(
     repo: &Repo,
     wants: &[ObjectId],
     common: &[ObjectId],
@@ -311,6 +311,15 @@ fn write_pack<W: Write>(
     objects: Vec<ObjectId>,
     out: &mut Output<W>,
 ) -> Result<(), GitError> {
+    write_pack_to(repo, objects, &mut BandWriter { out })
+}
+
+/// Generates a pack of `objects` with gix-pack into `sink`.
+pub(super) fn write_pack_to(
+    repo: &Repo,
+    objects: Vec<ObjectId>,
+    sink: &mut impl Write,
+) -> Result<(), GitError> {
     use gix_pack::data::output;
     let interrupt = AtomicBool::new(false);
     let pack_err = |e: &dyn std::fmt::Display| GitError::Pack(e.to_string());
@@ -345,10 +354,9 @@ fn write_pack<W: Write>(
     )
     .map_err(|e| pack_err(&e))?;
     let ordered = gix::parallel::InOrderIter::from(entries);
-    let mut sink = BandWriter { out };
     let writer = output::bytes::FromEntriesIter::new(
         ordered,
-        &mut sink,
+        sink,
         num_entries,
         gix_pack::data::Version::V2,
         gix::hash::Kind::Sha1,

@@ -3,8 +3,181 @@
 //! Every node runs a userspace WireGuard interface ([`wireguard`]) holding
 //! a private mesh prefix (IPv4 and ULA IPv6); every other node is a peer,
 //! reached at its public address and WireGuard port. Everything nodes say
-//! to each other (joining, replication of the store's rows, content sync
-//! by blake3 tree diff, health probes) travels inside that tunnel, over the
-//! mesh RPC port, so WireGuard alone provides identity and encryption.
+//! to each other (replication of the store's rows, content sync by blake3
+//! tree diff, health probes) travels inside that tunnel, over the mesh RPC
+//! port, so WireGuard alone provides identity and encryption.
+//!
+//! Nodes talk over an HTTP/2 RPC (`rpc.rs`, handlers in `routes.rs`) that
+//! listens on the node's mesh address (or an address named in `[cluster]`
+//! when no WireGuard device runs). Rows replicate last-writer-wins through
+//! `service.rs` (the single entry for rows from peers) and `gossip.rs` (eager
+//! push and anti-entropy); revisions follow their pointer rows by tree diff
+//! (`content.rs`, `tree_fetch.rs`, `objects.rs`); `join.rs` admits new
+//! nodes; `peers.rs` keeps the WireGuard peers equal to the node table;
+//! `health.rs` probes peers; `status.rs` is a node's view of the cluster.
 
+mod content;
+mod git_sync;
+mod gossip;
+pub mod health;
+pub mod join;
+pub mod messages;
+mod objects;
+mod peers;
+mod routes;
+pub mod rpc;
+mod service;
+pub mod status;
+mod tree_fetch;
 pub mod wireguard;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tracing::info;
+
+use crate::config::NodeConfig;
+use crate::deploy::Deployer;
+use crate::shutdown::Shutdown;
+use crate::store::{Member, Store, StoreError};
+
+pub use service::{Mesh, Peer};
+
+/// How often tombstones older than the safe period are dropped.
+const TOMBSTONE_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Why the mesh could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    #[error("cannot listen for mesh RPC on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Join(#[from] join::JoinError),
+}
+
+/// Starts the mesh of a node whose config has `[cluster]`: binds the RPC,
+/// records this node's member row, joins through the configured node on
+/// first start, and spawns replication and health probes into `tasks`;
+/// `listeners` are this node's HTTP and DNS addresses, which peers probe. Returns the mesh and
+/// where its RPC listens; `None` for a single node.
+pub async fn start(
+    config: &NodeConfig,
+    store: Arc<Store>,
+    deployer: Arc<Deployer>,
+    listeners: (SocketAddr, Option<SocketAddr>),
+    wireguard: Option<Arc<wireguard::Device>>,
+    shutdown: Shutdown,
+    tasks: &mut JoinSet<()>,
+) -> Result<Option<(Arc<Mesh>, SocketAddr)>, MeshError> {
+    if config.cluster.is_none() && config.mesh.is_none() {
+        return Ok(None);
+    }
+    // Inside a WireGuard mesh the RPC listens on the mesh address only;
+    // without a device, where `[cluster]` says.
+    let mesh_listen = match (&wireguard, &config.mesh) {
+        (Some(_), Some(m)) => m
+            .address_v4
+            .map(|a| SocketAddr::from((a, m.rpc_port)))
+            .or_else(|| m.address_v6.map(|a| SocketAddr::from((a, m.rpc_port)))),
+        _ => None,
+    };
+    let listen = mesh_listen
+        .or_else(|| config.cluster.as_ref().and_then(|c| c.rpc_listen))
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7070)));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| MeshError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let rpc_addr = listener.local_addr().map_err(|source| MeshError::Listen {
+        addr: listen,
+        source,
+    })?;
+    let own = store
+        .members()?
+        .into_iter()
+        .find(|m| m.name == config.name)
+        .unwrap_or_default();
+    let mut member = Member {
+        name: config.name.clone(),
+        rpc_addr: Some(rpc_addr.to_string()),
+        ..own
+    };
+    if let (Some(device), Some(m)) = (&wireguard, &config.mesh) {
+        member.wg_public_key = Some(device.public_key().to_string());
+        member.mesh_ipv4 = m.address_v4.map(|a| a.to_string());
+        member.mesh_ipv6 = m.address_v6.map(|a| a.to_string());
+        member.endpoint = m.endpoint.clone();
+    }
+    store.set_member(&member)?;
+    let mesh = Arc::new(Mesh::new(
+        config.name.clone(),
+        store.clone(),
+        deployer,
+        rpc::Client::new(shutdown.clone()),
+        rpc_addr,
+        config.data_dir.join("repos"),
+        listeners,
+    ));
+    status::register(&mesh);
+    if let Some(device) = wireguard {
+        let _ = mesh.device.set(device.clone());
+        tasks.spawn(peers::follow(mesh.clone(), device, shutdown.clone()));
+    }
+    tasks.spawn(rpc::serve(
+        listener,
+        routes::handler(mesh.clone()),
+        shutdown.clone(),
+    ));
+    // A node inside WireGuard cannot be reached by one not yet peered: its
+    // public address answers joins (token-checked) and nothing else.
+    if let (Some(_), Some(m), Some(ip)) = (mesh.device.get(), &config.mesh, config.ipv4) {
+        let addr = SocketAddr::from((ip, m.rpc_port));
+        let join_listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| MeshError::Listen { addr, source })?;
+        tasks.spawn(rpc::serve(
+            join_listener,
+            routes::join_only(mesh.clone()),
+            shutdown.clone(),
+        ));
+    }
+    let alone = mesh.peers().is_empty();
+    if alone {
+        join::join(&mesh, config).await?;
+    }
+    tasks.spawn(gossip::push_loop(mesh.clone(), shutdown.clone()));
+    tasks.spawn(gossip::anti_entropy_loop(mesh.clone(), shutdown.clone()));
+    tasks.spawn(content::sync_loop(mesh.clone(), shutdown.clone()));
+    tasks.spawn(git_sync::sync_loop(
+        mesh.clone(),
+        config.data_dir.join("repos"),
+        shutdown.clone(),
+    ));
+    tasks.spawn(health::probe_loop(mesh.clone(), shutdown.clone()));
+    tasks.spawn(tombstone_sweep(store, shutdown));
+    info!(rpc = %rpc_addr, peers = mesh.peers().len(), "mesh started");
+    Ok(Some((mesh, rpc_addr)))
+}
+
+async fn tombstone_sweep(store: Arc<Store>, mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TOMBSTONE_SWEEP) => {}
+            _ = shutdown.wait() => return,
+        }
+        let store = store.clone();
+        if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || store.collect_tombstones()).await
+            && n > 0
+        {
+            info!(removed = n, "old tombstones collected");
+        }
+    }
+}

@@ -130,6 +130,21 @@ const MIGRATIONS: &[&str] = &[
         deleted       INTEGER NOT NULL DEFAULT 0
     );
     ",
+    // 5: the mesh: each node's WireGuard key, mesh addresses, WireGuard
+    // endpoint and RPC address; one-time join tokens (local, by hash);
+    // indexes for pushing this node's own rows.
+    "
+    ALTER TABLE nodes ADD COLUMN wg_public_key TEXT;
+    ALTER TABLE nodes ADD COLUMN mesh_ipv4 TEXT;
+    ALTER TABLE nodes ADD COLUMN mesh_ipv6 TEXT;
+    ALTER TABLE nodes ADD COLUMN endpoint TEXT;
+    ALTER TABLE nodes ADD COLUMN rpc_addr TEXT;
+    CREATE TABLE join_tokens (
+        hash       TEXT PRIMARY KEY,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE INDEX revisions_by_origin ON revisions (origin, hlc);
+    ",
 ];
 
 /// Brings `conn` to the latest schema version.

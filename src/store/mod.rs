@@ -11,9 +11,11 @@ mod acme;
 mod certs;
 mod hlc;
 mod keys;
+mod members;
 mod migrations;
 mod nodes;
 mod previews;
+mod replica;
 mod repos;
 mod revisions;
 
@@ -26,7 +28,12 @@ pub use acme::AcmeChallenge;
 pub use certs::{CertOrder, CertRow};
 pub use hlc::{Clock, Hlc};
 pub use keys::KeyRow;
+pub use members::Member;
 pub use nodes::NodeRow;
+pub use replica::{
+    Cell, DIGEST_BUCKETS, Row, RowError, TABLES, TableSpec, Version, bucket_hashes, by_key,
+    key_json as replica_key,
+};
 pub use repos::RepoRow;
 pub use revisions::RevisionRow;
 
@@ -74,6 +81,9 @@ pub struct Store {
     dns_version: tokio::sync::watch::Sender<u64>,
     /// Counts writes to certificates, so TLS listeners reload only then.
     certs_version: tokio::sync::watch::Sender<u64>,
+    /// Counts writes of any kind (SQLite's update hook), so the mesh can
+    /// push this node's new rows as soon as they are committed.
+    writes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Store {
@@ -101,12 +111,21 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         migrations::migrate(&mut conn, path)?;
+        let writes = tokio::sync::watch::Sender::new(0u64);
+        let hook_writes = writes.clone();
+        conn.update_hook(Some(
+            move |_: rusqlite::hooks::Action, _: &str, _: &str, _: i64| {
+                hook_writes.send_modify(|v| *v = v.wrapping_add(1));
+            },
+        ))
+        .map_err(open_err)?;
         Ok(Store {
             conn: Mutex::new(conn),
             clock: Clock::new(),
             origin: origin.to_string(),
             dns_version: tokio::sync::watch::Sender::new(0),
             certs_version: tokio::sync::watch::Sender::new(0),
+            writes,
         })
     }
 

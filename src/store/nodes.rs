@@ -57,20 +57,27 @@ impl Store {
     }
 
     /// Sets `name`'s health flag; returns false if no such node is known.
+    /// Health is this node's own view of its peers: it is not stamped, so
+    /// it never replicates and never outranks a peer's change to the row.
     pub fn set_node_health(&self, name: &str, healthy: bool) -> Result<bool, StoreError> {
-        let hlc = self.clock.now();
-        let changed = self
-            .conn()
+        let conn = self.conn();
+        let known = conn
             .execute(
-                "UPDATE nodes SET healthy = ?2, hlc = ?3, origin = ?4
-                 WHERE name = ?1 AND deleted = 0",
-                params![name, healthy, hlc.0 as i64, self.origin],
+                "UPDATE nodes SET healthy = healthy WHERE name = ?1 AND deleted = 0",
+                params![name],
             )
             .map_err(query_err("setting a node's health"))?;
+        let changed = conn
+            .execute(
+                "UPDATE nodes SET healthy = ?2 WHERE name = ?1 AND deleted = 0 AND healthy IS NOT ?2",
+                params![name, healthy],
+            )
+            .map_err(query_err("setting a node's health"))?;
+        drop(conn);
         if changed > 0 {
             self.dns_changed();
         }
-        Ok(changed > 0)
+        Ok(known > 0)
     }
 
     /// Every live node, by name.

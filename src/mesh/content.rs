@@ -1,0 +1,289 @@
+//! Content sync: turning a held pointer row into a served revision.
+//!
+//! For each pointer row held back by [`Mesh::accept_rows`], the node finds
+//! the revision row it names, fetches the manifest by tree diff, fetches the
+//! objects it lacks in batches from peers that hold them (the revision's
+//! origin first), verifies and stores each, installs (materialises) the
+//! revision, and only then applies the pointer row, which publishes it.
+//! Objects already stored are never fetched again, so a sync interrupted by
+//! a crash resumes where it stopped when the pointer row arrives again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tracing::{debug, info, warn};
+
+use super::messages::{ObjectsRequest, PATH_OBJECTS};
+use super::objects;
+use super::service::{Mesh, Peer};
+use super::tree_fetch::{self, FetchError};
+use crate::cas::is_compressible;
+use crate::shutdown::Shutdown;
+use crate::store::{RevisionRow, Row};
+use crate::tree::Manifest;
+
+/// How often held rows are retried without a new trigger.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// Syncs held rows until shutdown.
+pub async fn sync_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
+    loop {
+        for row in mesh.pending() {
+            if shutdown.is_shutdown() {
+                return;
+            }
+            tokio::select! {
+                _ = sync_row(&mesh, &row) => {}
+                _ = shutdown.wait() => return,
+            }
+        }
+        tokio::select! {
+            _ = mesh.content_wake.notified() => {}
+            _ = tokio::time::sleep(RETRY) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// Brings one held row's revision here and applies the row.
+async fn sync_row(mesh: &Arc<Mesh>, row: &Row) {
+    let (domain, root) = match row.table.as_str() {
+        "domains" => (row.text("name"), row.text("active_revision")),
+        "previews" => (row.text("host"), row.text("root")),
+        _ => (None, None),
+    };
+    let (Some(domain), Some(root)) = (domain, root) else {
+        mesh.release(row);
+        return;
+    };
+    let revision = match mesh.store.revisions(domain) {
+        Ok(revs) => revs.into_iter().find(|r| r.root == root),
+        Err(e) => {
+            warn!(error = %e, "cannot read revisions");
+            return;
+        }
+    };
+    let Some(revision) = revision else {
+        debug!(domain, root, "waiting for the revision row");
+        return;
+    };
+    if !mesh.deployer.has_revision(root) {
+        let started = std::time::Instant::now();
+        match fetch_revision(mesh, &revision, &row.origin).await {
+            Ok(fetched) => info!(
+                domain,
+                root = %&root[..12.min(root.len())],
+                objects = fetched.objects,
+                bytes = fetched.bytes,
+                ms = started.elapsed().as_millis() as u64,
+                "revision fetched"
+            ),
+            Err(e) => {
+                warn!(domain, root, error = %e, "revision fetch failed; will retry");
+                return;
+            }
+        }
+    }
+    let mesh2 = mesh.clone();
+    let row2 = row.clone();
+    match tokio::task::spawn_blocking(move || mesh2.accept_rows(vec![row2])).await {
+        Ok(Ok(_)) => mesh.release(row),
+        Ok(Err(e)) => warn!(error = %e, "cannot apply a pointer row"),
+        Err(e) => warn!(error = %e, "pointer row task failed"),
+    }
+}
+
+/// What one revision fetch moved.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub objects: usize,
+    /// Raw (uncompressed) object bytes stored.
+    pub bytes: u64,
+}
+
+/// Fetches `revision` from its origin or any other peer, and installs it.
+async fn fetch_revision(
+    mesh: &Arc<Mesh>,
+    revision: &RevisionRow,
+    origin: &str,
+) -> Result<Fetched, FetchError> {
+    let mut peers = mesh.peers();
+    // The revision's origin (and the pointer's) first, then the others.
+    peers.sort_by_key(|p| !(p.name == origin || p.name == revision_origin(mesh, revision)));
+    let mut last = None;
+    for peer in &peers {
+        match fetch_from(mesh, revision, peer).await {
+            Ok(fetched) => return Ok(fetched),
+            Err(e) => {
+                debug!(peer = %peer.name, error = %e, "fetch from peer failed");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or(FetchError::Join("no peer to fetch from".into())))
+}
+
+fn revision_origin(mesh: &Mesh, revision: &RevisionRow) -> String {
+    mesh.store
+        .rows_by_key(
+            "revisions",
+            &[crate::store::replica_key(&[
+                crate::store::Cell::Text(revision.domain.clone()),
+                crate::store::Cell::Text(revision.root.clone()),
+            ])],
+        )
+        .ok()
+        .and_then(|rows| rows.into_iter().next())
+        .map(|r| r.origin)
+        .unwrap_or_default()
+}
+
+async fn fetch_from(
+    mesh: &Arc<Mesh>,
+    revision: &RevisionRow,
+    peer: &Peer,
+) -> Result<Fetched, FetchError> {
+    let bad = || FetchError::BadManifest {
+        peer: peer.addr,
+        manifest: revision.manifest.clone(),
+    };
+    let manifest_hash = blake3::Hash::from_hex(&revision.manifest).map_err(|_| bad())?;
+    let root = blake3::Hash::from_hex(&revision.root).map_err(|_| bad())?;
+    let cas = mesh.deployer.cas().clone();
+    let base = closest_base(mesh, &revision.domain);
+    let manifest = match mesh.deployer.manifest(&revision.manifest) {
+        Ok(m) => m,
+        Err(_) => {
+            tree_fetch::fetch_manifest(
+                &mesh.client,
+                &cas,
+                peer.addr,
+                manifest_hash,
+                root,
+                base.as_ref(),
+            )
+            .await?
+        }
+    };
+    if manifest.root() != root {
+        return Err(bad());
+    }
+    // Missing objects with their sizes, and whether any path of each is
+    // compressible (so its variants are made once it is stored).
+    let mut missing: HashMap<blake3::Hash, (u64, bool)> = HashMap::new();
+    for (path, entry) in manifest.iter() {
+        if !cas.contains(&entry.hash) {
+            let slot = missing.entry(entry.hash).or_insert((entry.size, false));
+            slot.1 |= is_compressible(path);
+        }
+    }
+    let mut fetched = Fetched::default();
+    // Objects whose precompressed variants are made once all are here.
+    let mut compress: Vec<blake3::Hash> = Vec::new();
+    let mut list: Vec<(blake3::Hash, u64)> = missing.iter().map(|(h, (s, _))| (*h, *s)).collect();
+    list.sort_by_key(|(h, _)| *h.as_bytes());
+    let mut batch: Vec<(blake3::Hash, u64)> = Vec::new();
+    let mut batch_bytes = 0u64;
+    let mut batches = Vec::new();
+    for (hash, size) in list {
+        if !batch.is_empty()
+            && (batch_bytes + size > objects::TARGET_BATCH_BYTES
+                || batch.len() >= super::messages::MAX_BATCH_OBJECTS)
+        {
+            batches.push(std::mem::take(&mut batch));
+            batch_bytes = 0;
+        }
+        batch_bytes += size;
+        batch.push((hash, size));
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    for batch in batches {
+        let mut left: Vec<(blake3::Hash, u64)> = batch;
+        while !left.is_empty() {
+            let stored = fetch_batch(mesh, peer, &left).await?;
+            if stored.is_empty() {
+                return Err(FetchError::NoManifest {
+                    peer: peer.addr,
+                    manifest: revision.manifest.clone(),
+                });
+            }
+            for hash in &stored {
+                if let Some((size, compressible)) = missing.get(hash) {
+                    fetched.objects += 1;
+                    fetched.bytes += size;
+                    if *compressible {
+                        compress.push(*hash);
+                    }
+                }
+            }
+            left.retain(|(h, _)| !stored.contains(h));
+        }
+    }
+    let variants_cas = cas.clone();
+    tokio::task::spawn_blocking(move || make_variants(&variants_cas, &compress))
+        .await
+        .map_err(|e| FetchError::Join(e.to_string()))?;
+    let deployer = mesh.deployer.clone();
+    tokio::task::spawn_blocking(move || deployer.install_revision(&manifest))
+        .await
+        .map_err(|e| FetchError::Join(e.to_string()))?
+        .map_err(|e| FetchError::Join(e.to_string()))?;
+    Ok(fetched)
+}
+
+/// Fetches one batch; the hashes stored.
+async fn fetch_batch(
+    mesh: &Mesh,
+    peer: &Peer,
+    wanted: &[(blake3::Hash, u64)],
+) -> Result<Vec<blake3::Hash>, FetchError> {
+    let request = ObjectsRequest {
+        hashes: wanted.iter().map(|(h, _)| h.to_hex().to_string()).collect(),
+    };
+    let body = serde_json::to_vec(&request).unwrap_or_default();
+    let raw: u64 = wanted.iter().map(|(_, s)| *s + 40).sum();
+    let limit = (raw + raw / 64 + 64 * 1024).min(objects::MAX_BATCH_BYTES + 1024 * 1024) as usize;
+    let batch = mesh
+        .client
+        .call(peer.addr, PATH_OBJECTS, Bytes::from(body), limit)
+        .await?;
+    let cas = mesh.deployer.cas().clone();
+    let sizes: HashMap<blake3::Hash, u64> = wanted.iter().copied().collect();
+    tokio::task::spawn_blocking(move || objects::decode(&cas, &batch, &sizes))
+        .await
+        .map_err(|e| FetchError::Join(e.to_string()))?
+        .map_err(FetchError::from)
+}
+
+/// The manifest of the revision of `domain` this node serves now (or, for
+/// a new preview host, of any installed revision of it), to diff against.
+fn closest_base(mesh: &Mesh, domain: &str) -> Option<Manifest> {
+    let revisions = mesh.store.revisions(domain).ok()?;
+    let installed = revisions
+        .iter()
+        .filter(|r| mesh.deployer.has_revision(&r.root))
+        .max_by_key(|r| (r.active, r.created_ms))?;
+    mesh.deployer.manifest(&installed.manifest).ok()
+}
+
+/// Makes the precompressed variants of `hashes` on a few threads (brotli
+/// at deploy quality is the slow part of receiving a text-heavy site).
+fn make_variants(cas: &crate::cas::Cas, hashes: &[blake3::Hash]) {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let chunk = hashes.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for part in hashes.chunks(chunk) {
+            scope.spawn(move || {
+                for hash in part {
+                    if let Err(e) = cas.ensure_variants(hash, true) {
+                        warn!(error = %e, "cannot make compressed variants");
+                    }
+                }
+            });
+        }
+    });
+}

@@ -1,0 +1,154 @@
+//! Git repositories follow the replicated `refs` rows: when a row names a
+//! commit this node lacks, the node fetches a pack of what it is missing
+//! from a peer (the row's origin first), indexes it, and moves its ref, so
+//! a push to any node builds on pushes to the others and `git fetch` works
+//! everywhere.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tracing::{debug, info, warn};
+
+use super::messages::{GitHaveRequest, PATH_GIT_OBJECTS};
+use super::rpc::Reply;
+use super::service::Mesh;
+use crate::git::replica;
+use crate::shutdown::Shutdown;
+
+/// How often repositories are checked without a trigger.
+const RETRY: Duration = Duration::from_secs(5);
+/// Largest pack a node accepts from a peer.
+const MAX_PACK_BYTES: usize = 1024 * 1024 * 1024;
+
+/// Keeps every repository at its replicated refs until shutdown.
+pub async fn sync_loop(mesh: Arc<Mesh>, repos: PathBuf, mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = sync_all(&mesh, &repos) => {}
+            _ = shutdown.wait() => return,
+        }
+        tokio::select! {
+            _ = mesh.git_wake.notified() => {}
+            _ = tokio::time::sleep(RETRY) => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+}
+
+/// One pass over every repository and ref.
+async fn sync_all(mesh: &Arc<Mesh>, repos: &std::path::Path) {
+    let store = mesh.store.clone();
+    let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.all_rows()).await else {
+        return;
+    };
+    let refs: Vec<_> = rows.into_iter().filter(|r| r.table == "refs").collect();
+    let mut local: HashMap<String, HashMap<String, String>> = HashMap::new();
+    for row in &refs {
+        let (Some(repo), Some(name)) = (row.text("repo"), row.text("name")) else {
+            continue;
+        };
+        let here = local
+            .entry(repo.to_string())
+            .or_insert_with(|| replica::local_refs(repos, repo).into_iter().collect());
+        let current = here.get(name).cloned();
+        let target = if row.deleted {
+            None
+        } else {
+            row.text("target")
+        };
+        if current.as_deref() == target {
+            continue;
+        }
+        if let Some(target) = target
+            && !replica::has_object(repos, repo, target)
+        {
+            let tips: Vec<String> = here.values().cloned().collect();
+            if let Err(e) = fetch_pack(mesh, repos, repo, target, &tips, &row.origin).await {
+                debug!(repo, target, error = %e, "git objects not fetched yet");
+                continue;
+            }
+        }
+        match replica::set_ref(repos, repo, name, current.as_deref(), target) {
+            Ok(()) => {
+                info!(
+                    repo,
+                    r#ref = name,
+                    target = target.unwrap_or("(deleted)"),
+                    "replicated ref"
+                );
+                match target {
+                    Some(t) => here.insert(name.to_string(), t.to_string()),
+                    None => here.remove(name),
+                };
+            }
+            Err(e) => warn!(repo, r#ref = name, error = %e, "cannot move replicated ref"),
+        }
+    }
+}
+
+/// Fetches the objects of `target` from the peers, `origin` first.
+async fn fetch_pack(
+    mesh: &Mesh,
+    repos: &std::path::Path,
+    repo: &str,
+    target: &str,
+    tips: &[String],
+    origin: &str,
+) -> Result<(), String> {
+    let mut peers = mesh.peers();
+    peers.sort_by_key(|p| p.name != origin);
+    let request = GitHaveRequest {
+        repo: repo.to_string(),
+        have: tips.to_vec(),
+        want: vec![target.to_string()],
+    };
+    let body = Bytes::from(serde_json::to_vec(&request).map_err(|e| e.to_string())?);
+    let mut last = String::from("no peer to fetch from");
+    for peer in peers {
+        let pack = match mesh
+            .client
+            .call(peer.addr, PATH_GIT_OBJECTS, body.clone(), MAX_PACK_BYTES)
+            .await
+        {
+            Ok(pack) if !pack.is_empty() => pack,
+            Ok(_) => {
+                last = format!("{} lacks {target}", peer.name);
+                continue;
+            }
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        let (dir, repo_name) = (repos.to_path_buf(), repo.to_string());
+        let imported =
+            tokio::task::spawn_blocking(move || replica::import_pack(&dir, &repo_name, &pack))
+                .await
+                .map_err(|e| e.to_string())?;
+        match imported {
+            Ok(()) if replica::has_object(repos, repo, target) => return Ok(()),
+            Ok(()) => last = format!("{}'s pack lacked {target}", peer.name),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+/// The server side: a pack of what the asking node lacks (empty if this
+/// node lacks it too).
+pub fn serve_pack(repos: &std::path::Path, body: &[u8]) -> Reply {
+    let request: GitHaveRequest = match super::rpc::json_request(body, "git request") {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    if request.want.len() > 256 || request.have.len() > 4096 {
+        return Reply::error(hyper::StatusCode::PAYLOAD_TOO_LARGE, "too many ids");
+    }
+    match replica::pack_for(repos, &request.repo, &request.want, &request.have) {
+        Ok(pack) => Reply::ok(pack),
+        Err(e) => Reply::error(hyper::StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}

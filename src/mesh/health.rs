@@ -1,0 +1,207 @@
+//! Health: every node probes every peer every [`PROBE_INTERVAL`] over the
+//! mesh (an RPC ping, then an HTTP request and a DNS query to the addresses
+//! the ping reports) and, after [`FAILURES_TO_DOWN`] failed rounds in a row,
+//! marks the peer unhealthy in its own store, so its DNS stops answering
+//! with it; [`SUCCESSES_TO_UP`] good rounds mark it healthy again.
+//!
+//! Each node acts on its own view (health is not replicated): a node cut
+//! off from a peer stops sending visitors there even if others still reach
+//! it, and no coordination is needed to decide. The bound: a stopped node
+//! leaves the others' answers within `FAILURES_TO_DOWN × PROBE_INTERVAL +
+//! PROBE_TIMEOUT` = 7 seconds (plus resolver caching of the DNS TTL).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::messages::PATH_PING;
+use super::service::{Mesh, Peer};
+use crate::shutdown::Shutdown;
+
+/// Time between probe rounds.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// How long each check of a round may take.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Failed rounds in a row before a peer is marked down.
+pub const FAILURES_TO_DOWN: u32 = 3;
+/// Good rounds in a row before a peer marked down is marked up.
+pub const SUCCESSES_TO_UP: u32 = 2;
+
+/// What a ping answers: the addresses the peer serves visitors on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pong {
+    pub node: String,
+    pub http: SocketAddr,
+    pub dns: Option<SocketAddr>,
+}
+
+/// Consecutive results for one peer.
+#[derive(Debug, Default, Clone, Copy)]
+struct Streak {
+    failures: u32,
+    successes: u32,
+}
+
+/// Probes every peer until shutdown.
+pub async fn probe_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
+    let mut streaks: HashMap<String, Streak> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PROBE_INTERVAL) => {}
+            _ = shutdown.wait() => return,
+        }
+        let mut round = JoinSet::new();
+        for peer in mesh.peers() {
+            let mesh = mesh.clone();
+            round.spawn(async move {
+                let result = probe(&mesh, &peer).await;
+                (peer.name, result)
+            });
+        }
+        let mut results = Vec::new();
+        loop {
+            tokio::select! {
+                done = round.join_next() => match done {
+                    Some(Ok(result)) => results.push(result),
+                    Some(Err(_)) => {}
+                    None => break,
+                },
+                _ = shutdown.wait() => { round.shutdown().await; return; }
+            }
+        }
+        for (name, result) in results {
+            let streak = streaks.entry(name.clone()).or_default();
+            match result {
+                Ok(()) => {
+                    streak.failures = 0;
+                    streak.successes += 1;
+                    if streak.successes == SUCCESSES_TO_UP {
+                        mark(&mesh, &name, true, None).await;
+                    }
+                }
+                Err(why) => {
+                    streak.successes = 0;
+                    streak.failures += 1;
+                    if streak.failures == FAILURES_TO_DOWN {
+                        mark(&mesh, &name, false, Some(why)).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn mark(mesh: &Mesh, name: &str, healthy: bool, why: Option<String>) {
+    let store = mesh.store.clone();
+    let peer = name.to_string();
+    let changed = tokio::task::spawn_blocking(move || {
+        let was = store
+            .nodes()
+            .ok()?
+            .into_iter()
+            .find(|n| n.name == peer)
+            .map(|n| n.healthy)?;
+        store.set_node_health(&peer, healthy).ok()?;
+        Some(was != healthy)
+    })
+    .await
+    .ok()
+    .flatten();
+    if changed == Some(true) {
+        if healthy {
+            info!(peer = name, "peer healthy again: DNS answers with it");
+        } else {
+            warn!(
+                peer = name,
+                reason = why.as_deref().unwrap_or(""),
+                "peer unhealthy: DNS stops answering with it"
+            );
+        }
+    }
+}
+
+/// One round against `peer`: ping, then its HTTP and DNS listeners.
+async fn probe(mesh: &Mesh, peer: &Peer) -> Result<(), String> {
+    let call = mesh
+        .client
+        .call_json::<_, Pong>(peer.addr, PATH_PING, &serde_json::Value::Null);
+    let pong = tokio::time::timeout(PROBE_TIMEOUT, call)
+        .await
+        .map_err(|_| "ping timed out".to_string())?
+        .map_err(|e| format!("ping: {e}"))?;
+    let http = reachable(pong.http, peer.addr);
+    tokio::time::timeout(PROBE_TIMEOUT, http_check(http))
+        .await
+        .map_err(|_| format!("HTTP {http} timed out"))?
+        .map_err(|e| format!("HTTP {http}: {e}"))?;
+    if let Some(dns) = pong.dns {
+        let dns = reachable(dns, peer.addr);
+        tokio::time::timeout(PROBE_TIMEOUT, dns_check(dns))
+            .await
+            .map_err(|_| format!("DNS {dns} timed out"))?
+            .map_err(|e| format!("DNS {dns}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A listener bound to the unspecified address is reached at the peer's
+/// mesh (RPC) address.
+fn reachable(addr: SocketAddr, rpc: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(rpc.ip(), addr.port())
+    } else {
+        addr
+    }
+}
+
+/// Any HTTP response at all means the server is up.
+async fn http_check(addr: SocketAddr) -> std::io::Result<()> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(b"HEAD / HTTP/1.1\r\nHost: health.invalid\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    if head.starts_with(b"HTTP/1.") {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("not an HTTP response"))
+    }
+}
+
+/// Any DNS response to our id means the server is up (a refusal included:
+/// the root is not one of its zones).
+async fn dns_check(addr: SocketAddr) -> std::io::Result<()> {
+    let bind: SocketAddr = if addr.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = tokio::net::UdpSocket::bind(bind).await?;
+    let id = (super::service::now_ms() as u16).to_be_bytes();
+    // Header (id, RD=0, one question), then root, type SOA, class IN.
+    let query = [id[0], id[1], 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 1];
+    socket.send_to(&query, addr).await?;
+    let mut buf = [0u8; 512];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf).await?;
+        if from == addr && n >= 12 && buf[..2] == id && buf[2] & 0x80 != 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// This node's answer to a ping.
+pub fn pong(mesh: &Mesh) -> Pong {
+    Pong {
+        node: mesh.name.clone(),
+        http: mesh.http_addr,
+        dns: mesh.dns_addr,
+    }
+}

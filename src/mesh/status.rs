@@ -1,0 +1,220 @@
+//! What one node sees of the cluster: its sites and revisions, and per peer
+//! the last completed exchange, the pointer rows still waiting for content
+//! and the bytes moved. `status --json` gathers every node's view.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+
+use serde::{Deserialize, Serialize};
+
+use super::service::{Mesh, now_ms};
+
+/// One node's view.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeView {
+    pub node: String,
+    /// Domain (or preview host) → active revision root.
+    pub sites: Vec<SiteView>,
+    pub peers: Vec<PeerView>,
+    /// Pointer rows waiting for their revision's content.
+    pub pending: usize,
+}
+
+/// A served site.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SiteView {
+    pub domain: String,
+    pub revision: String,
+}
+
+/// One peer as this node sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerView {
+    pub name: String,
+    pub rpc: String,
+    pub healthy: bool,
+    /// Milliseconds since the last completed anti-entropy exchange
+    /// (replication lag bound), if any.
+    pub last_sync_ms_ago: Option<u64>,
+    /// Seconds since the last WireGuard handshake, when a device runs.
+    pub last_handshake_secs_ago: Option<u64>,
+    /// RPC payload bytes sent to and received from the peer.
+    pub rpc_sent: u64,
+    pub rpc_received: u64,
+    /// WireGuard bytes, when a device runs.
+    pub wg_tx: Option<u64>,
+    pub wg_rx: Option<u64>,
+}
+
+/// This node's view, now.
+pub fn local_view(mesh: &Mesh) -> NodeView {
+    let sites = mesh
+        .deployer
+        .sites()
+        .load()
+        .sites()
+        .iter()
+        .map(|s| SiteView {
+            domain: s.domain.clone(),
+            revision: s.root.to_hex().to_string(),
+        })
+        .collect();
+    let health: std::collections::HashMap<String, bool> = mesh
+        .store
+        .nodes()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| (n.name, n.healthy))
+        .collect();
+    let last_sync = mesh
+        .last_sync
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let now = now_ms();
+    // WireGuard statistics by public key, when a device runs.
+    let stats: std::collections::HashMap<String, super::wireguard::PeerStats> = mesh
+        .device
+        .get()
+        .and_then(|device| {
+            let handle = tokio::runtime::Handle::try_current().ok()?;
+            handle.block_on(device.peer_stats()).ok()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| (s.public_key.to_string(), s))
+        .collect();
+    let keys: std::collections::HashMap<String, String> = mesh
+        .store
+        .members()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| Some((m.name, m.wg_public_key?)))
+        .collect();
+    let peers = mesh
+        .peers()
+        .into_iter()
+        .map(|p| {
+            let traffic = mesh.client.traffic(p.addr);
+            let wg = keys.get(&p.name).and_then(|k| stats.get(k));
+            PeerView {
+                healthy: health.get(&p.name).copied().unwrap_or(true),
+                last_sync_ms_ago: last_sync.get(&p.name).map(|t| now.saturating_sub(*t)),
+                last_handshake_secs_ago: wg
+                    .and_then(|s| s.last_handshake)
+                    .and_then(|t| t.elapsed().ok())
+                    .map(|d| d.as_secs()),
+                rpc_sent: traffic.sent.load(Ordering::Relaxed),
+                rpc_received: traffic.received.load(Ordering::Relaxed),
+                wg_tx: wg.map(|s| s.tx_bytes),
+                wg_rx: wg.map(|s| s.rx_bytes),
+                rpc: p.addr.to_string(),
+                name: p.name,
+            }
+        })
+        .collect();
+    NodeView {
+        node: mesh.name.clone(),
+        sites,
+        peers,
+        pending: mesh.pending().len(),
+    }
+}
+
+/// The running node's mesh, for the admin `status` command (one node per
+/// process; set when the mesh starts).
+static CURRENT: Mutex<Option<Weak<Mesh>>> = Mutex::new(None);
+
+/// Makes `mesh` the one `status` reports.
+pub fn register(mesh: &Arc<Mesh>) {
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::downgrade(mesh));
+}
+
+/// Every node's view: this node's, then each peer's as it reports it (a
+/// peer that does not answer within a few seconds is listed without a
+/// view). `None` when this node runs no mesh. Blocking: call from a
+/// blocking thread inside the runtime.
+pub fn cluster_views() -> Option<Vec<Result<NodeView, String>>> {
+    let mesh = CURRENT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()?
+        .upgrade()?;
+    let mut views = vec![Ok(local_view(&mesh))];
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    for peer in mesh.peers() {
+        let call =
+            mesh.client
+                .call_json::<_, NodeView>(peer.addr, super::messages::PATH_STATUS, &());
+        let view = handle.block_on(async {
+            match tokio::time::timeout(std::time::Duration::from_secs(3), call).await {
+                Ok(Ok(view)) => Ok(view),
+                Ok(Err(e)) => Err(format!("{}: {e}", peer.name)),
+                Err(_) => Err(format!("{}: no answer within 3 s", peer.name)),
+            }
+        });
+        views.push(view);
+    }
+    Some(views)
+}
+
+/// The views as JSON (an array; unreachable peers as `{"error": …}`).
+pub fn views_json(views: &[Result<NodeView, String>]) -> String {
+    let items: Vec<serde_json::Value> = views
+        .iter()
+        .map(|v| match v {
+            Ok(view) => serde_json::to_value(view).unwrap_or_default(),
+            Err(e) => serde_json::json!({ "error": e }),
+        })
+        .collect();
+    serde_json::Value::Array(items).to_string()
+}
+
+/// The views as a table: one line per (node, peer), then per (node, site).
+pub fn views_table(views: &[Result<NodeView, String>]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16} {:<16} {:<8} {:>10} {:>10} {:>12} {:>12}",
+        "NODE", "PEER", "HEALTH", "HANDSHAKE", "SYNC AGO", "SENT", "RECEIVED"
+    );
+    for view in views {
+        let view = match view {
+            Ok(view) => view,
+            Err(e) => {
+                let _ = writeln!(out, "unreachable: {e}");
+                continue;
+            }
+        };
+        for p in &view.peers {
+            let ago =
+                |v: Option<u64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v}{unit}"));
+            let _ = writeln!(
+                out,
+                "{:<16} {:<16} {:<8} {:>10} {:>10} {:>12} {:>12}",
+                view.node,
+                p.name,
+                if p.healthy { "up" } else { "down" },
+                ago(p.last_handshake_secs_ago, "s"),
+                ago(p.last_sync_ms_ago.map(|ms| ms / 1000), "s"),
+                p.wg_tx.unwrap_or(p.rpc_sent),
+                p.wg_rx.unwrap_or(p.rpc_received),
+            );
+        }
+    }
+    let _ = writeln!(out, "{:<16} {:<32} REVISION", "NODE", "SITE");
+    for view in views.iter().flatten() {
+        for s in &view.sites {
+            let _ = writeln!(
+                out,
+                "{:<16} {:<32} {}{}",
+                view.node,
+                s.domain,
+                &s.revision[..12.min(s.revision.len())],
+                if view.pending > 0 { "  (syncing)" } else { "" }
+            );
+        }
+    }
+    out
+}
