@@ -87,6 +87,34 @@ pub const TABLES: &[TableSpec] = &[
         data: &[],
         dns: true,
     },
+    // Certificates travel with their keys (inside WireGuard) so every node
+    // serves HTTPS; order rows tell the others who is ordering what.
+    TableSpec {
+        name: "acme_accounts",
+        key: &["directory"],
+        data: &["credentials"],
+        dns: false,
+    },
+    TableSpec {
+        name: "certificates",
+        key: &["domain"],
+        data: &[
+            "names",
+            "chain_pem",
+            "key_pem",
+            "not_before_ms",
+            "not_after_ms",
+            "directory",
+            "issued_by",
+        ],
+        dns: false,
+    },
+    TableSpec {
+        name: "cert_orders",
+        key: &["domain"],
+        data: &["node", "since_ms", "attempts", "last_error"],
+        dns: false,
+    },
 ];
 
 /// Tombstones older than this are removed: a week, far longer than any
@@ -475,6 +503,10 @@ impl Store {
         }
         if dns {
             self.dns_changed();
+        }
+        if applied.iter().any(|r| r.table == "certificates") {
+            // TLS listeners reload their certificate snapshot only on this.
+            self.certs_changed();
         }
         match first_error {
             Some(e) if applied.is_empty() => Err(e),
