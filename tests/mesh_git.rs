@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::git::{Client, commit_all, init_repo, repo_url};
+use support::loopback::{join_token as token, member_toml, rpc_of, start_member};
 use support::{Node, temp_dir, write_file};
 use tempfile::TempDir;
 
@@ -17,40 +18,13 @@ const CONVERGE: Duration = Duration::from_secs(120);
 const HOST: &str = "git.example";
 
 fn start(dir: &TempDir, name: &str, key: Option<&str>, join: Option<(&str, &str)>) -> Node {
-    let mut text = format!(
+    let mut head = format!(
         "name = \"{name}\"\ndata_dir = \"data\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[ssh]\nlisten = \"127.0.0.1:0\"\n"
     );
     if let Some(key) = key {
-        text.push_str(&format!("authorized_keys = [\"{}\"]\n", key.trim()));
+        head.push_str(&format!("authorized_keys = [\"{}\"]\n", key.trim()));
     }
-    text.push_str("\n[cluster]\nrpc_listen = \"127.0.0.1:0\"\n");
-    if let Some((seed, token)) = join {
-        text.push_str(&format!("join = \"{seed}\"\njoin_token = \"{token}\"\n"));
-    }
-    write_file(dir.path(), "node.toml", text);
-    Node::start_run(
-        &dir.path().join("node.toml"),
-        temp_dir(),
-        dir.path().join("data"),
-    )
-}
-
-fn rpc_of(node: &Node) -> String {
-    node.stdout_lines()
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("mesh rpc ").map(str::to_string))
-        .unwrap_or_else(|| panic!("no mesh rpc line in {:?}", node.stdout_lines()))
-}
-
-fn token(node: &Node) -> String {
-    let out = node.admin(&["join-token"]);
-    assert!(out.success(), "{}", out.describe());
-    out.stdout
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string()
+    start_member(dir.path(), &member_toml(&head, join))
 }
 
 fn served(node: &Node) -> Option<(String, String)> {

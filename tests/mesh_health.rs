@@ -10,6 +10,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::loopback::{join_token as token, member_toml, rpc_of, start_member};
 use support::{Node, run_command, temp_dir, write_file};
 use tempfile::TempDir;
 
@@ -22,36 +23,10 @@ const WAIT: Duration = Duration::from_secs(60);
 const HOST: &str = "health.example";
 
 fn start(dir: &TempDir, name: &str, ip: u8, join: Option<(&str, &str)>) -> Node {
-    let mut text = format!(
-        "name = \"{name}\"\ndata_dir = \"data\"\nipv4 = \"192.0.2.{ip}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[dns]\nlisten = \"127.0.0.1:0\"\n\n[cluster]\nrpc_listen = \"127.0.0.1:0\"\n"
+    let head = format!(
+        "name = \"{name}\"\ndata_dir = \"data\"\nipv4 = \"192.0.2.{ip}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[dns]\nlisten = \"127.0.0.1:0\"\n"
     );
-    if let Some((seed, token)) = join {
-        text.push_str(&format!("join = \"{seed}\"\njoin_token = \"{token}\"\n"));
-    }
-    write_file(dir.path(), "node.toml", text);
-    Node::start_run(
-        &dir.path().join("node.toml"),
-        temp_dir(),
-        dir.path().join("data"),
-    )
-}
-
-fn rpc_of(node: &Node) -> String {
-    node.stdout_lines()
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("mesh rpc ").map(str::to_string))
-        .unwrap_or_else(|| panic!("no mesh rpc line in {:?}", node.stdout_lines()))
-}
-
-fn token(node: &Node) -> String {
-    let out = node.admin(&["join-token"]);
-    assert!(out.success(), "{}", out.describe());
-    out.stdout
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string()
+    start_member(dir.path(), &member_toml(&head, join))
 }
 
 /// The A records `node`'s DNS answers for the site, sorted.

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::loopback::{join_token, member_toml, rpc_of, start_member};
 use support::{Node, Xorshift, temp_dir, write_file};
 use tempfile::TempDir;
 
@@ -24,51 +25,28 @@ const HOST: &str = "mesh.example";
 struct Home {
     dir: TempDir,
     name: String,
+    toml: String,
 }
 
 impl Home {
     fn new(name: &str, join: Option<(&str, &str)>) -> Home {
-        let dir = temp_dir();
-        let mut text = format!(
-            "name = \"{name}\"\ndata_dir = \"data\"\nipv4 = \"192.0.2.{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[cluster]\nrpc_listen = \"127.0.0.1:0\"\n",
+        let head = format!(
+            "name = \"{name}\"\ndata_dir = \"data\"\nipv4 = \"192.0.2.{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
             10 + name.len()
         );
-        if let Some((seed, token)) = join {
-            text.push_str(&format!("join = \"{seed}\"\njoin_token = \"{token}\"\n"));
-        }
-        write_file(dir.path(), "node.toml", text);
-        Home {
-            dir,
+        let home = Home {
+            dir: temp_dir(),
             name: name.to_string(),
-        }
+            toml: member_toml(&head, join),
+        };
+        // Written now too: some tests run `makiatto run` on it themselves.
+        write_file(home.dir.path(), "node.toml", &home.toml);
+        home
     }
 
     fn start(&self) -> Node {
-        Node::start_run(
-            &self.dir.path().join("node.toml"),
-            temp_dir(),
-            self.dir.path().join("data"),
-        )
+        start_member(self.dir.path(), &self.toml)
     }
-}
-
-/// The `  mesh rpc ADDR` line the node printed.
-fn rpc_of(node: &Node) -> String {
-    node.stdout_lines()
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("mesh rpc ").map(str::to_string))
-        .unwrap_or_else(|| panic!("no mesh rpc line in {:?}", node.stdout_lines()))
-}
-
-fn join_token(node: &Node) -> String {
-    let out = node.admin(&["join-token"]);
-    assert!(out.success(), "join-token failed: {}", out.describe());
-    out.stdout
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 /// Starts a seed and `others` nodes joined through it.

@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod git;
+pub mod loopback;
 pub mod pebble;
 
 use std::io::{BufRead, BufReader, Read, Write};
