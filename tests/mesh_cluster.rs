@@ -15,9 +15,10 @@ use support::{run_command, temp_dir, write_file};
 const HOST: &str = "wg.example";
 const LIMIT: Duration = Duration::from_secs(120);
 
-#[test]
-fn three_nodes_join_through_one_seed_peer_over_wireguard_and_serve_one_deploy() {
-    let mut cluster = Cluster::new(3);
+/// `n` namespace nodes with WireGuard: node 0 is the seed, and every other
+/// node joins through its public join listener with a fresh token.
+fn joined_cluster(n: usize) -> Cluster {
+    let mut cluster = Cluster::new(n);
     let seed_join = format!("{}:7070", cluster.underlay_v4(0));
     let seed = format!(
         "{}{}\n[cluster]\n",
@@ -26,7 +27,7 @@ fn three_nodes_join_through_one_seed_peer_over_wireguard_and_serve_one_deploy() 
     );
     cluster.write_config(0, &seed);
     cluster.start(0);
-    for i in 1..3 {
+    for i in 1..n {
         let mut command = Command::new(support::makiatto_bin());
         command
             .arg("join-token")
@@ -49,6 +50,12 @@ fn three_nodes_join_through_one_seed_peer_over_wireguard_and_serve_one_deploy() 
         cluster.write_config(i, &text);
         cluster.start(i);
     }
+    cluster
+}
+
+#[test]
+fn three_nodes_join_through_one_seed_peer_over_wireguard_and_serve_one_deploy() {
+    let cluster = joined_cluster(3);
 
     for i in 0..3 {
         cluster.wait_for(
@@ -137,37 +144,7 @@ fn served(cluster: &Cluster, i: usize) -> String {
 
 #[test]
 fn a_node_cut_off_while_both_sides_deploy_converges_on_one_winner() {
-    let mut cluster = Cluster::new(3);
-    let seed_join = format!("{}:7070", cluster.underlay_v4(0));
-    let seed = format!(
-        "{}{}\n[cluster]\n",
-        cluster.base_config(0),
-        cluster.mesh_table(0)
-    );
-    cluster.write_config(0, &seed);
-    cluster.start(0);
-    for i in 1..3 {
-        let mut command = Command::new(support::makiatto_bin());
-        command
-            .arg("join-token")
-            .arg("--data")
-            .arg(cluster.data_dir(0));
-        let out = run_command(command, Duration::from_secs(30));
-        let token = out
-            .stdout
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let text = format!(
-            "{}{}\n[cluster]\njoin = \"{seed_join}\"\njoin_token = \"{token}\"\n",
-            cluster.base_config(i),
-            cluster.mesh_table(i)
-        );
-        cluster.write_config(i, &text);
-        cluster.start(i);
-    }
+    let cluster = joined_cluster(3);
     deploy_on(&cluster, 0, "base");
     for i in 0..3 {
         cluster.wait_for(&format!("node {i} serves base"), LIMIT, || {

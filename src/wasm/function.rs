@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use tracing::warn;
-use wasmtime::Store;
 
 use super::Shared;
 use super::limits::Limits;
@@ -91,10 +90,7 @@ impl Function {
             &self.limits,
         )
         .map_err(|e| CallError::Setup(self.path.clone(), e.to_string()))?;
-        let mut store = Store::new(&self.shared.engine, guest);
-        store.limiter(|g| &mut g.limits);
-        store.set_epoch_deadline(self.limits.ticks());
-        store.epoch_deadline_trap();
+        let mut store = guest.into_store(&self.shared.engine, &self.limits);
         let node = NodeContext {
             name: self.shared.node.name.clone(),
             latitude: self.shared.node.latitude,

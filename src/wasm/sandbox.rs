@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, StoreLimits};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -51,6 +51,16 @@ impl Guest {
                 function: name.to_string(),
             },
         })
+    }
+
+    /// The store one call runs in: memory limited, and trapping once its
+    /// epoch deadline (`limits`' timeout) passes.
+    pub fn into_store(self, engine: &Engine, limits: &Limits) -> Store<Guest> {
+        let mut store = Store::new(engine, self);
+        store.limiter(|g| &mut g.limits);
+        store.set_epoch_deadline(limits.ticks());
+        store.epoch_deadline_trap();
+        store
     }
 }
 

@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use wasmtime::Store;
-
 use super::Shared;
 use super::function::{CallError, classify};
 use super::limits::Limits;
@@ -54,10 +52,7 @@ impl Transformer {
         self.shared.transform_runs.fetch_add(1, Ordering::Relaxed);
         let guest = Guest::new(&self.path, Some(&self.revision), &self.env, &self.limits)
             .map_err(|e| CallError::Setup(self.path.clone(), e.to_string()))?;
-        let mut store = Store::new(&self.shared.engine, guest);
-        store.limiter(|g| &mut g.limits);
-        store.set_epoch_deadline(self.limits.ticks());
-        store.epoch_deadline_trap();
+        let mut store = guest.into_store(&self.shared.engine, &self.limits);
         let node = NodeContext {
             name: self.shared.node.name.clone(),
             latitude: self.shared.node.latitude,
