@@ -16,6 +16,7 @@
 //! nodes; `peers.rs` keeps the WireGuard peers equal to the node table;
 //! `health.rs` probes peers; `status.rs` is a node's view of the cluster.
 
+mod addresses;
 mod content;
 mod git_sync;
 mod gossip;
@@ -127,6 +128,12 @@ pub async fn start(
         listeners,
     ));
     status::register(&mesh);
+    if let Some(m) = &config.mesh {
+        let _ = mesh.prefixes.set(addresses::Prefixes {
+            v4: m.prefix_v4,
+            v6: m.prefix_v6,
+        });
+    }
     if let Some(device) = wireguard {
         let _ = mesh.device.set(device.clone());
         tasks.spawn(peers::follow(mesh.clone(), device, shutdown.clone()));
