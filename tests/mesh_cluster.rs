@@ -15,58 +15,15 @@ use support::{run_command, temp_dir, write_file};
 const HOST: &str = "wg.example";
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// `n` namespace nodes with WireGuard: node 0 is the seed, and every other
-/// node joins through its public join listener with a fresh token.
+/// `n` namespace nodes with WireGuard joined through node 0.
 fn joined_cluster(n: usize) -> Cluster {
-    let mut cluster = Cluster::new(n);
-    let seed_join = format!("{}:7070", cluster.underlay_v4(0));
-    let seed = format!(
-        "{}{}\n[cluster]\n",
-        cluster.base_config(0),
-        cluster.mesh_table(0)
-    );
-    cluster.write_config(0, &seed);
-    cluster.start(0);
-    for i in 1..n {
-        let mut command = Command::new(support::makiatto_bin());
-        command
-            .arg("join-token")
-            .arg("--data")
-            .arg(cluster.data_dir(0));
-        let out = run_command(command, Duration::from_secs(30));
-        assert!(out.success(), "join-token: {}", out.describe());
-        let token = out
-            .stdout
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let text = format!(
-            "{}{}\n[cluster]\njoin = \"{seed_join}\"\njoin_token = \"{token}\"\n",
-            cluster.base_config(i),
-            cluster.mesh_table(i)
-        );
-        cluster.write_config(i, &text);
-        cluster.start(i);
-    }
-    cluster
+    Cluster::joined(n, |_, _| String::new())
 }
 
 #[test]
 fn three_nodes_join_through_one_seed_peer_over_wireguard_and_serve_one_deploy() {
     let cluster = joined_cluster(3);
-
-    for i in 0..3 {
-        cluster.wait_for(
-            &format!("node {i} lists two peers with handshakes"),
-            LIMIT,
-            || {
-                let peers = cluster.wg_peers(i, "maki0");
-                (peers.len() == 2 && peers.iter().all(|p| p.latest_handshake > 0)).then_some(())
-            },
-        );
-    }
+    cluster.wait_for_handshakes(LIMIT);
 
     let site = temp_dir();
     write_file(

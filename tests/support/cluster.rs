@@ -143,6 +143,90 @@ impl Cluster {
         cluster
     }
 
+    /// `n` nodes with WireGuard joined into one cluster: node 0 is the
+    /// seed, and every other node joins through the seed's public join
+    /// listener with a fresh one-time token. `tables(cluster, i)` adds TOML
+    /// tables (e.g. `[dns]`, `[ssh]`) to node i's node.toml.
+    pub fn joined(n: usize, tables: impl Fn(&Cluster, usize) -> String) -> Cluster {
+        let mut cluster = Cluster::new(n);
+        let seed_join = format!("{}:7070", cluster.underlay_v4(0));
+        let seed = format!(
+            "{}{}{}\n[cluster]\n",
+            cluster.base_config(0),
+            tables(&cluster, 0),
+            cluster.mesh_table(0)
+        );
+        cluster.write_config(0, &seed);
+        cluster.start(0);
+        for i in 1..n {
+            let mut command = Command::new(makiatto_bin());
+            command
+                .arg("join-token")
+                .arg("--data")
+                .arg(cluster.data_dir(0));
+            let out = run_command(command, EXEC_TIMEOUT);
+            assert!(out.success(), "join-token: {}", out.describe());
+            let token = out
+                .stdout
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let text = format!(
+                "{}{}{}\n[cluster]\njoin = \"{seed_join}\"\njoin_token = \"{token}\"\n",
+                cluster.base_config(i),
+                tables(&cluster, i),
+                cluster.mesh_table(i)
+            );
+            cluster.write_config(i, &text);
+            cluster.start(i);
+        }
+        cluster
+    }
+
+    /// Waits until every node lists every other node as a WireGuard peer
+    /// with a completed handshake.
+    pub fn wait_for_handshakes(&self, limit: Duration) {
+        let others = self.len() - 1;
+        for i in 0..self.len() {
+            self.wait_for(
+                &format!("node {i} lists {others} peers with handshakes"),
+                limit,
+                || {
+                    let peers = self.wg_peers(i, "maki0");
+                    (peers.len() == others && peers.iter().all(|p| p.latest_handshake > 0))
+                        .then_some(())
+                },
+            );
+        }
+    }
+
+    /// Runs `f` on a thread inside node i's network namespace (`None`: the
+    /// foreign namespace), so sockets it opens and processes it starts
+    /// (git, ssh, an HTTP client) are there; returns what `f` returned.
+    pub fn within<T: Send>(&self, i: Option<usize>, f: impl FnOnce() -> T + Send) -> T {
+        let ns = self.netns_name(i).to_string();
+        thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    enter_netns(&ns);
+                    f()
+                })
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })
+    }
+
+    /// Node i's namespace name (`None`: the foreign namespace), for
+    /// [`enter_netns`] on a thread of the test's own.
+    pub fn netns_name(&self, i: Option<usize>) -> &str {
+        match i {
+            Some(i) => &self.nodes[i].ns.name,
+            None => &self.foreign.name,
+        }
+    }
+
     fn create_ns(&self, name: &str) {
         let out = run_command(
             {
@@ -559,6 +643,24 @@ impl Cluster {
             thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// Moves the calling thread (only it) into network namespace `ns`: what
+/// it connects to and the processes it spawns from then on are there.
+/// Panics, saying why, when it cannot.
+pub fn enter_netns(ns: &str) {
+    let path = format!("/run/netns/{ns}");
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| {
+        panic!("this test needs root and network namespaces: open {path}: {e}")
+    });
+    // SAFETY: setns(2) on a namespace file descriptor we hold open; it
+    // changes only this thread's network namespace.
+    let done = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
+    assert!(
+        done == 0,
+        "this test needs root and network namespaces: setns into {ns}: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// One peer line of `wg show IFACE dump`.
