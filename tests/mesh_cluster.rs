@@ -130,3 +130,73 @@ fn a_node_cut_off_while_both_sides_deploy_converges_on_one_winner() {
         );
     }
 }
+
+/// The IPv4 and IPv6 addresses on node i's `maki0`, as `ip` lists them.
+fn interface_addresses(cluster: &Cluster, i: usize) -> Vec<String> {
+    let out = cluster.exec_ok(i, &["ip", "-o", "addr", "show", "dev", "maki0"]);
+    let mut found: Vec<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "inet" || *w == "inet6")?;
+            words.next().map(str::to_string)
+        })
+        .filter(|a| !a.starts_with("fe80"))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn nodes_joining_without_mesh_addresses_get_the_lowest_free_ones_and_keep_them() {
+    // The seed is placed by hand at the first host; the others name only
+    // the prefixes.
+    let mut cluster = Cluster::joined_with(3, |c, i| {
+        let mesh = if i == 0 {
+            c.mesh_table(0)
+        } else {
+            c.mesh_prefixes_table()
+        };
+        format!("{}{mesh}", c.base_config(i))
+    });
+    cluster.wait_for_handshakes(LIMIT);
+    for i in 0..3 {
+        assert_eq!(
+            interface_addresses(&cluster, i),
+            vec![
+                format!("198.51.100.{}/24", i + 1),
+                format!("2001:db8:1::{}/64", i + 1)
+            ],
+            "node {i}'s interface\n{}",
+            cluster.output(i)
+        );
+    }
+    // The assigned addresses carry traffic: n1 pings n2 over the mesh.
+    cluster.wait_for("n1 pings n2's assigned addresses", LIMIT, || {
+        let v4 = cluster.exec(1, &["ping", "-c", "1", "-W", "2", "198.51.100.3"]);
+        let v6 = cluster.exec(1, &["ping", "-c", "1", "-W", "2", "2001:db8:1::3"]);
+        (v4.success() && v6.success()).then_some(())
+    });
+    deploy_on(&cluster, 0, "to assigned addresses");
+    cluster.wait_for("n2 serves the deploy", LIMIT, || {
+        (served(&cluster, 2) == "to assigned addresses").then_some(())
+    });
+
+    // Restarted, a node comes back on the addresses it was given (its
+    // node.toml still names none, and its token is spent).
+    cluster.restart(1);
+    assert_eq!(
+        interface_addresses(&cluster, 1),
+        vec![
+            "198.51.100.2/24".to_string(),
+            "2001:db8:1::2/64".to_string()
+        ],
+        "{}",
+        cluster.output(1)
+    );
+    deploy_on(&cluster, 0, "after the restart");
+    cluster.wait_for("n1 serves the deploy after its restart", LIMIT, || {
+        (served(&cluster, 1) == "after the restart").then_some(())
+    });
+}

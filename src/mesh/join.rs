@@ -18,10 +18,12 @@ use super::addresses::{
     AllocError, Prefixes, inside_v4, inside_v6, lowest_free_v4, lowest_free_v6,
 };
 use super::messages::{JoinReply, JoinRequest, PATH_JOIN};
-use super::rpc::RpcError;
+use super::rpc::{Client, RpcError};
 use super::service::{Mesh, now_ms};
+use super::wireguard::{KEY_FILE, load_or_create_private_key};
 use crate::config::NodeConfig;
-use crate::store::{Member, NodeRow, Store, StoreError};
+use crate::shutdown::Shutdown;
+use crate::store::{Member, NodeRow, Row, Store, StoreError};
 
 /// How long a join token stays valid.
 pub const TOKEN_TTL_MS: u64 = 3600 * 1000;
@@ -42,6 +44,12 @@ pub enum JoinError {
     Store(#[from] StoreError),
     #[error("the join snapshot was refused: {0}")]
     Rows(#[from] crate::store::RowError),
+    #[error(
+        "node {seed} assigned this node no mesh address: give that node a [mesh] table, or set [mesh] address_v4 here"
+    )]
+    NoAddress { seed: SocketAddr },
+    #[error(transparent)]
+    Key(#[from] crate::mesh::wireguard::WireGuardError),
 }
 
 /// Creates a one-time join token and records its hash; returns the token.
@@ -80,6 +88,23 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
     // full prefix or a taken address leaves the token usable.
     let (mesh_ipv4, mesh_ipv6) =
         mesh_addresses(mesh.prefixes.get(), &members, request).map_err(|e| e.to_string())?;
+    // A node that joins before its device is up cannot know its RPC
+    // address: it listens on the address assigned here, at this cluster's
+    // RPC port.
+    let rpc_addr = if request.rpc_addr.is_empty() {
+        let port = mesh.rpc_addr.port();
+        match (mesh_ipv4, mesh_ipv6) {
+            (Some(a), _) => SocketAddr::from((a, port)).to_string(),
+            (None, Some(a)) => SocketAddr::from((a, port)).to_string(),
+            (None, None) => {
+                return Err(
+                    "this node has no mesh prefix to assign an address from: give it a [mesh] table, or set [mesh] address_v4 on the joining node".into(),
+                );
+            }
+        }
+    } else {
+        request.rpc_addr.clone()
+    };
     let ok = store
         .take_join_token(&token_hash(&request.token), now_ms() as i64)
         .map_err(|e| e.to_string())?;
@@ -106,11 +131,11 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
             mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
             mesh_ipv6: mesh_ipv6.clone(),
             endpoint: request.endpoint.clone(),
-            rpc_addr: Some(request.rpc_addr.clone()),
+            rpc_addr: Some(rpc_addr.clone()),
         })
         .map_err(|e| e.to_string())?;
     mesh.members_version.send_modify(|v| *v = v.wrapping_add(1));
-    info!(node = %request.name, rpc = %request.rpc_addr, "node joined");
+    info!(node = %request.name, rpc = %rpc_addr, "node joined");
     Ok(JoinReply {
         mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
         mesh_ipv6,
@@ -248,21 +273,7 @@ pub async fn join(mesh: &Arc<Mesh>, config: &NodeConfig) -> Result<(), JoinError
             .map(|a| a.to_string()),
         rpc_addr: mesh.rpc_addr.to_string(),
     };
-    let mut attempt = 0;
-    let reply: JoinReply = loop {
-        match mesh.client.call_json(seed, PATH_JOIN, &request).await {
-            Ok(reply) => break reply,
-            Err(RpcError::Status { message, .. }) => {
-                return Err(JoinError::Refused { seed, message });
-            }
-            Err(source) if attempt >= 10 => return Err(JoinError::Unreachable { seed, source }),
-            Err(e) => {
-                attempt += 1;
-                warn!(seed = %seed, error = %e, "join attempt failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    };
+    let reply = register(&mesh.client, seed, &request).await?;
     let count = reply.rows.len();
     let mesh2 = mesh.clone();
     tokio::task::spawn_blocking(move || mesh2.accept_rows(reply.rows))
@@ -275,6 +286,109 @@ pub async fn join(mesh: &Arc<Mesh>, config: &NodeConfig) -> Result<(), JoinError
         })??;
     info!(seed = %seed, rows = count, "joined the cluster");
     Ok(())
+}
+
+/// Posts `request` to `seed`, retrying while it is unreachable.
+async fn register(
+    client: &Client,
+    seed: SocketAddr,
+    request: &JoinRequest,
+) -> Result<JoinReply, JoinError> {
+    let mut attempt = 0;
+    loop {
+        match client.call_json(seed, PATH_JOIN, request).await {
+            Ok(reply) => return Ok(reply),
+            Err(RpcError::Status { message, .. }) => {
+                return Err(JoinError::Refused { seed, message });
+            }
+            Err(source) if attempt >= 10 => return Err(JoinError::Unreachable { seed, source }),
+            Err(e) => {
+                attempt += 1;
+                warn!(seed = %seed, error = %e, "join attempt failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// The mesh addresses this node was assigned when it joined (its own row
+/// in the node table), for a `[mesh]` that names none.
+pub fn assigned(store: &Store, name: &str) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+    let own = store
+        .members()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.name == name);
+    let Some(own) = own else {
+        return (None, None);
+    };
+    (
+        own.mesh_ipv4.as_deref().and_then(|a| a.parse().ok()),
+        own.mesh_ipv6.as_deref().and_then(|a| a.parse().ok()),
+    )
+}
+
+/// The joining node's side when `[mesh]` names no addresses and none were
+/// assigned yet: the WireGuard device cannot come up without one, so the
+/// node registers through the seed's public join listener first, with its
+/// WireGuard key (made now if new). The addresses the seed assigns go into
+/// this node's own row, where the device finds them now and on every
+/// restart; the snapshot is returned for the mesh to merge once it runs.
+/// `None` when this node does not join this way.
+pub async fn before_device(
+    config: &NodeConfig,
+    store: &Store,
+    shutdown: Shutdown,
+) -> Result<Option<Vec<Row>>, JoinError> {
+    let (Some(mesh), Some(cluster)) = (&config.mesh, &config.cluster) else {
+        return Ok(None);
+    };
+    let (Some(seed), Some(token)) = (&cluster.join, &cluster.join_token) else {
+        return Ok(None);
+    };
+    if mesh.address_v4.is_some() || mesh.address_v6.is_some() {
+        return Ok(None);
+    }
+    if assigned(store, &config.name) != (None, None) {
+        return Ok(None);
+    }
+    let seed: SocketAddr = seed.parse().map_err(|_| JoinError::BadSeed(seed.clone()))?;
+    let key = load_or_create_private_key(&config.data_dir.join(KEY_FILE))?.public_key();
+    let request = JoinRequest {
+        token: token.clone(),
+        name: config.name.clone(),
+        ipv4: config.ipv4.map(|a| a.to_string()),
+        ipv6: config.ipv6.map(|a| a.to_string()),
+        latitude: config.latitude,
+        longitude: config.longitude,
+        wg_public_key: Some(key.to_string()),
+        endpoint: mesh.endpoint.clone(),
+        mesh_ipv4: None,
+        mesh_ipv6: None,
+        // The seed puts it on the address it assigns.
+        rpc_addr: String::new(),
+    };
+    let client = Client::new(shutdown);
+    let reply = register(&client, seed, &request).await;
+    client.close().await;
+    let reply = reply?;
+    let v4: Option<Ipv4Addr> = reply.mesh_ipv4.as_deref().and_then(|a| a.parse().ok());
+    let v6: Option<Ipv6Addr> = reply.mesh_ipv6.as_deref().and_then(|a| a.parse().ok());
+    let rpc = match (v4, v6) {
+        (Some(a), _) => SocketAddr::from((a, mesh.rpc_port)),
+        (None, Some(a)) => SocketAddr::from((a, mesh.rpc_port)),
+        (None, None) => return Err(JoinError::NoAddress { seed }),
+    };
+    store.set_member(&Member {
+        name: config.name.clone(),
+        wg_public_key: Some(key.to_string()),
+        mesh_ipv4: v4.map(|a| a.to_string()),
+        mesh_ipv6: v6.map(|a| a.to_string()),
+        endpoint: mesh.endpoint.clone(),
+        rpc_addr: Some(rpc.to_string()),
+    })?;
+    info!(seed = %seed, mesh_ipv4 = ?v4, mesh_ipv6 = ?v6, "joined: mesh addresses assigned");
+    Ok(Some(reply.rows))
 }
 
 #[cfg(test)]

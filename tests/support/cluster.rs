@@ -148,41 +148,51 @@ impl Cluster {
     /// listener with a fresh one-time token. `tables(cluster, i)` adds TOML
     /// tables (e.g. `[dns]`, `[ssh]`) to node i's node.toml.
     pub fn joined(n: usize, tables: impl Fn(&Cluster, usize) -> String) -> Cluster {
+        Cluster::joined_with(n, |cluster, i| {
+            format!(
+                "{}{}{}",
+                cluster.base_config(i),
+                tables(cluster, i),
+                cluster.mesh_table(i)
+            )
+        })
+    }
+
+    /// Like [`Cluster::joined`], with node i's node.toml up to its
+    /// `[cluster]` table written by `config(cluster, i)`.
+    pub fn joined_with(n: usize, config: impl Fn(&Cluster, usize) -> String) -> Cluster {
         let mut cluster = Cluster::new(n);
         let seed_join = format!("{}:7070", cluster.underlay_v4(0));
-        let seed = format!(
-            "{}{}{}\n[cluster]\n",
-            cluster.base_config(0),
-            tables(&cluster, 0),
-            cluster.mesh_table(0)
-        );
+        let seed = format!("{}\n[cluster]\n", config(&cluster, 0));
         cluster.write_config(0, &seed);
         cluster.start(0);
         for i in 1..n {
-            let mut command = Command::new(makiatto_bin());
-            command
-                .arg("join-token")
-                .arg("--data")
-                .arg(cluster.data_dir(0));
-            let out = run_command(command, EXEC_TIMEOUT);
-            assert!(out.success(), "join-token: {}", out.describe());
-            let token = out
-                .stdout
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string();
+            let token = cluster.join_token(0);
             let text = format!(
-                "{}{}{}\n[cluster]\njoin = \"{seed_join}\"\njoin_token = \"{token}\"\n",
-                cluster.base_config(i),
-                tables(&cluster, i),
-                cluster.mesh_table(i)
+                "{}\n[cluster]\njoin = \"{seed_join}\"\njoin_token = \"{token}\"\n",
+                config(&cluster, i)
             );
             cluster.write_config(i, &text);
             cluster.start(i);
         }
         cluster
+    }
+
+    /// A fresh one-time join token from node i (`makiatto join-token`).
+    pub fn join_token(&self, i: usize) -> String {
+        let mut command = Command::new(makiatto_bin());
+        command
+            .arg("join-token")
+            .arg("--data")
+            .arg(self.data_dir(i));
+        let out = run_command(command, EXEC_TIMEOUT);
+        assert!(out.success(), "join-token: {}", out.describe());
+        out.stdout
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
     }
 
     /// Waits until every node lists every other node as a WireGuard peer
@@ -374,6 +384,12 @@ impl Cluster {
             self.mesh_v4(i),
             self.mesh_v6(i),
         )
+    }
+
+    /// A `[mesh]` table with the test prefixes and no addresses: node i
+    /// is assigned its mesh addresses when it joins.
+    pub fn mesh_prefixes_table(&self) -> String {
+        format!("\n[mesh]\nprefix_v4 = \"{MESH_PREFIX_V4}\"\nprefix_v6 = \"{MESH_PREFIX_V6}\"\n")
     }
 
     /// Writes node i's node.toml; returns its path.
