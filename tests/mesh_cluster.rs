@@ -200,3 +200,43 @@ fn nodes_joining_without_mesh_addresses_get_the_lowest_free_ones_and_keep_them()
         (served(&cluster, 1) == "after the restart").then_some(())
     });
 }
+
+#[test]
+fn a_join_into_a_full_mesh_prefix_is_refused_naming_the_fix() {
+    // A /30 holds two nodes: the seed at .1 and one joiner at .2.
+    let mut cluster = Cluster::new(3);
+    let prefixes = "\n[mesh]\nprefix_v4 = \"198.51.100.0/30\"\nprefix_v6 = \"2001:db8:1::/64\"\n";
+    let seed = format!(
+        "{}{prefixes}address_v4 = \"198.51.100.1\"\n\n[cluster]\n",
+        cluster.base_config(0)
+    );
+    cluster.write_config(0, &seed);
+    cluster.start(0);
+    let join = format!("{}:7070", cluster.underlay_v4(0));
+    for i in 1..3 {
+        let text = format!(
+            "{}{prefixes}\n[cluster]\njoin = \"{join}\"\njoin_token = \"{}\"\n",
+            cluster.base_config(i),
+            cluster.join_token(0)
+        );
+        cluster.write_config(i, &text);
+    }
+    cluster.start(1);
+    assert_eq!(
+        interface_addresses(&cluster, 1),
+        vec![
+            "198.51.100.2/30".to_string(),
+            "2001:db8:1::1/64".to_string()
+        ],
+        "{}",
+        cluster.output(1)
+    );
+    let refused = cluster
+        .try_start(2)
+        .expect_err("a third node cannot fit in a /30");
+    assert!(
+        refused.contains("the mesh prefix 198.51.100.0/30 is full")
+            && refused.contains("widen [mesh] prefix_v4 on every node"),
+        "{refused}"
+    );
+}

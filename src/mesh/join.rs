@@ -48,6 +48,15 @@ pub enum JoinError {
         "node {seed} assigned this node no mesh address: give that node a [mesh] table, or set [mesh] address_v4 here"
     )]
     NoAddress { seed: SocketAddr },
+    #[error(
+        "node {seed} assigned mesh address {address}, outside this node's [mesh] {field} {prefix}: the mesh prefixes must be the same on every node"
+    )]
+    OtherPrefix {
+        seed: SocketAddr,
+        address: String,
+        field: &'static str,
+        prefix: String,
+    },
     #[error(transparent)]
     Key(#[from] crate::mesh::wireguard::WireGuardError),
 }
@@ -374,6 +383,23 @@ pub async fn before_device(
     let reply = reply?;
     let v4: Option<Ipv4Addr> = reply.mesh_ipv4.as_deref().and_then(|a| a.parse().ok());
     let v6: Option<Ipv6Addr> = reply.mesh_ipv6.as_deref().and_then(|a| a.parse().ok());
+    // The interface routes only this node's own prefixes into the tunnel.
+    if let Some(a) = v4.filter(|a| !inside_v4(mesh.prefix_v4, *a)) {
+        return Err(JoinError::OtherPrefix {
+            seed,
+            address: a.to_string(),
+            field: "prefix_v4",
+            prefix: format!("{}/{}", mesh.prefix_v4.0, mesh.prefix_v4.1),
+        });
+    }
+    if let Some(a) = v6.filter(|a| !inside_v6(mesh.prefix_v6, *a)) {
+        return Err(JoinError::OtherPrefix {
+            seed,
+            address: a.to_string(),
+            field: "prefix_v6",
+            prefix: format!("{}/{}", mesh.prefix_v6.0, mesh.prefix_v6.1),
+        });
+    }
     let rpc = match (v4, v6) {
         (Some(a), _) => SocketAddr::from((a, mesh.rpc_port)),
         (None, Some(a)) => SocketAddr::from((a, mesh.rpc_port)),
