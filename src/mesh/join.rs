@@ -28,6 +28,9 @@ use crate::store::{Member, NodeRow, Row, Store, StoreError};
 /// How long a join token stays valid.
 pub const TOKEN_TTL_MS: u64 = 3600 * 1000;
 
+/// Held while a join is admitted (a node runs one mesh per process).
+static ADMISSION: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// What to do about a token the seed did not take.
 const TOKEN_ADVICE: &str = "print a fresh token there with `ssh -p 2222 git@NODE join-token` and put it in [cluster] join_token";
 
@@ -91,6 +94,8 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
     if request.name == mesh.name {
         return Err(format!("{:?} is this node's own name", request.name));
     }
+    // One admission at a time: two joins must never be given one address.
+    let _one_at_a_time = ADMISSION.lock().unwrap_or_else(|e| e.into_inner());
     let store = &mesh.store;
     let members = store.members().map_err(|e| e.to_string())?;
     // Addresses are settled before the token is spent, so a refusal for a
