@@ -282,9 +282,9 @@ fn a_one_file_change_in_a_5000_file_site_moves_about_that_file(cluster: &Cluster
     // The steady background (health probes, anti-entropy, keepalives and
     // these status calls) over a quiet window, for comparison.
     let quiet = Instant::now();
-    let idle_before = counters(cluster);
+    let (idle_before, _) = counters(cluster);
     thread::sleep(Duration::from_secs(5));
-    let idle = delta(&idle_before, &counters(cluster));
+    let idle = delta(&idle_before, &counters(cluster).0);
     let idle_secs = quiet.elapsed().as_secs_f64();
 
     // One compressible page, 40 KB raw.
@@ -294,12 +294,14 @@ fn a_one_file_change_in_a_5000_file_site_moves_about_that_file(cluster: &Cluster
         .len();
     write_file(site.path(), "d05/s03/f00115.bin", &changed);
     let window = Instant::now();
-    let before = counters(cluster);
+    let (before, rpc_before) = counters(cluster);
     let started = Instant::now();
     let second = deploy(cluster, A, site.path());
     wait_all_serve(cluster, BIG_HOST, "/d05/s03/f00115.bin", &second);
     let took = started.elapsed();
-    let moved = delta(&before, &counters(cluster));
+    let (after, rpc_after) = counters(cluster);
+    let moved = delta(&before, &after);
+    let rpc = delta(&rpc_before, &rpc_after);
     let window_secs = window.elapsed().as_secs_f64();
 
     // What the change itself moved: the window's bytes less the quiet
@@ -325,8 +327,8 @@ fn a_one_file_change_in_a_5000_file_site_moves_about_that_file(cluster: &Cluster
     );
     for i in 0..cluster.len() {
         println!(
-            "  node {i}: WireGuard sent {} B, received {} B in {window_secs:.1} s; less the quiet rate: sent {} B, received {} B",
-            moved[i].0, moved[i].1, change[i].0, change[i].1
+            "  node {i}: WireGuard sent {} B, received {} B in {window_secs:.1} s; less the quiet rate: sent {} B, received {} B; its own mesh RPC calls: {} B of requests, {} B of answers",
+            moved[i].0, moved[i].1, change[i].0, change[i].1, rpc[i].0, rpc[i].1
         );
     }
     println!(
@@ -374,9 +376,13 @@ fn page(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// Per node: WireGuard bytes sent to and received from all its peers, as
-/// its own view in `status --json` reports them.
-fn counters(cluster: &Cluster) -> Vec<(u64, u64)> {
+/// Per node, as its own view in `status --json` reports them, summed over
+/// its peers: WireGuard bytes sent and received (what crossed the
+/// tunnels), and the payload of the mesh RPC calls it made: requests sent,
+/// answers received (inside the tunnels).
+type Counters = Vec<(u64, u64)>;
+
+fn counters(cluster: &Cluster) -> (Counters, Counters) {
     (0..cluster.len())
         .map(|i| {
             let status = status(cluster, i);
@@ -388,15 +394,22 @@ fn counters(cluster: &Cluster) -> Vec<(u64, u64)> {
             );
             let peers = view["peers"].as_array().cloned().unwrap_or_default();
             assert_eq!(peers.len(), 2, "node {i} lists two peers: {status}");
-            peers.iter().fold((0, 0), |(tx, rx), p| {
-                let wg_tx = p["wg_tx"]
-                    .as_u64()
-                    .unwrap_or_else(|| panic!("node {i}: no WireGuard counters in {status}"));
-                let wg_rx = p["wg_rx"].as_u64().unwrap_or(0);
-                (tx + wg_tx, rx + wg_rx)
-            })
+            let sum = |field: &str| -> u64 {
+                peers
+                    .iter()
+                    .map(|p| {
+                        p[field]
+                            .as_u64()
+                            .unwrap_or_else(|| panic!("node {i}: no {field} counter in {status}"))
+                    })
+                    .sum()
+            };
+            (
+                (sum("wg_tx"), sum("wg_rx")),
+                (sum("rpc_sent"), sum("rpc_received")),
+            )
         })
-        .collect()
+        .unzip()
 }
 
 fn delta(before: &[(u64, u64)], after: &[(u64, u64)]) -> Vec<(u64, u64)> {
