@@ -179,6 +179,10 @@ impl Node {
             }
             None => None,
         };
+        // A node with no mesh address yet joins first: the address comes from the seed.
+        let joined = crate::mesh::join::before_device(&self.config, &self.store, shutdown.clone())
+            .await
+            .map_err(crate::mesh::MeshError::from)?;
         let wireguard = self.start_wireguard(shutdown.clone(), &mut tasks).await?;
         let mesh_addr = crate::mesh::start(
             &self.config,
@@ -186,6 +190,7 @@ impl Node {
             self.deployer.clone(),
             (http_addr, dns_addr),
             wireguard.clone(),
+            joined,
             shutdown.clone(),
             &mut tasks,
         )
@@ -254,7 +259,8 @@ impl Node {
         mut shutdown: Shutdown,
         tasks: &mut JoinSet<()>,
     ) -> Result<Option<Arc<Device>>, NodeError> {
-        let Some(mesh) = &self.config.mesh else {
+        // node.toml's addresses, else those assigned at join.
+        let Some(mesh) = crate::mesh::settings(&self.config, &self.store) else {
             return Ok(None);
         };
         let addresses = mesh.interface_addresses();

@@ -15,58 +15,15 @@ use support::{run_command, temp_dir, write_file};
 const HOST: &str = "wg.example";
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// `n` namespace nodes with WireGuard: node 0 is the seed, and every other
-/// node joins through its public join listener with a fresh token.
+/// `n` namespace nodes with WireGuard joined through node 0.
 fn joined_cluster(n: usize) -> Cluster {
-    let mut cluster = Cluster::new(n);
-    let seed_join = format!("{}:7070", cluster.underlay_v4(0));
-    let seed = format!(
-        "{}{}\n[cluster]\n",
-        cluster.base_config(0),
-        cluster.mesh_table(0)
-    );
-    cluster.write_config(0, &seed);
-    cluster.start(0);
-    for i in 1..n {
-        let mut command = Command::new(support::makiatto_bin());
-        command
-            .arg("join-token")
-            .arg("--data")
-            .arg(cluster.data_dir(0));
-        let out = run_command(command, Duration::from_secs(30));
-        assert!(out.success(), "join-token: {}", out.describe());
-        let token = out
-            .stdout
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        let text = format!(
-            "{}{}\n[cluster]\njoin = \"{seed_join}\"\njoin_token = \"{token}\"\n",
-            cluster.base_config(i),
-            cluster.mesh_table(i)
-        );
-        cluster.write_config(i, &text);
-        cluster.start(i);
-    }
-    cluster
+    Cluster::joined(n, |_, _| String::new())
 }
 
 #[test]
 fn three_nodes_join_through_one_seed_peer_over_wireguard_and_serve_one_deploy() {
     let cluster = joined_cluster(3);
-
-    for i in 0..3 {
-        cluster.wait_for(
-            &format!("node {i} lists two peers with handshakes"),
-            LIMIT,
-            || {
-                let peers = cluster.wg_peers(i, "maki0");
-                (peers.len() == 2 && peers.iter().all(|p| p.latest_handshake > 0)).then_some(())
-            },
-        );
-    }
+    cluster.wait_for_handshakes(LIMIT);
 
     let site = temp_dir();
     write_file(
@@ -172,4 +129,114 @@ fn a_node_cut_off_while_both_sides_deploy_converges_on_one_winner() {
             out.describe()
         );
     }
+}
+
+/// The IPv4 and IPv6 addresses on node i's `maki0`, as `ip` lists them.
+fn interface_addresses(cluster: &Cluster, i: usize) -> Vec<String> {
+    let out = cluster.exec_ok(i, &["ip", "-o", "addr", "show", "dev", "maki0"]);
+    let mut found: Vec<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "inet" || *w == "inet6")?;
+            words.next().map(str::to_string)
+        })
+        .filter(|a| !a.starts_with("fe80"))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn nodes_joining_without_mesh_addresses_get_the_lowest_free_ones_and_keep_them() {
+    // The seed is placed by hand at the first host; the others name only
+    // the prefixes.
+    let mut cluster = Cluster::joined_with(3, |c, i| {
+        let mesh = if i == 0 {
+            c.mesh_table(0)
+        } else {
+            c.mesh_prefixes_table()
+        };
+        format!("{}{mesh}", c.base_config(i))
+    });
+    cluster.wait_for_handshakes(LIMIT);
+    for i in 0..3 {
+        assert_eq!(
+            interface_addresses(&cluster, i),
+            vec![
+                format!("198.51.100.{}/24", i + 1),
+                format!("2001:db8:1::{}/64", i + 1)
+            ],
+            "node {i}'s interface\n{}",
+            cluster.output(i)
+        );
+    }
+    // The assigned addresses carry traffic: n1 pings n2 over the mesh.
+    cluster.wait_for("n1 pings n2's assigned addresses", LIMIT, || {
+        let v4 = cluster.exec(1, &["ping", "-c", "1", "-W", "2", "198.51.100.3"]);
+        let v6 = cluster.exec(1, &["ping", "-c", "1", "-W", "2", "2001:db8:1::3"]);
+        (v4.success() && v6.success()).then_some(())
+    });
+    deploy_on(&cluster, 0, "to assigned addresses");
+    cluster.wait_for("n2 serves the deploy", LIMIT, || {
+        (served(&cluster, 2) == "to assigned addresses").then_some(())
+    });
+
+    // Restarted, a node comes back on the addresses it was given (its
+    // node.toml still names none, and its token is spent).
+    cluster.restart(1);
+    assert_eq!(
+        interface_addresses(&cluster, 1),
+        vec![
+            "198.51.100.2/24".to_string(),
+            "2001:db8:1::2/64".to_string()
+        ],
+        "{}",
+        cluster.output(1)
+    );
+    deploy_on(&cluster, 0, "after the restart");
+    cluster.wait_for("n1 serves the deploy after its restart", LIMIT, || {
+        (served(&cluster, 1) == "after the restart").then_some(())
+    });
+}
+
+#[test]
+fn a_join_into_a_full_mesh_prefix_is_refused_naming_the_fix() {
+    // A /30 holds two nodes: the seed at .1 and one joiner at .2.
+    let mut cluster = Cluster::new(3);
+    let prefixes = "\n[mesh]\nprefix_v4 = \"198.51.100.0/30\"\nprefix_v6 = \"2001:db8:1::/64\"\n";
+    let seed = format!(
+        "{}{prefixes}address_v4 = \"198.51.100.1\"\n\n[cluster]\n",
+        cluster.base_config(0)
+    );
+    cluster.write_config(0, &seed);
+    cluster.start(0);
+    let join = format!("{}:7070", cluster.underlay_v4(0));
+    for i in 1..3 {
+        let text = format!(
+            "{}{prefixes}\n[cluster]\njoin = \"{join}\"\njoin_token = \"{}\"\n",
+            cluster.base_config(i),
+            cluster.join_token(0)
+        );
+        cluster.write_config(i, &text);
+    }
+    cluster.start(1);
+    assert_eq!(
+        interface_addresses(&cluster, 1),
+        vec![
+            "198.51.100.2/30".to_string(),
+            "2001:db8:1::1/64".to_string()
+        ],
+        "{}",
+        cluster.output(1)
+    );
+    let refused = cluster
+        .try_start(2)
+        .expect_err("a third node cannot fit in a /30");
+    assert!(
+        refused.contains("the mesh prefix 198.51.100.0/30 is full")
+            && refused.contains("widen [mesh] prefix_v4 on every node"),
+        "{refused}"
+    );
 }

@@ -6,9 +6,12 @@
 //!
 //! Each node acts on its own view (health is not replicated): a node cut
 //! off from a peer stops sending visitors there even if others still reach
-//! it, and no coordination is needed to decide. The bound: a stopped node
-//! leaves the others' answers within `FAILURES_TO_DOWN × PROBE_INTERVAL +
-//! PROBE_TIMEOUT` = 7 seconds (plus resolver caching of the DNS TTL).
+//! it, and no coordination is needed to decide. The bound: rounds start
+//! every `PROBE_INTERVAL` whatever the previous one took, and a stopped
+//! node fails a round within `PROBE_TIMEOUT` (its ping goes unanswered),
+//! so it leaves the others' answers within `FAILURES_TO_DOWN ×
+//! PROBE_INTERVAL + PROBE_TIMEOUT` = 7 seconds (plus resolver caching of
+//! the DNS TTL).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -51,9 +54,14 @@ struct Streak {
 /// Probes every peer until shutdown.
 pub async fn probe_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
     let mut streaks: HashMap<String, Streak> = HashMap::new();
+    // Rounds start on a fixed beat, not a pause after each round: a round
+    // spent waiting out a dead peer's timeout must not stretch the bound.
+    let mut beat =
+        tokio::time::interval_at(tokio::time::Instant::now() + PROBE_INTERVAL, PROBE_INTERVAL);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(PROBE_INTERVAL) => {}
+            _ = beat.tick() => {}
             _ = shutdown.wait() => return,
         }
         let mut round = JoinSet::new();

@@ -16,6 +16,7 @@
 //! nodes; `peers.rs` keeps the WireGuard peers equal to the node table;
 //! `health.rs` probes peers; `status.rs` is a node's view of the cluster.
 
+mod addresses;
 mod content;
 mod git_sync;
 mod gossip;
@@ -37,7 +38,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tracing::info;
 
-use crate::config::NodeConfig;
+use crate::config::{MeshSettings, NodeConfig};
 use crate::deploy::Deployer;
 use crate::shutdown::Shutdown;
 use crate::store::{Member, Store, StoreError};
@@ -66,21 +67,24 @@ pub enum MeshError {
 /// first start, and spawns replication and health probes into `tasks`;
 /// `listeners` are this node's HTTP and DNS addresses, which peers probe. Returns the mesh and
 /// where its RPC listens; `None` for a single node.
+#[allow(clippy::too_many_arguments)] // one call site, in node.rs
 pub async fn start(
     config: &NodeConfig,
     store: Arc<Store>,
     deployer: Arc<Deployer>,
     listeners: (SocketAddr, Option<SocketAddr>),
     wireguard: Option<Arc<wireguard::Device>>,
+    joined: Option<Vec<crate::store::Row>>,
     shutdown: Shutdown,
     tasks: &mut JoinSet<()>,
 ) -> Result<Option<(Arc<Mesh>, SocketAddr)>, MeshError> {
     if config.cluster.is_none() && config.mesh.is_none() {
         return Ok(None);
     }
+    let settings = settings(config, &store);
     // Inside a WireGuard mesh the RPC listens on the mesh address only;
     // without a device, where `[cluster]` says.
-    let mesh_listen = match (&wireguard, &config.mesh) {
+    let mesh_listen = match (&wireguard, &settings) {
         (Some(_), Some(m)) => m
             .address_v4
             .map(|a| SocketAddr::from((a, m.rpc_port)))
@@ -110,7 +114,7 @@ pub async fn start(
         rpc_addr: Some(rpc_addr.to_string()),
         ..own
     };
-    if let (Some(device), Some(m)) = (&wireguard, &config.mesh) {
+    if let (Some(device), Some(m)) = (&wireguard, &settings) {
         member.wg_public_key = Some(device.public_key().to_string());
         member.mesh_ipv4 = m.address_v4.map(|a| a.to_string());
         member.mesh_ipv6 = m.address_v6.map(|a| a.to_string());
@@ -127,6 +131,12 @@ pub async fn start(
         listeners,
     ));
     status::register(&mesh);
+    if let Some(m) = &config.mesh {
+        let _ = mesh.prefixes.set(addresses::Prefixes {
+            v4: m.prefix_v4,
+            v6: m.prefix_v6,
+        });
+    }
     if let Some(device) = wireguard {
         let _ = mesh.device.set(device.clone());
         tasks.spawn(peers::follow(mesh.clone(), device, shutdown.clone()));
@@ -149,8 +159,17 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
-    let alone = mesh.peers().is_empty();
-    if alone {
+    if let Some(rows) = joined {
+        // Joined before the device came up (join::before_device).
+        let merging = mesh.clone();
+        tokio::task::spawn_blocking(move || merging.accept_rows(rows))
+            .await
+            .map_err(|e| StoreError::Corrupt {
+                what: "join snapshot task",
+                value: e.to_string(),
+            })?
+            .map_err(join::JoinError::from)?;
+    } else if mesh.peers().is_empty() {
         join::join(&mesh, config).await?;
     }
     tasks.spawn(gossip::push_loop(mesh.clone(), shutdown.clone()));
@@ -165,6 +184,17 @@ pub async fn start(
     tasks.spawn(tombstone_sweep(store, shutdown));
     info!(rpc = %rpc_addr, peers = mesh.peers().len(), "mesh started");
     Ok(Some((mesh, rpc_addr)))
+}
+
+/// This node's `[mesh]` with the addresses it was assigned at join filled
+/// in where node.toml names none: what its WireGuard interface and RPC
+/// listener use.
+pub fn settings(config: &NodeConfig, store: &Store) -> Option<MeshSettings> {
+    let mut settings = config.mesh.clone()?;
+    if settings.address_v4.is_none() && settings.address_v6.is_none() {
+        (settings.address_v4, settings.address_v6) = join::assigned(store, &config.name);
+    }
+    Some(settings)
 }
 
 async fn tombstone_sweep(store: Arc<Store>, mut shutdown: Shutdown) {

@@ -54,6 +54,9 @@ pub struct Mesh {
     pub last_sync: Mutex<HashMap<String, u64>>,
     /// The WireGuard device, when this node runs one (peer statistics).
     pub device: std::sync::OnceLock<Arc<super::wireguard::Device>>,
+    /// The mesh prefixes from `[mesh]`, when set: joins are given
+    /// addresses from them.
+    pub prefixes: std::sync::OnceLock<super::addresses::Prefixes>,
 }
 
 impl Mesh {
@@ -83,6 +86,7 @@ impl Mesh {
             members_version: watch::Sender::new(0),
             last_sync: Mutex::new(HashMap::new()),
             device: std::sync::OnceLock::new(),
+            prefixes: std::sync::OnceLock::new(),
         }
     }
 

@@ -143,6 +143,100 @@ impl Cluster {
         cluster
     }
 
+    /// `n` nodes with WireGuard joined into one cluster: node 0 is the
+    /// seed, and every other node joins through the seed's public join
+    /// listener with a fresh one-time token. `tables(cluster, i)` adds TOML
+    /// tables (e.g. `[dns]`, `[ssh]`) to node i's node.toml.
+    pub fn joined(n: usize, tables: impl Fn(&Cluster, usize) -> String) -> Cluster {
+        Cluster::joined_with(n, |cluster, i| {
+            format!(
+                "{}{}{}",
+                cluster.base_config(i),
+                tables(cluster, i),
+                cluster.mesh_table(i)
+            )
+        })
+    }
+
+    /// Like [`Cluster::joined`], with node i's node.toml up to its
+    /// `[cluster]` table written by `config(cluster, i)`.
+    pub fn joined_with(n: usize, config: impl Fn(&Cluster, usize) -> String) -> Cluster {
+        let mut cluster = Cluster::new(n);
+        let seed_join = format!("{}:7070", cluster.underlay_v4(0));
+        let seed = format!("{}\n[cluster]\n", config(&cluster, 0));
+        cluster.write_config(0, &seed);
+        cluster.start(0);
+        for i in 1..n {
+            let token = cluster.join_token(0);
+            let text = format!(
+                "{}\n[cluster]\njoin = \"{seed_join}\"\njoin_token = \"{token}\"\n",
+                config(&cluster, i)
+            );
+            cluster.write_config(i, &text);
+            cluster.start(i);
+        }
+        cluster
+    }
+
+    /// A fresh one-time join token from node i (`makiatto join-token`).
+    pub fn join_token(&self, i: usize) -> String {
+        let mut command = Command::new(makiatto_bin());
+        command
+            .arg("join-token")
+            .arg("--data")
+            .arg(self.data_dir(i));
+        let out = run_command(command, EXEC_TIMEOUT);
+        assert!(out.success(), "join-token: {}", out.describe());
+        out.stdout
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    /// Waits until every node lists every other node as a WireGuard peer
+    /// with a completed handshake.
+    pub fn wait_for_handshakes(&self, limit: Duration) {
+        let others = self.len() - 1;
+        for i in 0..self.len() {
+            self.wait_for(
+                &format!("node {i} lists {others} peers with handshakes"),
+                limit,
+                || {
+                    let peers = self.wg_peers(i, "maki0");
+                    (peers.len() == others && peers.iter().all(|p| p.latest_handshake > 0))
+                        .then_some(())
+                },
+            );
+        }
+    }
+
+    /// Runs `f` on a thread inside node i's network namespace (`None`: the
+    /// foreign namespace), so sockets it opens and processes it starts
+    /// (git, ssh, an HTTP client) are there; returns what `f` returned.
+    pub fn within<T: Send>(&self, i: Option<usize>, f: impl FnOnce() -> T + Send) -> T {
+        let ns = self.netns_name(i).to_string();
+        thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    enter_netns(&ns);
+                    f()
+                })
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })
+    }
+
+    /// Node i's namespace name (`None`: the foreign namespace), for
+    /// [`enter_netns`] on a thread of the test's own.
+    pub fn netns_name(&self, i: Option<usize>) -> &str {
+        match i {
+            Some(i) => &self.nodes[i].ns.name,
+            None => &self.foreign.name,
+        }
+    }
+
     fn create_ns(&self, name: &str) {
         let out = run_command(
             {
@@ -290,6 +384,12 @@ impl Cluster {
             self.mesh_v4(i),
             self.mesh_v6(i),
         )
+    }
+
+    /// A `[mesh]` table with the test prefixes and no addresses: node i
+    /// is assigned its mesh addresses when it joins.
+    pub fn mesh_prefixes_table(&self) -> String {
+        format!("\n[mesh]\nprefix_v4 = \"{MESH_PREFIX_V4}\"\nprefix_v6 = \"{MESH_PREFIX_V6}\"\n")
     }
 
     /// Writes node i's node.toml; returns its path.
@@ -559,6 +659,24 @@ impl Cluster {
             thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// Moves the calling thread (only it) into network namespace `ns`: what
+/// it connects to and the processes it spawns from then on are there.
+/// Panics, saying why, when it cannot.
+pub fn enter_netns(ns: &str) {
+    let path = format!("/run/netns/{ns}");
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| {
+        panic!("this test needs root and network namespaces: open {path}: {e}")
+    });
+    // SAFETY: setns(2) on a namespace file descriptor we hold open; it
+    // changes only this thread's network namespace.
+    let done = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
+    assert!(
+        done == 0,
+        "this test needs root and network namespaces: setns into {ns}: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// One peer line of `wg show IFACE dump`.
