@@ -12,7 +12,7 @@ mod gc;
 mod store;
 mod variants;
 
-pub use encoding::{Encoding, Variants, is_compressible};
+pub use encoding::{Encoding, Variants, decompress, is_compressible};
 pub use gc::GcStats;
 pub use store::{Cas, CasError};
 

@@ -42,6 +42,12 @@ pub enum CasError {
         hash: blake3::Hash,
         actual: blake3::Hash,
     },
+    #[error("{encoding} variant offered for object {hash} does not decode to it: {reason}")]
+    BadVariant {
+        hash: blake3::Hash,
+        encoding: &'static str,
+        reason: String,
+    },
 }
 
 /// Builds the error for a failed `context` on `path`.
