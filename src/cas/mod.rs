@@ -7,11 +7,13 @@
 //! one. Compressible objects also get precompressed variants, made once at
 //! deploy and served as they are.
 
+mod batch;
 mod encoding;
 mod gc;
 mod store;
 mod variants;
 
+pub use batch::Batch;
 pub use encoding::{Encoding, Variants, decompress, is_compressible};
 pub use gc::GcStats;
 pub use store::{Cas, CasError};

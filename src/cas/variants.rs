@@ -83,16 +83,15 @@ impl Cas {
     }
 
     /// Whether `hash` carries the marker saying its absent variants were
-    /// tried and not worth keeping.
+    /// tried and not worth keeping (a batch adds one with
+    /// [`crate::cas::Batch::add_skip_marker`]).
     pub fn has_skip_marker(&self, hash: &blake3::Hash) -> bool {
         self.suffixed_path(hash, SKIP_SUFFIX).exists()
     }
 
-    /// Decodes `encoded` as `encoding` and, when it yields exactly the
-    /// `size` bytes of object `hash`, stores it as that variant. This is how a node takes variants made elsewhere
-    /// without trusting the sender: a variant is accepted only if it is
-    /// one.
-    pub fn put_variant(
+    /// Checks that `encoded` is an `encoding` variant of object `hash`
+    /// (`size` bytes): smaller than it, and decoding to exactly its bytes.
+    pub(super) fn check_variant(
         &self,
         hash: &blake3::Hash,
         encoding: Encoding,
@@ -110,24 +109,6 @@ impl Cas {
         let decoded = decompress(encoding, encoded, size).map_err(|e| bad(e.to_string()))?;
         if decoded.len() as u64 != size || blake3::hash(&decoded) != *hash {
             return Err(bad("different bytes".into()));
-        }
-        let dest = self.variant_path(hash, encoding);
-        if !dest.exists() {
-            let mut temp = self.temp_file()?;
-            temp.file
-                .write_all(encoded)
-                .map_err(io_error("writing", &temp.path))?;
-            temp.persist(&dest)?;
-        }
-        Ok(())
-    }
-
-    /// Marks `hash`'s absent variants as tried (see
-    /// [`Cas::has_skip_marker`]).
-    pub fn put_skip_marker(&self, hash: &blake3::Hash) -> Result<(), CasError> {
-        let marker = self.suffixed_path(hash, SKIP_SUFFIX);
-        if !marker.exists() {
-            self.temp_file()?.persist(&marker)?;
         }
         Ok(())
     }

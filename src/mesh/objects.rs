@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 
-use crate::cas::{Cas, CasError, Encoding};
+use crate::cas::{Batch, Cas, CasError, Encoding};
 
 /// zstd level for batches: fast, and most of the gain.
 const LEVEL: i32 = 3;
@@ -191,10 +191,14 @@ pub fn decode(
         return Ok(Vec::new());
     }
     if &first == VARIANTS_MAGIC {
-        return decode_variants(cas, &mut decoder, sizes);
+        let mut batch = cas.batch();
+        let stored = decode_variants(&mut batch, &mut decoder, sizes)?;
+        batch.commit()?;
+        return Ok(stored);
     }
     // A plain batch: the 8 bytes read are the start of the first hash.
     let mut decoder = std::io::Cursor::new(first).chain(decoder);
+    let mut batch = cas.batch();
     let mut stored = Vec::new();
     loop {
         let mut header = [0u8; 40];
@@ -226,9 +230,10 @@ pub fn decode(
         if blake3::hash(&bytes) != hash {
             return Err(BatchError::Mismatch(hash.to_hex().to_string()));
         }
-        cas.put_bytes(&bytes)?;
+        batch.add_object(&hash, &bytes)?;
         stored.push(hash);
     }
+    batch.commit()?;
     Ok(stored)
 }
 
@@ -238,7 +243,7 @@ type Parts = Vec<(Part, Vec<u8>)>;
 /// Reads the parts of a variants batch (after its magic). Parts of one
 /// object are adjacent; each object is stored when its last part is read.
 fn decode_variants(
-    cas: &Cas,
+    batch: &mut Batch<'_>,
     reader: &mut impl Read,
     sizes: &HashMap<blake3::Hash, u64>,
 ) -> Result<Vec<blake3::Hash>, BatchError> {
@@ -253,7 +258,7 @@ fn decode_variants(
             blake3::Hash::from_bytes(name)
         });
         if let Some((hash, parts)) = current.take_if(|(h, _)| Some(*h) != next_hash) {
-            store_parts(cas, hash, sizes.get(&hash).copied().unwrap_or(0), parts)?;
+            store_parts(batch, hash, sizes.get(&hash).copied().unwrap_or(0), parts)?;
             stored.push(hash);
         }
         let Some(hash) = next_hash else {
@@ -293,7 +298,12 @@ fn decode_variants(
 /// the decoding of its first variant, checked against `hash`; then each
 /// variant, checked to decode to the same bytes; then the skip marker. The
 /// object goes first, so no variant ever sits beside a missing object.
-fn store_parts(cas: &Cas, hash: blake3::Hash, size: u64, parts: Parts) -> Result<(), BatchError> {
+fn store_parts(
+    batch: &mut Batch<'_>,
+    hash: blake3::Hash,
+    size: u64,
+    parts: Parts,
+) -> Result<(), BatchError> {
     let mismatch = || BatchError::Mismatch(hash.to_hex().to_string());
     let object = match parts.iter().find(|(p, _)| *p != Part::SkipMarker) {
         Some((Part::Variant(encoding), bytes)) => {
@@ -305,13 +315,13 @@ fn store_parts(cas: &Cas, hash: blake3::Hash, size: u64, parts: Parts) -> Result
     if object.len() as u64 != size || blake3::hash(&object) != hash {
         return Err(mismatch());
     }
-    cas.put_bytes(&object)?;
+    batch.add_object(&hash, &object)?;
     drop(object);
     let mut marker = false;
     for (part, bytes) in parts {
         match part {
             Part::Raw => {}
-            Part::Variant(encoding) => match cas.put_variant(&hash, encoding, &bytes, size) {
+            Part::Variant(encoding) => match batch.add_variant(&hash, encoding, &bytes, size) {
                 Ok(_) => {}
                 Err(CasError::BadVariant { .. }) => return Err(mismatch()),
                 Err(e) => return Err(e.into()),
@@ -320,7 +330,7 @@ fn store_parts(cas: &Cas, hash: blake3::Hash, size: u64, parts: Parts) -> Result
         }
     }
     if marker {
-        cas.put_skip_marker(&hash)?;
+        batch.add_skip_marker(&hash)?;
     }
     Ok(())
 }
