@@ -129,3 +129,113 @@ fn a_push_to_one_node_is_served_everywhere_and_the_next_push_to_another_builds_o
     let fetched = std::fs::read_to_string(clone.join("public/index.html")).unwrap_or_default();
     assert_eq!(fetched, "second push, to b");
 }
+
+/// What `node` serves for the site: its body, once it answers.
+fn body(node: &Node) -> Option<String> {
+    served(node).map(|(_, body)| body)
+}
+
+#[test]
+fn concurrent_pushes_of_one_branch_to_two_nodes_leave_every_node_serving_the_commit_it_names() {
+    let client = Client::new();
+    let key = std::fs::read_to_string(&client.public_key).unwrap_or_default();
+    let homes: Vec<TempDir> = (0..2).map(|_| temp_dir()).collect();
+    let a = start(&homes[0], "race-a", Some(&key), None);
+    let b = start(&homes[1], "race-b", None, Some((&rpc_of(&a), &token(&a))));
+    let nodes = [&a, &b];
+
+    let work = client.scratch().join("work");
+    init_repo(&client, &work);
+    write_file(
+        &work,
+        "makiatto.toml",
+        format!("[[domain]]\nname = \"{HOST}\"\npath = \"public\"\n"),
+    );
+    write_file(&work, "public/index.html", "base");
+    commit_all(&client, &work, "base");
+    client.git_ok(&work, &["push", "-q", &repo_url(&a, "site"), "main"]);
+    let head = |dir: &Path| {
+        client
+            .git_ok(dir, &["rev-parse", "HEAD"])
+            .stdout
+            .trim()
+            .to_string()
+    };
+    let mut base = head(&work);
+    wait_for("b holds the base commit and serves it", || {
+        remote_head(&client, client.scratch(), &b).as_deref() == Some(base.as_str())
+            && body(&b).as_deref() == Some("base")
+    });
+
+    // Each round: one commit per node on the same base, pushed to both at
+    // once. Whichever wins, the branch and the served site must agree.
+    for round in 0..4 {
+        let mut commits = Vec::new();
+        for name in ["race-a", "race-b"] {
+            client.git_ok(&work, &["checkout", "-q", "--detach", &base]);
+            let text = format!("round {round}, pushed to {name}");
+            write_file(&work, "public/index.html", &text);
+            commit_all(&client, &work, &text);
+            commits.push((head(&work), text));
+        }
+        // A push may also be refused as stale, when the other one reached
+        // its node first through replication; at least one lands.
+        let accepted: Vec<bool> = thread::scope(|scope| {
+            let pushes: Vec<_> = nodes
+                .iter()
+                .zip(&commits)
+                .map(|(node, (commit, _))| {
+                    let (client, work) = (&client, &work);
+                    scope.spawn(move || {
+                        let refspec = format!("{commit}:refs/heads/main");
+                        let out =
+                            client.git(work, &["push", "-q", &repo_url(node, "site"), &refspec]);
+                        assert!(
+                            out.success() || out.stderr.contains("cannot lock ref"),
+                            "push failed for another reason: {}",
+                            out.describe()
+                        );
+                        out.success()
+                    })
+                })
+                .collect();
+            pushes
+                .into_iter()
+                .map(|p| p.join().unwrap_or(false))
+                .collect()
+        });
+        assert!(
+            accepted.contains(&true),
+            "round {round}: both pushes refused"
+        );
+        let mut settled = None;
+        wait_for("both nodes name one commit and serve one site", || {
+            let heads: Vec<_> = nodes
+                .iter()
+                .map(|n| remote_head(&client, client.scratch(), n))
+                .collect();
+            let bodies: Vec<_> = nodes.iter().map(|n| body(n)).collect();
+            let agreed = heads[0].is_some()
+                && heads.iter().all(|h| *h == heads[0])
+                && bodies[0].is_some()
+                && bodies.iter().all(|x| *x == bodies[0]);
+            settled = agreed.then(|| (heads[0].clone(), bodies[0].clone()));
+            agreed
+        });
+        let Some((Some(winner), Some(served_text))) = settled else {
+            panic!("round {round}: no settled state");
+        };
+        let named = commits
+            .iter()
+            .zip(&accepted)
+            .find(|((c, _), ok)| *c == winner && **ok)
+            .map(|((_, text), _)| text.clone());
+        assert_eq!(
+            named.as_deref(),
+            Some(served_text.as_str()),
+            "round {round}: the branch names {winner} but the nodes serve {served_text:?}"
+        );
+        println!("round {round}: accepted {accepted:?}; both nodes settled on {served_text:?}");
+        base = winner;
+    }
+}

@@ -191,6 +191,31 @@ pub(super) fn compress(
     }
 }
 
+/// Decodes `input`, a variant in `encoding`, refusing output longer than
+/// `limit` bytes, so a hostile variant cannot expand without bound.
+pub fn decompress(encoding: Encoding, input: &[u8], limit: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let cap = limit.saturating_add(1);
+    match encoding {
+        Encoding::Identity => (&mut &input[..]).take(cap).read_to_end(&mut out)?,
+        Encoding::Gzip => flate2::read::GzDecoder::new(input)
+            .take(cap)
+            .read_to_end(&mut out)?,
+        Encoding::Zstd => zstd::stream::read::Decoder::new(input)?
+            .take(cap)
+            .read_to_end(&mut out)?,
+        Encoding::Brotli => brotli::Decompressor::new(input, 4096)
+            .take(cap)
+            .read_to_end(&mut out)?,
+    };
+    if out.len() as u64 > limit {
+        return Err(io::Error::other(format!(
+            "decodes to more than the object's {limit} bytes"
+        )));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,12 +7,14 @@
 //! one. Compressible objects also get precompressed variants, made once at
 //! deploy and served as they are.
 
+mod batch;
 mod encoding;
 mod gc;
 mod store;
 mod variants;
 
-pub use encoding::{Encoding, Variants, is_compressible};
+pub use batch::Batch;
+pub use encoding::{Encoding, Variants, decompress, is_compressible};
 pub use gc::GcStats;
 pub use store::{Cas, CasError};
 

@@ -42,6 +42,12 @@ pub enum CasError {
         hash: blake3::Hash,
         actual: blake3::Hash,
     },
+    #[error("{encoding} variant offered for object {hash} does not decode to it: {reason}")]
+    BadVariant {
+        hash: blake3::Hash,
+        encoding: &'static str,
+        reason: String,
+    },
 }
 
 /// Builds the error for a failed `context` on `path`.
@@ -254,6 +260,25 @@ impl TempFile {
         self.file
             .sync_all()
             .map_err(io_error("syncing", &self.path))?;
+        let (outcome, dir) = self.link(dest, true)?;
+        if outcome == Persisted::New {
+            sync_dir(&dir)?;
+        }
+        // Drop unlinks the temp name; a crash before that leaves a stale
+        // temp file, which gc removes without touching the object.
+        Ok(outcome)
+    }
+
+    /// Makes the file read-only and links it at `dest` without replacing
+    /// anything there; returns what happened and `dest`'s directory. Syncs
+    /// nothing but a newly created fan-out directory's parent when
+    /// `sync_new_dir`: the caller has synced the file's data before and
+    /// syncs `dest`'s directory after.
+    pub(super) fn link(
+        &self,
+        dest: &Path,
+        sync_new_dir: bool,
+    ) -> Result<(Persisted, PathBuf), CasError> {
         self.file
             .set_permissions(fs::Permissions::from_mode(READ_ONLY))
             .map_err(io_error("making read-only", &self.path))?;
@@ -269,7 +294,10 @@ impl TempFile {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(io_error("creating fan-out directory", dir)(e)),
         };
-        if created_dir && let Some(root) = dir.parent() {
+        if sync_new_dir
+            && created_dir
+            && let Some(root) = dir.parent()
+        {
             sync_dir(root)?;
         }
 
@@ -278,12 +306,7 @@ impl TempFile {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Persisted::Existing,
             Err(e) => return Err(io_error("linking object", dest)(e)),
         };
-        if outcome == Persisted::New {
-            sync_dir(dir)?;
-        }
-        // Drop unlinks the temp name; a crash before that leaves a stale
-        // temp file, which gc removes without touching the object.
-        Ok(outcome)
+        Ok((outcome, dir.to_path_buf()))
     }
 }
 

@@ -7,7 +7,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
 
-use super::encoding::{Encoding, Variants, compress, levels_for};
+use super::encoding::{Encoding, Variants, compress, decompress, levels_for};
 use super::store::{Cas, CasError, io_error};
 
 /// Suffix of the marker saying some variant was not worth keeping.
@@ -66,6 +66,51 @@ impl Cas {
             variants.set(encoding, size);
         }
         variants
+    }
+
+    /// The bytes of the `encoding` variant of `hash`, if there is one.
+    pub fn read_variant(
+        &self,
+        hash: &blake3::Hash,
+        encoding: Encoding,
+    ) -> Result<Option<Vec<u8>>, CasError> {
+        let path = self.variant_path(hash, encoding);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("reading variant", &path)(e)),
+        }
+    }
+
+    /// Whether `hash` carries the marker saying its absent variants were
+    /// tried and not worth keeping (a batch adds one with
+    /// [`crate::cas::Batch::add_skip_marker`]).
+    pub fn has_skip_marker(&self, hash: &blake3::Hash) -> bool {
+        self.suffixed_path(hash, SKIP_SUFFIX).exists()
+    }
+
+    /// Checks that `encoded` is an `encoding` variant of object `hash`
+    /// (`size` bytes): smaller than it, and decoding to exactly its bytes.
+    pub(super) fn check_variant(
+        &self,
+        hash: &blake3::Hash,
+        encoding: Encoding,
+        encoded: &[u8],
+        size: u64,
+    ) -> Result<(), CasError> {
+        let bad = |reason: String| CasError::BadVariant {
+            hash: *hash,
+            encoding: encoding.as_str(),
+            reason,
+        };
+        if encoding == Encoding::Identity || encoded.len() as u64 >= size {
+            return Err(bad("not a variant smaller than the object".into()));
+        }
+        let decoded = decompress(encoding, encoded, size).map_err(|e| bad(e.to_string()))?;
+        if decoded.len() as u64 != size || blake3::hash(&decoded) != *hash {
+            return Err(bad("different bytes".into()));
+        }
+        Ok(())
     }
 
     /// Compresses object `hash` as `encoding`; stores and returns the

@@ -26,7 +26,9 @@ use tracing::info;
 use crate::cas::{Cas, CasError};
 use crate::config::{ConfigError, Domain, NodeConfig, SiteConfig};
 use crate::http::{Site, SiteTable};
-use crate::store::{RevisionRow, Store, StoreError};
+use crate::store::{
+    DomainPointer, PreviewPointer, RefUpdate, RevisionRow, Store, StoreError, Switch,
+};
 use crate::tree::{Manifest, ManifestError};
 
 pub use materialise::revision_dir;
@@ -220,6 +222,18 @@ impl Deployer {
         owner: &str,
         branch: Option<&str>,
     ) -> Result<Vec<Deployed>, DeployError> {
+        self.deploy_with_refs(source, owner, branch, &[])
+    }
+
+    /// [`Deployer::deploy`], moving `refs` in the same switch as the
+    /// pointers (see `store/switch.rs`) when anything deploys.
+    pub fn deploy_with_refs(
+        &self,
+        source: &dyn SiteSource,
+        owner: &str,
+        branch: Option<&str>,
+        refs: &[RefUpdate],
+    ) -> Result<Vec<Deployed>, DeployError> {
         let _guard = self.lock();
         let (config, config_text) = self.checked_config(source, owner)?;
         let domains = config
@@ -245,9 +259,18 @@ impl Deployer {
         if deployed.is_empty() {
             return Ok(deployed);
         }
-        for d in &deployed {
-            self.store.set_active(&d.domain, owner, &d.root)?;
-        }
+        self.store.switch(&Switch {
+            domains: deployed
+                .iter()
+                .map(|d| DomainPointer {
+                    domain: &d.domain,
+                    repo: owner,
+                    root: &d.root,
+                })
+                .collect(),
+            previews: Vec::new(),
+            refs,
+        })?;
         if let Some(first) = deployed.first() {
             *self.first_domain.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(first.domain.clone());
@@ -269,6 +292,7 @@ impl Deployer {
         source: &dyn SiteSource,
         owner: &str,
         branch: &str,
+        refs: &[RefUpdate],
     ) -> Result<Vec<Deployed>, DeployError> {
         let _guard = self.lock();
         let (config, config_text) = self.checked_config(source, owner)?;
@@ -292,10 +316,21 @@ impl Deployer {
         if deployed.is_empty() {
             return Ok(deployed);
         }
-        for (d, (domain, _, _)) in deployed.iter().zip(&staged) {
-            self.store
-                .set_preview(&d.domain, &domain.name, owner, branch, &d.root)?;
-        }
+        self.store.switch(&Switch {
+            domains: Vec::new(),
+            previews: deployed
+                .iter()
+                .zip(&staged)
+                .map(|(d, (domain, _, _))| PreviewPointer {
+                    host: &d.domain,
+                    domain: &domain.name,
+                    repo: owner,
+                    branch,
+                    root: &d.root,
+                })
+                .collect(),
+            refs,
+        })?;
         self.publish()?;
         for d in &deployed {
             info!(host = %d.domain, root = %&d.root[..12], files = d.files, "preview active");

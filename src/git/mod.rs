@@ -13,6 +13,7 @@ mod exec;
 mod hooks;
 mod host_key;
 pub mod keys;
+pub mod locks;
 mod pktline;
 mod push;
 mod receive;
@@ -23,7 +24,6 @@ mod ssh;
 mod tree_source;
 mod upload;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -68,9 +68,6 @@ pub struct GitService {
     pub hooks: Hooks,
     /// The port visitors reach HTTP on, for the URLs a push prints.
     pub http_port: u16,
-    /// One lock per repository: ref checks, deploys and ref updates of a
-    /// push happen under it, so concurrent pushes serialise per repository.
-    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl GitService {
@@ -86,15 +83,14 @@ impl GitService {
             repos,
             hooks,
             http_port,
-            locks: Mutex::new(HashMap::new()),
         }
     }
 
+    /// The repository's lock (see `locks.rs`): ref checks, deploys and
+    /// ref updates of a push happen under it, so concurrent pushes, and
+    /// replication, serialise per repository.
     fn repo_lock(&self, name: &str) -> Arc<Mutex<()>> {
-        // The map only grows by repository names, which are bounded by
-        // what authorised keys push; the lock guards no data.
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(name.to_string()).or_default().clone()
+        locks::repo_lock(&self.repos, name)
     }
 
     fn record_repo(&self, name: &RepoName) -> Result<(), GitError> {

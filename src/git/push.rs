@@ -121,10 +121,13 @@ pub fn apply<W: std::io::Write>(
     }
     fail_all_if_atomic(atomic, &mut statuses);
 
-    // Deploy, then move the refs that deployed.
+    // Deploy, then move the refs that deployed. A deploy records its ref's
+    // row in the same switch as its pointers (one stamp, see
+    // store/switch.rs); `switched` says which commands' rows went that way.
     let mut live: Vec<Deployed> = Vec::new();
     let mut removed: Vec<String> = Vec::new();
-    for (c, status) in commands.iter().zip(statuses.iter_mut()) {
+    let mut switched = vec![false; commands.len()];
+    for ((c, status), switched) in commands.iter().zip(statuses.iter_mut()).zip(&mut switched) {
         let Some(branch) = branch(&c.name).filter(|_| status.is_ok()) else {
             continue;
         };
@@ -139,8 +142,12 @@ pub fn apply<W: std::io::Write>(
         }
         let short = &c.new.to_string()[..7];
         out.progress(&format!("deploying {branch} ({short})"))?;
-        match deploy_branch(service, repo, branch, c.new) {
-            Ok(deployed) => live.extend(deployed),
+        let row = store_ref(repo, c);
+        match deploy_branch(service, repo, branch, c.new, &row) {
+            Ok(deployed) => {
+                *switched = !deployed.is_empty();
+                live.extend(deployed);
+            }
             Err(e) => {
                 out.message(&format!("error: deploy of {branch} failed: {e}"))?;
                 *status = Err("deploy failed".into());
@@ -150,21 +157,27 @@ pub fn apply<W: std::io::Write>(
     fail_all_if_atomic(atomic, &mut statuses);
     info!(repo = %repo.name, "deployed");
     let updates = accepted(commands, &statuses);
-    if !updates.is_empty() {
-        if let Err(e) = repo.update_refs(&updates) {
-            out.message(&format!("error: {e}"))?;
-            for status in statuses.iter_mut().filter(|s| s.is_ok()) {
-                *status = Err("failed to update ref".into());
-            }
-        } else {
-            for u in &updates {
-                let target = (!u.new.is_null()).then(|| u.new.to_string());
-                service
-                    .deployer
-                    .store()
-                    .set_ref(repo.name.as_str(), &u.name, target.as_deref())
-                    .map_err(|e| GitError::Deploy(e.to_string()))?;
-            }
+    if !updates.is_empty()
+        && let Err(e) = repo.update_refs(&updates)
+    {
+        out.message(&format!("error: {e}"))?;
+        for status in statuses.iter_mut().filter(|s| s.is_ok()) {
+            *status = Err("failed to update ref".into());
+        }
+    }
+    // Ref rows for the updates no deploy switched. A switched row stays
+    // even if its update failed after all: its deploy is live, and the
+    // replicated ref then follows the row (git_sync), so the branch and
+    // the served site never disagree.
+    let store = service.deployer.store();
+    for ((c, status), switched) in commands.iter().zip(&statuses).zip(&switched) {
+        if status.is_err() || *switched {
+            continue;
+        }
+        for r in &store_ref(repo, c) {
+            store
+                .set_ref(&r.repo, &r.name, r.target.as_deref())
+                .map_err(|e| GitError::Deploy(e.to_string()))?;
         }
     }
     drop(guard);
@@ -203,12 +216,25 @@ fn deploy_branch(
     repo: &Repo,
     branch: &str,
     commit: ObjectId,
+    refs: &[crate::store::RefUpdate],
 ) -> Result<Vec<Deployed>, DeployError> {
     let source = CommitSource::new(&repo.odb, commit)?;
     let owner = repo.name.as_str();
-    let mut deployed = service.deployer.deploy(&source, owner, Some(branch))?;
-    deployed.extend(service.deployer.deploy_preview(&source, owner, branch)?);
+    let deployer = &service.deployer;
+    let mut deployed = deployer.deploy_with_refs(&source, owner, Some(branch), refs)?;
+    // The ref goes with the first switch that happens, never with two.
+    let refs = if deployed.is_empty() { refs } else { &[] };
+    deployed.extend(deployer.deploy_preview(&source, owner, branch, refs)?);
     Ok(deployed)
+}
+
+/// The store's row for command `c` of a push to `repo`.
+fn store_ref(repo: &Repo, c: &Command) -> [crate::store::RefUpdate; 1] {
+    [crate::store::RefUpdate {
+        repo: repo.name.as_str().to_string(),
+        name: c.name.clone(),
+        target: (!c.new.is_null()).then(|| c.new.to_string()),
+    }]
 }
 
 /// The commands whose status is still ok.

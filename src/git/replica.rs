@@ -113,3 +113,34 @@ pub fn set_ref(
         new,
     }])
 }
+
+/// Moves `refname` of `repo` to the target `chosen` returns (`None`: the
+/// ref is deleted), under the repository's lock (see `locks.rs`), with the
+/// local ref and `chosen` both read inside it: a push holding the lock
+/// finishes first, and its own row is what `chosen` then sees. Returns
+/// whether the ref moved; `Ok(false)` when it already matches or the
+/// target object is not here yet.
+pub fn follow_ref(
+    repos: &Path,
+    repo: &str,
+    refname: &str,
+    chosen: impl FnOnce() -> Option<String>,
+) -> Result<bool, GitError> {
+    let lock = super::locks::repo_lock(repos, repo);
+    let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let target = chosen();
+    let current = local_refs(repos, repo)
+        .into_iter()
+        .find(|(n, _)| n == refname)
+        .map(|(_, id)| id);
+    if current == target {
+        return Ok(false);
+    }
+    if let Some(t) = &target
+        && !has_object(repos, repo, t)
+    {
+        return Ok(false);
+    }
+    set_ref(repos, repo, refname, current.as_deref(), target.as_deref())?;
+    Ok(true)
+}

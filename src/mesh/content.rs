@@ -180,7 +180,8 @@ async fn fetch_from(
         }
     }
     let mut fetched = Fetched::default();
-    // Objects whose precompressed variants are made once all are here.
+    // Objects whose precompressed variants are made once all are here,
+    // where they did not come with the objects.
     let mut compress: Vec<blake3::Hash> = Vec::new();
     let mut list: Vec<(blake3::Hash, u64)> = missing.iter().map(|(h, (s, _))| (*h, *s)).collect();
     list.sort_by_key(|(h, _)| *h.as_bytes());
@@ -243,9 +244,12 @@ async fn fetch_batch(
 ) -> Result<Vec<blake3::Hash>, FetchError> {
     let request = ObjectsRequest {
         hashes: wanted.iter().map(|(h, _)| h.to_hex().to_string()).collect(),
+        variants: true,
     };
     let body = serde_json::to_vec(&request).unwrap_or_default();
-    let raw: u64 = wanted.iter().map(|(_, s)| *s + 40).sum();
+    // Each object's parts add up to at most its size, plus up to four
+    // 41-byte part headers.
+    let raw: u64 = wanted.iter().map(|(_, s)| *s + 4 * 41).sum();
     let limit = (raw + raw / 64 + 64 * 1024).min(objects::MAX_BATCH_BYTES + 1024 * 1024) as usize;
     let batch = mesh
         .client
@@ -270,8 +274,9 @@ fn closest_base(mesh: &Mesh, domain: &str) -> Option<Manifest> {
     mesh.deployer.manifest(&installed.manifest).ok()
 }
 
-/// Makes the precompressed variants of `hashes` on a few threads (brotli
-/// at deploy quality is the slow part of receiving a text-heavy site).
+/// Makes the precompressed variants of `hashes` that did not arrive with
+/// them (the sender had none yet, or they did not fit its budget), on a few
+/// threads: brotli at deploy quality is the slow part of that.
 fn make_variants(cas: &crate::cas::Cas, hashes: &[blake3::Hash]) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     let chunk = hashes.len().div_ceil(threads).max(1);

@@ -71,22 +71,38 @@ async fn sync_all(mesh: &Arc<Mesh>, repos: &std::path::Path) {
                 continue;
             }
         }
-        match replica::set_ref(repos, repo, name, current.as_deref(), target) {
-            Ok(()) => {
-                info!(
-                    repo,
-                    r#ref = name,
-                    target = target.unwrap_or("(deleted)"),
-                    "replicated ref"
-                );
-                match target {
-                    Some(t) => here.insert(name.to_string(), t.to_string()),
-                    None => here.remove(name),
-                };
+        let store = mesh.store.clone();
+        let (dir, repo_name, ref_name) = (repos.to_path_buf(), repo.to_string(), name.to_string());
+        let moved = tokio::task::spawn_blocking(move || {
+            replica::follow_ref(&dir, &repo_name, &ref_name, || {
+                chosen_target(&store, &repo_name, &ref_name)
+            })
+        })
+        .await;
+        match moved {
+            Ok(Ok(false)) => {}
+            Ok(Ok(true)) => {
+                info!(repo, r#ref = name, "replicated ref");
+                // Read the repository's refs again: the move followed the
+                // row as it stood under the lock, which may be newer.
+                local.remove(repo);
             }
-            Err(e) => warn!(repo, r#ref = name, error = %e, "cannot move replicated ref"),
+            Ok(Err(e)) => warn!(repo, r#ref = name, error = %e, "cannot move replicated ref"),
+            Err(e) => warn!(repo, r#ref = name, error = %e, "replicated ref task failed"),
         }
     }
+}
+
+/// The target the store's `refs` row for `name` of `repo` names now
+/// (`None`: deleted or no row).
+fn chosen_target(store: &crate::store::Store, repo: &str, name: &str) -> Option<String> {
+    use crate::store::{Cell, replica_key};
+    let key = replica_key(&[Cell::Text(repo.to_string()), Cell::Text(name.to_string())]);
+    let row = store.rows_by_key("refs", &[key]).ok()?.into_iter().next()?;
+    if row.deleted {
+        return None;
+    }
+    row.text("target").map(str::to_string)
 }
 
 /// Fetches the objects of `target` from the peers, `origin` first.

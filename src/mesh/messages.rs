@@ -118,6 +118,10 @@ pub struct TreeReply {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ObjectsRequest {
     pub hashes: Vec<String>,
+    /// Ship objects as their precompressed variants where the sender holds
+    /// them (absent from older nodes: plain objects).
+    #[serde(default)]
+    pub variants: bool,
 }
 
 /// What a joining node says about itself.

@@ -184,7 +184,7 @@ fn objects(mesh: &Mesh, body: &[u8]) -> Reply {
         .iter()
         .filter_map(|h| blake3::Hash::from_hex(h).ok())
         .collect();
-    match objects::encode(mesh.deployer.cas(), &hashes) {
+    match objects::encode(mesh.deployer.cas(), &hashes, request.variants) {
         Ok(batch) => Reply::ok(batch),
         Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }

@@ -143,6 +143,7 @@ async fn fetch_whole(
     if !cas.contains(&manifest) {
         let body = serde_json::to_vec(&ObjectsRequest {
             hashes: vec![hex.clone()],
+            variants: false,
         })
         .unwrap_or_default();
         let batch = client

@@ -18,6 +18,7 @@ mod previews;
 mod replica;
 mod repos;
 mod revisions;
+mod switch;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -30,12 +31,14 @@ pub use hlc::{Clock, Hlc};
 pub use keys::KeyRow;
 pub use members::Member;
 pub use nodes::NodeRow;
+pub use previews::PreviewPointer;
 pub use replica::{
     Cell, DIGEST_BUCKETS, Row, RowError, TABLES, TableSpec, Version, bucket_hashes, by_key,
     key_json as replica_key,
 };
 pub use repos::RepoRow;
 pub use revisions::RevisionRow;
+pub use switch::{DomainPointer, RefUpdate, Switch};
 
 /// Errors from the state database, naming what was being done.
 #[derive(Debug, thiserror::Error)]

@@ -18,17 +18,14 @@ impl Store {
         root: &str,
     ) -> Result<(), StoreError> {
         let hlc = self.clock.now();
-        self.conn()
-            .execute(
-                "INSERT INTO previews (host, domain, repo, branch, root, hlc, origin, deleted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)
-                 ON CONFLICT (host) DO UPDATE SET domain = excluded.domain,
-                   repo = excluded.repo, branch = excluded.branch, root = excluded.root,
-                   hlc = excluded.hlc, origin = excluded.origin, deleted = 0",
-                params![host, domain, repo, branch, root, hlc.0 as i64, self.origin],
-            )
-            .map_err(query_err("activating a preview"))?;
-        Ok(())
+        let preview = PreviewPointer {
+            host,
+            domain,
+            repo,
+            branch,
+            root,
+        };
+        write_preview(&self.conn(), &preview, hlc, &self.origin)
     }
 
     /// The `(repo, branch)` a live preview host belongs to.
@@ -76,6 +73,44 @@ impl Store {
             .and_then(|rows| rows.collect())
             .map_err(query_err("listing previews"))
     }
+}
+
+/// A preview host's pointer: which revision `host` (of `domain`) serves,
+/// from which repo and branch.
+#[derive(Debug, Clone, Copy)]
+pub struct PreviewPointer<'a> {
+    pub host: &'a str,
+    pub domain: &'a str,
+    pub repo: &'a str,
+    pub branch: &'a str,
+    pub root: &'a str,
+}
+
+/// Writes a preview's pointer row.
+pub(super) fn write_preview(
+    conn: &rusqlite::Connection,
+    p: &PreviewPointer<'_>,
+    hlc: super::Hlc,
+    origin: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO previews (host, domain, repo, branch, root, hlc, origin, deleted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)
+         ON CONFLICT (host) DO UPDATE SET domain = excluded.domain,
+           repo = excluded.repo, branch = excluded.branch, root = excluded.root,
+           hlc = excluded.hlc, origin = excluded.origin, deleted = 0",
+        params![
+            p.host,
+            p.domain,
+            p.repo,
+            p.branch,
+            p.root,
+            hlc.0 as i64,
+            origin
+        ],
+    )
+    .map_err(query_err("activating a preview"))?;
+    Ok(())
 }
 
 #[cfg(test)]

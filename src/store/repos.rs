@@ -41,23 +41,7 @@ impl Store {
         target: Option<&str>,
     ) -> Result<(), StoreError> {
         let hlc = self.clock.now();
-        self.conn()
-            .execute(
-                "INSERT INTO refs (repo, name, target, hlc, origin, deleted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (repo, name) DO UPDATE SET target = excluded.target,
-                   hlc = excluded.hlc, origin = excluded.origin, deleted = excluded.deleted",
-                params![
-                    repo,
-                    refname,
-                    target.unwrap_or(""),
-                    hlc.0 as i64,
-                    self.origin,
-                    target.is_none()
-                ],
-            )
-            .map_err(query_err("recording a ref"))?;
-        Ok(())
+        write_ref(&self.conn(), repo, refname, target, hlc, &self.origin)
     }
 
     /// Every live repository with its refs, by name.
@@ -89,6 +73,33 @@ impl Store {
         }
         Ok(repos)
     }
+}
+
+/// Writes the row of `refname` of `repo`: pointing at `target`, or deleted.
+pub(super) fn write_ref(
+    conn: &rusqlite::Connection,
+    repo: &str,
+    refname: &str,
+    target: Option<&str>,
+    hlc: super::Hlc,
+    origin: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO refs (repo, name, target, hlc, origin, deleted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (repo, name) DO UPDATE SET target = excluded.target,
+           hlc = excluded.hlc, origin = excluded.origin, deleted = excluded.deleted",
+        params![
+            repo,
+            refname,
+            target.unwrap_or(""),
+            hlc.0 as i64,
+            origin,
+            target.is_none()
+        ],
+    )
+    .map_err(query_err("recording a ref"))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -73,17 +73,7 @@ impl Store {
     /// Makes `root` the active revision of `domain`, owned by `repo`.
     pub fn set_active(&self, domain: &str, repo: &str, root: &str) -> Result<(), StoreError> {
         let hlc = self.clock.now();
-        self.conn()
-            .execute(
-                "INSERT INTO domains (name, repo, active_revision, hlc, origin, deleted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0)
-                 ON CONFLICT (name) DO UPDATE SET
-                   repo = excluded.repo, active_revision = excluded.active_revision,
-                   hlc = excluded.hlc, origin = excluded.origin, deleted = 0",
-                params![domain, repo, root, hlc.0 as i64, self.origin],
-            )
-            .map_err(query_err("activating a revision"))?;
-        Ok(())
+        write_active(&self.conn(), domain, repo, root, hlc, &self.origin)
     }
 
     /// The repo (or site directory) that owns `domain`, if any.
@@ -160,6 +150,27 @@ impl Store {
             .map_err(query_err("forgetting a revision"))?;
         Ok(())
     }
+}
+
+/// Writes the pointer row making `root` the active revision of `domain`.
+pub(super) fn write_active(
+    conn: &rusqlite::Connection,
+    domain: &str,
+    repo: &str,
+    root: &str,
+    hlc: super::Hlc,
+    origin: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO domains (name, repo, active_revision, hlc, origin, deleted)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0)
+         ON CONFLICT (name) DO UPDATE SET
+           repo = excluded.repo, active_revision = excluded.active_revision,
+           hlc = excluded.hlc, origin = excluded.origin, deleted = 0",
+        params![domain, repo, root, hlc.0 as i64, origin],
+    )
+    .map_err(query_err("activating a revision"))?;
+    Ok(())
 }
 
 #[cfg(test)]
