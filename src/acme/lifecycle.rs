@@ -20,12 +20,13 @@ use crate::http::{CertEntry, CertSnapshot, CertTable, Site, SiteTable};
 use crate::shutdown::Shutdown;
 use crate::store::{CertOrder, CertRow, Store};
 
-/// An order that shows no progress for this long passes to the next
-/// healthy node.
-pub const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-/// One order's time limit: well inside the takeover timeout, so a live
-/// issuer never overlaps its successor.
+/// One order's time limit. A live issuer marks its order as progressing
+/// while it runs (see `keep_alive`), so other nodes wait for it whatever
+/// the takeover timeout (`[acme] takeover_secs`).
 const ORDER_LIMIT: Duration = Duration::from_secs(5 * 60);
+/// How many progress marks an issuer writes per takeover timeout: enough
+/// that one slow replication round does not hand a live order over.
+const MARKS_PER_TIMEOUT: u32 = 4;
 /// Longest sleep between two looks at the state, so renewals and other
 /// nodes' stalled orders are noticed without any event.
 const MAX_IDLE: Duration = Duration::from_secs(30);
@@ -210,7 +211,7 @@ impl Lifecycle {
                     continue;
                 }
             };
-            let timeout = TAKEOVER_TIMEOUT.as_millis() as u64;
+            let timeout = acme.takeover_secs.saturating_mul(1000).max(1);
             let chosen = issuer::issuer(domain, &nodes, held.as_ref(), now, timeout);
             let logged = memory.issuers.get(domain.as_str()).cloned().flatten();
             if logged.as_deref() != chosen {
@@ -265,6 +266,7 @@ impl Lifecycle {
             let attempt = tokio::time::timeout(ORDER_LIMIT, self.issue(acme, domain, &names));
             let result = tokio::select! {
                 r = attempt => r.unwrap_or(Err(AcmeError::Timeout(ORDER_LIMIT))),
+                e = self.keep_alive(domain, Duration::from_millis(timeout) / MARKS_PER_TIMEOUT) => Err(e),
                 _ = shutdown.wait() => return None,
             };
             match result {
@@ -275,6 +277,11 @@ impl Lifecycle {
                     }
                     // Certificates changed: the next pass republishes.
                     wake = MIN_IDLE;
+                }
+                Err(e @ AcmeError::TakenOver { .. }) => {
+                    // The order row is the new holder's now; writing a
+                    // failure would take it back.
+                    warn!(%domain, error = %e, "stopped ordering");
                 }
                 Err(e) => {
                     let attempts = attempts.saturating_add(1);
@@ -307,6 +314,25 @@ impl Lifecycle {
         Some(wake)
     }
 
+    /// Marks this node's order for `domain` as progressing every `every`,
+    /// so a live issuer keeps it however long the CA takes; returns only
+    /// when another node has taken the order over (or the store fails).
+    async fn keep_alive(&self, domain: &str, every: Duration) -> AcmeError {
+        let every = every.max(Duration::from_millis(250));
+        loop {
+            tokio::time::sleep(every).await;
+            match self.store.touch_cert_order(domain, &self.node, now_ms()) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return AcmeError::TakenOver {
+                        domain: domain.to_string(),
+                    };
+                }
+                Err(e) => return e.into(),
+            }
+        }
+    }
+
     /// Runs one order and stores the certificate.
     async fn issue(
         &self,
@@ -315,7 +341,15 @@ impl Lifecycle {
         names: &[String],
     ) -> Result<CertRow, AcmeError> {
         let account = account::load_or_create(&self.store, acme).await?;
-        let issued = order::order(&account, &acme.directory, names, &self.store, self.dns).await?;
+        let job = order::Job {
+            directory: &acme.directory,
+            domain,
+            names,
+            node: &self.node,
+            store: &self.store,
+            dns: self.dns,
+        };
+        let issued = order::order(&account, &job).await?;
         let parsed = certificate::parse(domain, &issued.chain_pem, &issued.key_pem)?;
         let row = CertRow {
             domain: domain.to_string(),

@@ -9,9 +9,11 @@
 //!
 //! - `lifecycle.rs`: the loop: publish certificates, order when a domain
 //!   appears or a certificate is due, back off after failures
-//! - `order.rs`: one order through DNS-01
+//! - `order.rs`: one order through DNS-01, resumed by whichever node
+//!   holds it
 //! - `account.rs`: the account per CA directory
-//! - `propagation.rs`: waits until our DNS answers a challenge
+//! - `propagation.rs`: waits until every healthy node's DNS answers a
+//!   challenge
 //! - `schedule.rs`: names, renewal time, backoff
 //! - `issuer.rs`: which node orders
 //! - `certificate.rs`: PEM → rustls key; the dev self-signed certificate
@@ -26,7 +28,6 @@ pub mod propagation;
 pub mod schedule;
 pub mod status;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::store::StoreError;
@@ -56,8 +57,15 @@ pub enum AcmeError {
     NoDns01 { name: String },
     #[error("the CA's authorization for {name} is {status}")]
     Authorization { name: String, status: String },
-    #[error("our DNS server at {dns} did not publish the challenge at {name} in time")]
-    NotPublished { name: String, dns: SocketAddr },
+    #[error(
+        "the challenge at {name} was not answered in time by the DNS of {}; check that node's DNS listener and its replication",
+        lagging.join(", ")
+    )]
+    NotPublished { name: String, lagging: Vec<String> },
+    #[error("cannot make the certificate request: {0}")]
+    Csr(String),
+    #[error("another node took over the order for {domain}")]
+    TakenOver { domain: String },
     #[error("the CA's certificate cannot be served: {0}")]
     Certificate(#[from] certificate::CertError),
     #[error("the order took longer than {0:?}")]
