@@ -111,6 +111,18 @@ pub async fn order(account: &Account, job: &Job<'_>) -> Result<Issued, AcmeError
     };
     let mut published = Vec::new();
     let result = complete(&mut order, job, &mut progress, &mut published).await;
+    // A node that lost the order to another (both resumed it while the
+    // mesh was slow to carry a claim) leaves the values to the holder,
+    // whose validation may still need them.
+    let holder = job
+        .store
+        .cert_order(job.domain)
+        .ok()
+        .flatten()
+        .map(|o| o.node);
+    if result.is_err() && holder.as_deref().is_some_and(|h| h != job.node) {
+        return result;
+    }
     for (owner, value) in &published {
         if let Err(e) = job.store.remove_acme_challenge(owner, value) {
             warn!(name = %owner, error = %e, "cannot withdraw an ACME challenge value");
