@@ -15,6 +15,8 @@
 //! - `propagation.rs`: waits until every healthy node's DNS answers a
 //!   challenge
 //! - `schedule.rs`: names, renewal time, backoff
+//! - `renewal_info.rs`: the CA's suggested renewal window (ARI), when
+//!   offered
 //! - `issuer.rs`: which node orders
 //! - `certificate.rs`: PEM → rustls key; the dev self-signed certificate
 //! - `status.rs`: what `status` says about certificates
@@ -25,6 +27,7 @@ pub mod issuer;
 pub mod lifecycle;
 pub mod order;
 pub mod propagation;
+pub mod renewal_info;
 pub mod schedule;
 pub mod status;
 
@@ -64,6 +67,8 @@ pub enum AcmeError {
     NotPublished { name: String, lagging: Vec<String> },
     #[error("cannot make the certificate request: {0}")]
     Csr(String),
+    #[error("cannot ask the CA about renewing {domain}: {message}")]
+    RenewalInfo { domain: String, message: String },
     #[error("another node took over the order for {domain}")]
     TakenOver { domain: String },
     #[error("the CA's certificate cannot be served: {0}")]
