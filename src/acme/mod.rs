@@ -61,7 +61,7 @@ pub enum AcmeError {
     #[error("the CA's authorization for {name} is {status}")]
     Authorization { name: String, status: String },
     #[error(
-        "the challenge at {name} was not answered in time by the DNS of {}; check that node's DNS listener and its replication",
+        "the challenge at {name} was not answered in time by the DNS of {}; check their DNS listeners and that the mesh reaches them",
         lagging.join(", ")
     )]
     NotPublished { name: String, lagging: Vec<String> },
@@ -113,6 +113,21 @@ mod tests {
             status: Some(429),
             subproblems: Vec::new(),
         })
+    }
+
+    #[test]
+    fn a_lagging_node_is_named_with_the_fix() {
+        let e = AcmeError::NotPublished {
+            name: "_acme-challenge.example.com".into(),
+            lagging: vec![
+                "tokyo (192.0.2.2:53)".into(),
+                "virginia (192.0.2.3:53)".into(),
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "the challenge at _acme-challenge.example.com was not answered in time by the DNS of tokyo (192.0.2.2:53), virginia (192.0.2.3:53); check their DNS listeners and that the mesh reaches them"
+        );
     }
 
     #[test]
