@@ -192,7 +192,7 @@ async fn complete(
 
     if order.state().status == OrderStatus::Pending {
         job.stage(progress, "publishing")?;
-        validate(order, job, published).await?;
+        validate(order, job, progress, published).await?;
         job.stage(progress, "validating")?;
         let status = order
             .poll_ready(&retries)
@@ -249,6 +249,7 @@ async fn complete(
 async fn validate(
     order: &mut Order,
     job: &Job<'_>,
+    progress: &OrderProgress,
     published: &mut Vec<(String, String)>,
 ) -> Result<(), AcmeError> {
     let directory = job.directory;
@@ -295,8 +296,19 @@ async fn validate(
         warn!(domain = %job.domain, "this node runs no DNS server, so challenge publication is not checked");
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    // `status` names the nodes that lag while we wait for them.
+    let report = |lagging: &[propagation::Target]| {
+        let names: Vec<String> = lagging.iter().map(|t| t.to_string()).collect();
+        let waiting = OrderProgress {
+            stage: Some(format!("waiting for the DNS of {}", names.join(", "))),
+            ..progress.clone()
+        };
+        if let Err(e) = job.record(&waiting) {
+            debug!(error = %e, "cannot record the nodes the order waits for");
+        }
+    };
     for (owner, values) in &by_owner {
-        let lagging = propagation::wait_all(&current, owner, values, PUBLISH_LIMIT).await;
+        let lagging = propagation::wait_all(&current, &report, owner, values, PUBLISH_LIMIT).await;
         if !lagging.is_empty() {
             return Err(AcmeError::NotPublished {
                 name: owner.clone(),

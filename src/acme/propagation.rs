@@ -93,8 +93,11 @@ pub fn targets(own_node: &str, own: Option<SocketAddr>, nodes: &[NodeRow]) -> Ve
 /// `expected` at `name`; after `limit`, returns the targets that still do
 /// not (empty: all do). `current` is asked again every round, so a node
 /// that goes down (or comes up) meanwhile stops (or starts) counting.
+/// Targets still lagging after a few seconds are logged and handed to
+/// `report` (once).
 pub async fn wait_all(
     current: &(dyn Fn() -> Vec<Target> + Sync),
+    report: &(dyn Fn(&[Target]) + Sync),
     name: &str,
     expected: &[String],
     limit: Duration,
@@ -136,13 +139,14 @@ pub async fn wait_all(
             return lagging;
         }
         let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return lagging;
-        }
-        if !reported && now >= started + LAG_REPORT {
+        if !reported && (now >= started + LAG_REPORT || now >= deadline) {
             reported = true;
             let names: Vec<String> = lagging.iter().map(Target::to_string).collect();
             warn!(%name, lagging = ?names, "waiting for these nodes' DNS to answer the ACME challenge");
+            report(&lagging);
+        }
+        if now >= deadline {
+            return lagging;
         }
         tokio::time::sleep(INTERVAL).await;
     }
@@ -240,13 +244,26 @@ mod tests {
             addr,
         };
         let list = || vec![target.clone()];
+        let reported = std::sync::Mutex::new(Vec::new());
+        let report = |lagging: &[Target]| {
+            if let Ok(mut r) = reported.lock() {
+                r.extend_from_slice(lagging);
+            }
+        };
         let lagging = wait_all(
             &list,
+            &report,
             "_acme-challenge.example.com",
             &["value".to_string()],
             Duration::from_millis(300),
         )
         .await;
-        assert_eq!(lagging, [target]);
+        assert_eq!(lagging, std::slice::from_ref(&target));
+        let reported = reported.into_inner().unwrap_or_default();
+        assert_eq!(
+            reported,
+            [target],
+            "the lagging node is reported for status"
+        );
     }
 }
