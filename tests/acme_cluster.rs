@@ -154,6 +154,21 @@ impl CaCluster {
         self.pebble_log().matches("Added order").count()
     }
 
+    /// How many times the nodes logged placing an order for `domain`.
+    fn orders_logged(&self, domain: &str) -> usize {
+        (0..self.cluster.len())
+            .map(|i| {
+                self.cluster
+                    .stderr(i)
+                    .lines()
+                    .filter(|l| {
+                        l.contains("ACME order placed") && l.contains(&format!("\"{domain}\""))
+                    })
+                    .count()
+            })
+            .sum()
+    }
+
     /// Deploys a one-page site for `domain` on node `i`.
     fn deploy(&self, i: usize, domain: &str) {
         let site = temp_dir();
@@ -280,6 +295,7 @@ fn one_node_orders_for_the_cluster_and_a_successor_finishes_the_order_of_an_issu
         "exactly one node orders; pebble saw:\n{}",
         ca.pebble_log()
     );
+    assert_eq!(ca.orders_logged(first), 1, "one node logged its order");
     let issuers: Vec<String> = (0..3)
         .map(|i| {
             let status = ca.cluster.wait_for(
@@ -355,6 +371,11 @@ fn one_node_orders_for_the_cluster_and_a_successor_finishes_the_order_of_an_issu
         2,
         "the successor finished the order {order_url} rather than placing a new one; pebble saw:\n{}",
         ca.pebble_log()
+    );
+    assert_eq!(
+        ca.orders_logged(&second),
+        1,
+        "only the killed issuer placed an order"
     );
     for &i in &survivors {
         // The closed order row replicates a moment after the certificate.
