@@ -67,6 +67,9 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
     if options.dot.is_some() {
         config.dns_tls_listen = options.dot;
     }
+    // Dev listens only where its flags say: DNS over TLS is `--dot`, never
+    // port 853 by itself.
+    config.dns_tls_auto = None;
     let mut ssh = config.ssh.take().unwrap_or_default();
     ssh.listen = options.ssh;
     for path in &options.authorized_keys {

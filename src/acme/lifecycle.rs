@@ -11,21 +11,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::certificate::{self, Parsed};
-use super::{AcmeError, account, issuer, order, schedule};
+use super::{AcmeError, account, issuer, order, renewal_info, schedule};
 use crate::config::AcmeSettings;
 use crate::http::{CertEntry, CertSnapshot, CertTable, Site, SiteTable};
 use crate::shutdown::Shutdown;
 use crate::store::{CertOrder, CertRow, Store};
 
-/// An order that shows no progress for this long passes to the next
-/// healthy node.
-pub const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-/// One order's time limit: well inside the takeover timeout, so a live
-/// issuer never overlaps its successor.
+/// One order's time limit. A live issuer marks its order as progressing
+/// while it runs (see `keep_alive`), so other nodes wait for it whatever
+/// the takeover timeout (`[acme] takeover_secs`).
 const ORDER_LIMIT: Duration = Duration::from_secs(5 * 60);
+/// How many progress marks an issuer writes per takeover timeout: enough
+/// that one slow replication round does not hand a live order over.
+const MARKS_PER_TIMEOUT: u32 = 4;
+/// How long one question about renewal information (ARI) may take.
+const ARI_LIMIT: Duration = Duration::from_secs(30);
 /// Longest sleep between two looks at the state, so renewals and other
 /// nodes' stalled orders are noticed without any event.
 const MAX_IDLE: Duration = Duration::from_secs(30);
@@ -55,6 +58,70 @@ struct Memory {
     self_signed: HashMap<Vec<String>, Parsed>,
     /// The issuer last logged per domain, so a change is logged once.
     issuers: HashMap<String, Option<String>>,
+    /// What the CA's renewal information (ARI) said per domain.
+    ari: HashMap<String, AriMemo>,
+}
+
+/// The CA's renewal suggestion for one certificate, and when to ask again.
+struct AriMemo {
+    /// The certificate it is about.
+    not_after_ms: u64,
+    /// When the CA suggests renewing; `None`: no suggestion (no ARI).
+    due_ms: Option<u64>,
+    next_check_ms: u64,
+}
+
+impl Memory {
+    /// The CA's suggested renewal time for the certificate ending at
+    /// `not_after_ms`, if known.
+    fn ari_due(&self, domain: &str, not_after_ms: u64) -> Option<u64> {
+        self.ari
+            .get(domain)
+            .filter(|m| m.not_after_ms == not_after_ms)
+            .and_then(|m| m.due_ms)
+    }
+
+    /// Whether it is time to ask the CA about this certificate.
+    fn ari_check_due(&self, domain: &str, not_after_ms: u64, now: u64) -> bool {
+        self.ari
+            .get(domain)
+            .is_none_or(|m| m.not_after_ms != not_after_ms || now >= m.next_check_ms)
+    }
+
+    /// Remembers what the CA answered.
+    fn record_ari(
+        &mut self,
+        domain: &str,
+        not_after_ms: u64,
+        now: u64,
+        asked: Result<Option<renewal_info::Suggestion>, AcmeError>,
+    ) {
+        let previous = self.ari_due(domain, not_after_ms);
+        let (due_ms, next) = match asked {
+            Ok(Some(s)) => {
+                if previous != Some(s.due_ms) {
+                    info!(%domain, due_ms = s.due_ms, "the CA's renewal information (ARI) suggests a renewal time");
+                }
+                (Some(s.due_ms), s.next_check)
+            }
+            Ok(None) => {
+                debug!(%domain, "the CA offers no renewal information (ARI); renewing on our own schedule");
+                (None, renewal_info::unsupported_recheck())
+            }
+            Err(e) => {
+                warn!(%domain, error = %e, "cannot read the CA's renewal information (ARI); asking again in an hour");
+                (previous, Duration::from_secs(3600))
+            }
+        };
+        self.ari.insert(
+            domain.to_string(),
+            AriMemo {
+                not_after_ms,
+                due_ms,
+                next_check_ms: now.saturating_add(next.as_millis() as u64),
+            },
+        );
+    }
 }
 
 impl Lifecycle {
@@ -186,10 +253,34 @@ impl Lifecycle {
             }
             let names = schedule::names(&site.config);
             let now = now_ms();
-            let due_at = stored.get(domain.as_str()).and_then(|cert| {
-                schedule::covers(&cert.names, &names)
-                    .then(|| schedule::renew_at(cert.not_before_ms, cert.not_after_ms))
-            });
+            let due = |memory: &Memory| {
+                stored.get(domain.as_str()).and_then(|cert| {
+                    schedule::covers(&cert.names, &names).then(|| {
+                        let ours = schedule::renew_at(cert.not_before_ms, cert.not_after_ms);
+                        memory
+                            .ari_due(domain, cert.not_after_ms)
+                            .map_or(ours, |ari| ari.min(ours))
+                    })
+                })
+            };
+            let mut due_at = due(memory);
+            // The node that ordered a certificate asks the CA about it; the
+            // answer can only bring the renewal earlier.
+            if let (Some(at), Some(cert)) = (due_at, stored.get(domain.as_str()))
+                && now < at
+                && cert.issued_by == self.node
+                && cert.directory == acme.directory
+                && memory.ari_check_due(domain, cert.not_after_ms, now)
+            {
+                let asked = tokio::select! {
+                    r = tokio::time::timeout(ARI_LIMIT, self.renewal_info(acme, cert)) => {
+                        r.unwrap_or(Err(AcmeError::Timeout(ARI_LIMIT)))
+                    }
+                    _ = shutdown.wait() => return None,
+                };
+                memory.record_ari(domain, cert.not_after_ms, now, asked);
+                due_at = due(memory);
+            }
             if let Some(due_at) = due_at
                 && now < due_at
             {
@@ -210,7 +301,7 @@ impl Lifecycle {
                     continue;
                 }
             };
-            let timeout = TAKEOVER_TIMEOUT.as_millis() as u64;
+            let timeout = acme.takeover_secs.saturating_mul(1000).max(1);
             let chosen = issuer::issuer(domain, &nodes, held.as_ref(), now, timeout);
             let logged = memory.issuers.get(domain.as_str()).cloned().flatten();
             if logged.as_deref() != chosen {
@@ -265,6 +356,7 @@ impl Lifecycle {
             let attempt = tokio::time::timeout(ORDER_LIMIT, self.issue(acme, domain, &names));
             let result = tokio::select! {
                 r = attempt => r.unwrap_or(Err(AcmeError::Timeout(ORDER_LIMIT))),
+                e = self.keep_alive(domain, Duration::from_millis(timeout) / MARKS_PER_TIMEOUT) => Err(e),
                 _ = shutdown.wait() => return None,
             };
             match result {
@@ -275,6 +367,11 @@ impl Lifecycle {
                     }
                     // Certificates changed: the next pass republishes.
                     wake = MIN_IDLE;
+                }
+                Err(e @ AcmeError::TakenOver { .. }) => {
+                    // The order row is the new holder's now; writing a
+                    // failure would take it back.
+                    warn!(%domain, error = %e, "stopped ordering");
                 }
                 Err(e) => {
                     let attempts = attempts.saturating_add(1);
@@ -307,6 +404,35 @@ impl Lifecycle {
         Some(wake)
     }
 
+    /// Marks this node's order for `domain` as progressing every `every`,
+    /// so a live issuer keeps it however long the CA takes; returns only
+    /// when another node has taken the order over (or the store fails).
+    async fn keep_alive(&self, domain: &str, every: Duration) -> AcmeError {
+        let every = every.max(Duration::from_millis(250));
+        loop {
+            tokio::time::sleep(every).await;
+            match self.store.touch_cert_order(domain, &self.node, now_ms()) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return AcmeError::TakenOver {
+                        domain: domain.to_string(),
+                    };
+                }
+                Err(e) => return e.into(),
+            }
+        }
+    }
+
+    /// Asks the CA for `cert`'s renewal window (ARI).
+    async fn renewal_info(
+        &self,
+        acme: &AcmeSettings,
+        cert: &CertRow,
+    ) -> Result<Option<renewal_info::Suggestion>, AcmeError> {
+        let account = account::load_or_create(&self.store, acme).await?;
+        renewal_info::suggestion(&account, &acme.directory, cert).await
+    }
+
     /// Runs one order and stores the certificate.
     async fn issue(
         &self,
@@ -315,7 +441,15 @@ impl Lifecycle {
         names: &[String],
     ) -> Result<CertRow, AcmeError> {
         let account = account::load_or_create(&self.store, acme).await?;
-        let issued = order::order(&account, &acme.directory, names, &self.store, self.dns).await?;
+        let job = order::Job {
+            directory: &acme.directory,
+            domain,
+            names,
+            node: &self.node,
+            store: &self.store,
+            dns: self.dns,
+        };
+        let issued = order::order(&account, &job).await?;
         let parsed = certificate::parse(domain, &issued.chain_pem, &issued.key_pem)?;
         let row = CertRow {
             domain: domain.to_string(),

@@ -9,10 +9,14 @@
 //!
 //! - `lifecycle.rs`: the loop: publish certificates, order when a domain
 //!   appears or a certificate is due, back off after failures
-//! - `order.rs`: one order through DNS-01
+//! - `order.rs`: one order through DNS-01, resumed by whichever node
+//!   holds it
 //! - `account.rs`: the account per CA directory
-//! - `propagation.rs`: waits until our DNS answers a challenge
+//! - `propagation.rs`: waits until every healthy node's DNS answers a
+//!   challenge
 //! - `schedule.rs`: names, renewal time, backoff
+//! - `renewal_info.rs`: the CA's suggested renewal window (ARI), when
+//!   offered
 //! - `issuer.rs`: which node orders
 //! - `certificate.rs`: PEM → rustls key; the dev self-signed certificate
 //! - `status.rs`: what `status` says about certificates
@@ -23,10 +27,10 @@ pub mod issuer;
 pub mod lifecycle;
 pub mod order;
 pub mod propagation;
+pub mod renewal_info;
 pub mod schedule;
 pub mod status;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::store::StoreError;
@@ -56,8 +60,17 @@ pub enum AcmeError {
     NoDns01 { name: String },
     #[error("the CA's authorization for {name} is {status}")]
     Authorization { name: String, status: String },
-    #[error("our DNS server at {dns} did not publish the challenge at {name} in time")]
-    NotPublished { name: String, dns: SocketAddr },
+    #[error(
+        "the challenge at {name} was not answered in time by the DNS of {}; check their DNS listeners and that the mesh reaches them",
+        lagging.join(", ")
+    )]
+    NotPublished { name: String, lagging: Vec<String> },
+    #[error("cannot make the certificate request: {0}")]
+    Csr(String),
+    #[error("cannot ask the CA about renewing {domain}: {message}")]
+    RenewalInfo { domain: String, message: String },
+    #[error("another node took over the order for {domain}")]
+    TakenOver { domain: String },
     #[error("the CA's certificate cannot be served: {0}")]
     Certificate(#[from] certificate::CertError),
     #[error("the order took longer than {0:?}")]
@@ -100,6 +113,21 @@ mod tests {
             status: Some(429),
             subproblems: Vec::new(),
         })
+    }
+
+    #[test]
+    fn a_lagging_node_is_named_with_the_fix() {
+        let e = AcmeError::NotPublished {
+            name: "_acme-challenge.example.com".into(),
+            lagging: vec![
+                "tokyo (192.0.2.2:53)".into(),
+                "virginia (192.0.2.3:53)".into(),
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "the challenge at _acme-challenge.example.com was not answered in time by the DNS of tokyo (192.0.2.2:53), virginia (192.0.2.3:53); check their DNS listeners and that the mesh reaches them"
+        );
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct CertStatus {
     pub error: Option<String>,
     /// When the next attempt is due, after a failure.
     pub retry_at_ms: Option<u64>,
+    /// The order in flight at the CA, and the step it reached.
+    pub order_url: Option<String>,
+    pub stage: Option<String>,
 }
 
 /// The certificate state of `domain`.
@@ -44,6 +47,8 @@ pub fn of(store: &Store, domain: &str) -> Result<CertStatus, StoreError> {
         attempts: 0,
         error: None,
         retry_at_ms: None,
+        order_url: None,
+        stage: None,
     };
     if let Some(cert) = &cert {
         status.names = cert.names.clone();
@@ -56,6 +61,9 @@ pub fn of(store: &Store, domain: &str) -> Result<CertStatus, StoreError> {
         };
     }
     if let Some(order) = order {
+        let progress = store.order_progress(domain)?;
+        status.order_url = progress.url;
+        status.stage = progress.stage;
         status.node = Some(order.node.clone());
         status.attempts = order.attempts;
         status.error = order.last_error.clone();
@@ -90,8 +98,11 @@ impl CertStatus {
                 line
             }
             "ordering" => format!(
-                "https: ordering (node {})",
-                self.node.as_deref().unwrap_or("?")
+                "https: ordering (node {}{})",
+                self.node.as_deref().unwrap_or("?"),
+                self.stage
+                    .as_deref()
+                    .map_or(String::new(), |s| format!(", {s}"))
             ),
             "failed" => format!(
                 "https: none, served over HTTP; {} failed attempts, next at {}: {}",
@@ -109,7 +120,7 @@ impl CertStatus {
         let opt_str = |v: &Option<String>| v.as_deref().map_or("null".into(), &json_string);
         let names: Vec<String> = self.names.iter().map(|n| json_string(n)).collect();
         format!(
-            "{{\"state\":{},\"names\":[{}],\"not_after_ms\":{},\"not_after\":{},\"node\":{},\"attempts\":{},\"error\":{},\"retry_at_ms\":{}}}",
+            "{{\"state\":{},\"names\":[{}],\"not_after_ms\":{},\"not_after\":{},\"node\":{},\"attempts\":{},\"error\":{},\"retry_at_ms\":{},\"order_url\":{},\"stage\":{}}}",
             json_string(self.state),
             names.join(","),
             opt_num(self.not_after_ms),
@@ -119,6 +130,8 @@ impl CertStatus {
             self.attempts,
             opt_str(&self.error),
             opt_num(self.retry_at_ms),
+            opt_str(&self.order_url),
+            opt_str(&self.stage),
         )
     }
 }

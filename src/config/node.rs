@@ -59,6 +59,10 @@ pub struct NodeConfig {
     /// `[cluster]`: how this node joins a cluster and where its mesh RPC
     /// listens when it runs without WireGuard; `None`: a single node.
     pub cluster: Option<ClusterSettings>,
+    /// DNS over TLS opened once the node holds a certificate for its
+    /// `<node>.ns.<domain>` name: the DNS listener's address at port 853,
+    /// unless `[dns] tls_listen` names one or `[dns] tls = false`.
+    pub dns_tls_auto: Option<SocketAddr>,
 }
 
 /// `[cluster]`: joining, and the mesh RPC address outside WireGuard.
@@ -87,6 +91,9 @@ pub struct AcmeSettings {
     /// Seconds before the first retry of a failed order; doubles per
     /// failure up to a day.
     pub retry_secs: u64,
+    /// Seconds an order may go without progress before the next healthy
+    /// node takes it over (default 600).
+    pub takeover_secs: u64,
 }
 
 /// Let's Encrypt's production directory, the default CA.
@@ -99,6 +106,7 @@ impl Default for AcmeSettings {
             contact: None,
             ca_root: None,
             retry_secs: 60,
+            takeover_secs: 600,
         }
     }
 }
@@ -197,6 +205,7 @@ impl NodeConfig {
             None => HttpSettings::default(),
         };
         let mut dns_tls_listen = None;
+        let mut dns_tls_auto = None;
         let mut dns_ttl = DEFAULT_DNS_TTL;
         let mut dns_answers = 1;
         let (dns_listen, geoip_db) = match &raw.dns {
@@ -230,8 +239,22 @@ impl NodeConfig {
                     }
                     dns_answers = *a.get_ref() as usize;
                 }
-                if let Some(l) = &d.tls_listen {
-                    dns_tls_listen = Some(socket_addr(src, l, "dns.tls_listen", "0.0.0.0:853")?);
+                let tls_on = d.tls.as_ref().is_none_or(|t| *t.get_ref());
+                match (&d.tls_listen, &d.tls) {
+                    (Some(l), Some(t)) if !*t.get_ref() => {
+                        return Err(src.at(
+                            l.span(),
+                            "dns.tls_listen is set but dns.tls = false turns DNS over TLS off; remove one of them",
+                        ));
+                    }
+                    (Some(l), _) => {
+                        dns_tls_listen =
+                            Some(socket_addr(src, l, "dns.tls_listen", "0.0.0.0:853")?);
+                    }
+                    (None, _) if tls_on => {
+                        dns_tls_auto = Some(SocketAddr::new(listen.ip(), 853));
+                    }
+                    (None, _) => {}
                 }
                 let geoip = match &d.geoip_db {
                     Some(g) if g.get_ref().is_empty() => {
@@ -317,6 +340,7 @@ impl NodeConfig {
                 Some(c) => Some(cluster(src, c)?),
                 None => None,
             },
+            dns_tls_auto,
         })
     }
 
@@ -383,6 +407,7 @@ impl NodeConfig {
             self_signed_without_acme: true,
             mesh: None,
             cluster: None,
+            dns_tls_auto: None,
         }
     }
 
@@ -445,6 +470,17 @@ fn acme(src: Source<'_>, raw: &RawAcme) -> Result<AcmeSettings, ConfigError> {
             ));
         }
         acme.retry_secs = *r.get_ref();
+    }
+    if let Some(t) = &raw.takeover_secs {
+        // Below a few seconds, an issuer's progress marks could not reach
+        // the other nodes in time and they would take over a live order.
+        if *t.get_ref() < 3 {
+            return Err(src.at(
+                t.span(),
+                "acme.takeover_secs must be at least 3; the default is 600 (ten minutes)",
+            ));
+        }
+        acme.takeover_secs = *t.get_ref();
     }
     Ok(acme)
 }
@@ -702,8 +738,9 @@ mod tests {
             config.https_listen,
             Some(SocketAddr::from(([0, 0, 0, 0], 443)))
         );
+        assert_eq!(config.dns_tls_listen, None);
         assert_eq!(
-            config.dns_tls_listen,
+            config.dns_tls_auto,
             Some(SocketAddr::from(([0, 0, 0, 0], 853)))
         );
         assert_eq!(
@@ -739,6 +776,30 @@ mod tests {
             error("name = \"a\"\n[acme]\ncontact = \"ops\"\n"),
             "node.toml:3:11: acme.contact \"ops\" is not an e-mail address; write one such as \"ops@example.com\""
         );
+        assert_eq!(
+            parse("name = \"a\"\n[dns]\nlisten = \"192.0.2.1:53\"\n").dns_tls_auto,
+            Some(SocketAddr::from(([192, 0, 2, 1], 853)))
+        );
+        let off = parse("name = \"a\"\n[dns]\ntls = false\n");
+        assert_eq!((off.dns_tls_auto, off.dns_tls_listen), (None, None));
+        let explicit = parse("name = \"a\"\n[dns]\ntls_listen = \"0.0.0.0:8853\"\n");
+        assert_eq!(explicit.dns_tls_auto, None);
+        assert_eq!(
+            error("name = \"a\"\n[dns]\ntls = false\ntls_listen = \"0.0.0.0:853\"\n"),
+            "node.toml:4:14: dns.tls_listen is set but dns.tls = false turns DNS over TLS off; remove one of them"
+        );
+        assert_eq!(parse("name = \"a\"\n").dns_tls_auto, None);
+        assert_eq!(
+            error("name = \"a\"\n[acme]\ntakeover_secs = 1\n"),
+            "node.toml:3:17: acme.takeover_secs must be at least 3; the default is 600 (ten minutes)"
+        );
+        assert_eq!(
+            parse("name = \"a\"\n[acme]\ntakeover_secs = 5\n")
+                .acme
+                .map(|a| a.takeover_secs),
+            Some(5)
+        );
+        assert_eq!(AcmeSettings::default().takeover_secs, 600);
         assert_eq!(
             error("name = \"a\"\n[acme]\nretry_secs = 0\n"),
             "node.toml:3:14: acme.retry_secs must be at least 1; the default is 60"
@@ -792,6 +853,7 @@ mod tests {
                 self_signed_without_acme: false,
                 mesh: None,
                 cluster: None,
+                dns_tls_auto: None,
             }
         );
         // Integers are accepted as coordinates.

@@ -163,6 +163,7 @@ pub(super) struct RawAcme {
     pub contact: Option<S<String>>,
     pub ca_root: Option<S<String>>,
     pub retry_secs: Option<S<u64>>,
+    pub takeover_secs: Option<S<u64>>,
 }
 
 /// `[ssh]` in `node.toml`.
@@ -193,6 +194,7 @@ pub(super) struct RawDns {
     pub ttl: Option<S<u64>>,
     pub answers: Option<S<u64>>,
     pub tls_listen: Option<S<String>>,
+    pub tls: Option<S<bool>>,
 }
 
 /// `[mesh]` in `node.toml`.

@@ -115,7 +115,7 @@ pub async fn start(
     });
     let sources = Arc::new(Sources {
         sites,
-        store,
+        store: store.clone(),
         geo: geo.clone(),
         settings: Settings {
             ttl: config.dns_ttl,
@@ -146,6 +146,21 @@ pub async fn start(
         shutdown.clone(),
     ));
 
+    if config.dns_tls_listen.is_none()
+        && let Some(dot) = config.dns_tls_auto
+    {
+        tasks.spawn(tls::serve_once_certified(
+            server::Handler {
+                snapshot: snapshot.clone(),
+                geo: geo.clone(),
+            },
+            dot,
+            certs.clone(),
+            store.clone(),
+            config.name.clone(),
+            shutdown.clone(),
+        ));
+    }
     let mut server = Server::new(server::Handler { snapshot, geo });
     server.register_socket(udp);
     server.register_listener(tcp, server::TCP_IDLE, server::TCP_RESPONSE_BUFFER);

@@ -1,6 +1,10 @@
 //! DNS over TLS (RFC 7858): the same handler behind TLS on its own port,
 //! with the certificate for `<node>.ns.<domain>` (the domain's certificate
 //! covers `*.ns.<domain>`) chosen by SNI from the node's certificate table.
+//!
+//! `[dns] tls_listen` opens it at start; otherwise a node opens it on port
+//! 853 by itself once it holds a certificate for one of its name server
+//! names (before that every handshake would fail).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,10 +12,14 @@ use std::sync::Arc;
 use hickory_server::Server;
 use hickory_server::server::RequestHandler;
 use tokio::net::TcpListener;
+use tracing::{error, info};
 
 use super::DnsError;
 use super::server::TCP_IDLE;
+use crate::acme::schedule;
 use crate::http::CertTable;
+use crate::shutdown::Shutdown;
+use crate::store::Store;
 
 /// Binds `addr` and serves DNS over TLS on it through `server`; returns the
 /// bound address.
@@ -29,4 +37,56 @@ pub async fn register<H: RequestHandler>(
         .register_tls_listener_with_tls_config(listener, TCP_IDLE, config)
         .map_err(err)?;
     Ok(bound)
+}
+
+/// Waits until a stored certificate covers `<node>.ns.<domain>` for one of
+/// its domains, then serves DNS over TLS on `addr` through `handler` until
+/// `shutdown`. Failing to listen is logged, not fatal: the operator did not
+/// ask for this listener by name.
+pub async fn serve_once_certified<H: RequestHandler>(
+    handler: H,
+    addr: SocketAddr,
+    certs: Arc<CertTable>,
+    store: Arc<Store>,
+    node: String,
+    mut shutdown: Shutdown,
+) {
+    let mut changes = store.subscribe_certs();
+    loop {
+        changes.mark_unchanged();
+        match store.certificates() {
+            Ok(rows) => {
+                if let Some(row) = rows.iter().find(|row| {
+                    let ns_name = format!("{node}.ns.{}", row.domain);
+                    row.names.iter().any(|n| schedule::matches(n, &ns_name))
+                }) {
+                    info!(dot = %addr, domain = %row.domain, "a certificate covers this node's name server name; opening DNS over TLS");
+                    break;
+                }
+            }
+            Err(e) => error!(error = %e, "cannot read certificates for DNS over TLS"),
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = shutdown.wait() => return,
+        }
+    }
+    let mut server = Server::new(handler);
+    if let Err(e) = register(&mut server, addr, certs).await {
+        error!(error = %e, "DNS over TLS not served; set [dns] tls_listen to another address, or tls = false");
+        return;
+    }
+    let token = server.shutdown_token().clone();
+    let done = server.block_until_done();
+    tokio::pin!(done);
+    tokio::select! {
+        result = &mut done => {
+            if let Err(e) = result {
+                error!(error = %e, "DNS over TLS stopped");
+            }
+            return;
+        }
+        _ = shutdown.wait() => token.cancel(),
+    }
+    let _ = done.await;
 }

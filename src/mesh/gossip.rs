@@ -32,34 +32,50 @@ const PUSH_RETRY: Duration = Duration::from_secs(2);
 const PUSH_BATCH: usize = 500;
 
 /// Pushes this node's new rows to every peer as soon as they are written.
+/// Each peer has at most one push in flight, and pushes run independently:
+/// a peer that stops answering (killed, cut off) holds up only its own
+/// push until the call times out, never the others'.
 pub async fn push_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
     let mut writes = mesh.store.subscribe_writes();
     let mut marks: HashMap<String, u64> = HashMap::new();
+    let mut running: JoinSet<(String, Result<u64, RpcError>)> = JoinSet::new();
+    // The peer each push in flight is for.
+    let mut busy: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
-        let mut round = JoinSet::new();
         for peer in mesh.peers() {
+            if busy.values().any(|name| *name == peer.name) {
+                continue;
+            }
             let mark = marks.get(&peer.name).copied().unwrap_or(0);
+            let name = peer.name.clone();
             let mesh = mesh.clone();
-            round.spawn(async move {
+            let handle = running.spawn(async move {
                 let result = push_to(&mesh, &peer, mark).await;
                 (peer.name, result)
             });
+            busy.insert(handle.id(), name);
         }
+        let retry = tokio::time::sleep(PUSH_RETRY);
+        tokio::pin!(retry);
         loop {
             tokio::select! {
-                done = round.join_next() => match done {
-                    Some(Ok((name, Ok(mark)))) => { marks.insert(name, mark); }
-                    Some(Ok((name, Err(e)))) => debug!(peer = %name, error = %e, "eager push failed; will retry"),
-                    Some(Err(_)) => {}
-                    None => break,
+                Some(done) = running.join_next_with_id(), if !running.is_empty() => match done {
+                    Ok((id, (name, Ok(mark)))) => {
+                        busy.remove(&id);
+                        marks.insert(name, mark);
+                    }
+                    Ok((id, (name, Err(e)))) => {
+                        busy.remove(&id);
+                        debug!(peer = %name, error = %e, "eager push failed; will retry");
+                    }
+                    Err(e) => {
+                        busy.remove(&e.id());
+                    }
                 },
-                _ = shutdown.wait() => { round.shutdown().await; return; }
+                _ = writes.changed() => break,
+                _ = &mut retry => break,
+                _ = shutdown.wait() => { running.shutdown().await; return; }
             }
-        }
-        tokio::select! {
-            _ = writes.changed() => {}
-            _ = tokio::time::sleep(PUSH_RETRY) => {}
-            _ = shutdown.wait() => return,
         }
     }
 }

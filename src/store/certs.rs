@@ -47,6 +47,20 @@ pub struct CertOrder {
     pub last_error: Option<String>,
 }
 
+/// How far the held order got at the CA: what a node taking it over needs
+/// to finish it rather than start again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderProgress {
+    /// The order's URL at the CA (under the replicated account).
+    pub url: Option<String>,
+    /// The certificate key (PKCS#8 PEM) sent for finalisation: the CA
+    /// issues for this key, so whoever downloads the certificate needs it.
+    pub key_pem: Option<String>,
+    /// The step reached, for `status` (`placed`, `publishing`,
+    /// `validating`, `finalising`, ...).
+    pub stage: Option<String>,
+}
+
 impl Store {
     /// A receiver that changes whenever a certificate is written.
     pub fn subscribe_certs(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -174,12 +188,85 @@ impl Store {
         Ok(())
     }
 
-    /// Ends the order for `domain` (a tombstone, so it replicates).
+    /// The progress of the order held for `domain` (empty when none).
+    pub fn order_progress(&self, domain: &str) -> Result<OrderProgress, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT order_url, key_pem, stage FROM cert_orders
+                 WHERE domain = ?1 AND deleted = 0",
+                params![domain],
+                |row| {
+                    Ok(OrderProgress {
+                        url: row.get(0)?,
+                        key_pem: row.get(1)?,
+                        stage: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(query_err("reading a certificate order's progress"))
+    }
+
+    /// Records `progress` on `domain`'s order and marks it as progressing
+    /// now (`since_ms`), if `node` still holds it; returns whether it does.
+    pub fn record_order_progress(
+        &self,
+        domain: &str,
+        node: &str,
+        progress: &OrderProgress,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let hlc = self.clock.now();
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE cert_orders SET order_url = ?3, key_pem = ?4, stage = ?5,
+                   since_ms = ?6, hlc = ?7, origin = ?8
+                 WHERE domain = ?1 AND node = ?2 AND deleted = 0",
+                params![
+                    domain,
+                    node,
+                    progress.url,
+                    progress.key_pem,
+                    progress.stage,
+                    now_ms as i64,
+                    hlc.0 as i64,
+                    self.origin
+                ],
+            )
+            .map_err(query_err("recording a certificate order's progress"))?;
+        Ok(changed > 0)
+    }
+
+    /// Marks `domain`'s order as alive at `now_ms` if `node` still holds
+    /// it; returns whether it does (another node may have taken it over).
+    pub fn touch_cert_order(
+        &self,
+        domain: &str,
+        node: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let hlc = self.clock.now();
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE cert_orders SET since_ms = ?3, hlc = ?4, origin = ?5
+                 WHERE domain = ?1 AND node = ?2 AND deleted = 0",
+                params![domain, node, now_ms as i64, hlc.0 as i64, self.origin],
+            )
+            .map_err(query_err("marking a certificate order alive"))?;
+        Ok(changed > 0)
+    }
+
+    /// Ends the order for `domain` (a tombstone, so it replicates; the
+    /// order's key goes with it).
     pub fn finish_cert_order(&self, domain: &str) -> Result<(), StoreError> {
         let hlc = self.clock.now();
         self.conn()
             .execute(
-                "UPDATE cert_orders SET deleted = 1, hlc = ?2, origin = ?3
+                "UPDATE cert_orders SET deleted = 1, hlc = ?2, origin = ?3,
+                   order_url = NULL, key_pem = NULL, stage = NULL
                  WHERE domain = ?1 AND deleted = 0",
                 params![domain, hlc.0 as i64, self.origin],
             )
@@ -310,11 +397,59 @@ mod tests {
         store
             .put_cert_order(&order)
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(store.cert_order("example.com").ok(), Some(Some(order)));
+        assert_eq!(
+            store.cert_order("example.com").ok(),
+            Some(Some(order.clone()))
+        );
+        let progress = OrderProgress {
+            url: Some("https://ca.test/order/1".into()),
+            key_pem: Some("key".into()),
+            stage: Some("validating".into()),
+        };
+        let held = store.record_order_progress("example.com", "london", &progress, 20);
+        assert_eq!(held.ok(), Some(true));
+        // Another node's claim keeps the progress, so it can finish the order.
+        store
+            .put_cert_order(&CertOrder {
+                node: "tokyo".into(),
+                since_ms: 30,
+                ..order
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.order_progress("example.com").ok(), Some(progress));
+        assert_eq!(
+            store.touch_cert_order("example.com", "london", 40).ok(),
+            Some(false)
+        );
+        assert_eq!(
+            store.touch_cert_order("example.com", "tokyo", 40).ok(),
+            Some(true)
+        );
+        assert_eq!(
+            store
+                .cert_order("example.com")
+                .ok()
+                .flatten()
+                .map(|o| o.since_ms),
+            Some(40)
+        );
         store
             .finish_cert_order("example.com")
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(store.cert_order("example.com").ok(), Some(None));
         assert!(store.cert_orders().unwrap_or_default().is_empty());
+        assert_eq!(
+            store.order_progress("example.com").ok(),
+            Some(OrderProgress::default())
+        );
+        let tombstone_key: Option<String> = store
+            .conn()
+            .query_row(
+                "SELECT key_pem FROM cert_orders WHERE domain = 'example.com'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tombstone_key, None, "a finished order keeps no key");
     }
 }

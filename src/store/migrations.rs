@@ -145,6 +145,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX revisions_by_origin ON revisions (origin, hlc);
     ",
+    // 6: an order's progress travels with its row, so the node that takes
+    // it over finishes the same order: its URL at the CA, the certificate
+    // key once finalisation needs it, and the step it reached.
+    "
+    ALTER TABLE cert_orders ADD COLUMN order_url TEXT;
+    ALTER TABLE cert_orders ADD COLUMN key_pem TEXT;
+    ALTER TABLE cert_orders ADD COLUMN stage TEXT;
+    ",
 ];
 
 /// Brings `conn` to the latest schema version.

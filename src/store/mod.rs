@@ -26,7 +26,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use acme::AcmeChallenge;
-pub use certs::{CertOrder, CertRow};
+pub use certs::{CertOrder, CertRow, OrderProgress};
 pub use hlc::{Clock, Hlc};
 pub use keys::KeyRow;
 pub use members::Member;

@@ -112,7 +112,15 @@ pub const TABLES: &[TableSpec] = &[
     TableSpec {
         name: "cert_orders",
         key: &["domain"],
-        data: &["node", "since_ms", "attempts", "last_error"],
+        data: &[
+            "node",
+            "since_ms",
+            "attempts",
+            "last_error",
+            "order_url",
+            "key_pem",
+            "stage",
+        ],
         dns: false,
     },
 ];

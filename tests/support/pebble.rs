@@ -41,8 +41,19 @@ pub fn free_port() -> SocketAddr {
 }
 
 impl PebblePlan {
-    /// Picks ports and writes pebble's HTTPS certificate and its root.
+    /// Picks loopback ports and writes pebble's HTTPS certificate and its
+    /// root.
     pub fn new() -> PebblePlan {
+        PebblePlan::with_listeners(free_port(), free_port())
+    }
+
+    /// A plan for pebble listening on `ip` (in a namespace of its own, where
+    /// any port is free) on ports 14000 (ACME) and 15000 (management).
+    pub fn on_address(ip: std::net::IpAddr) -> PebblePlan {
+        PebblePlan::with_listeners(SocketAddr::new(ip, 14000), SocketAddr::new(ip, 15000))
+    }
+
+    fn with_listeners(listen: SocketAddr, management: SocketAddr) -> PebblePlan {
         let dir = temp_dir();
         let ca_key = rcgen::KeyPair::generate().expect("CA key");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
@@ -52,7 +63,11 @@ impl PebblePlan {
             .push(rcgen::DnType::CommonName, "pebble listener test root");
         let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA cert");
         let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
-        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        let mut sans = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        if !listen.ip().is_loopback() {
+            sans.push(listen.ip().to_string());
+        }
+        let leaf = rcgen::CertificateParams::new(sans)
             .expect("leaf params")
             .signed_by(&leaf_key, &ca)
             .expect("leaf cert");
@@ -62,8 +77,8 @@ impl PebblePlan {
         std::fs::write(dir.path().join("key.pem"), leaf_key.serialize_pem()).expect("write key");
         PebblePlan {
             dir,
-            listen: free_port(),
-            management: free_port(),
+            listen,
+            management,
             tls_root,
         }
     }
@@ -77,23 +92,7 @@ impl PebblePlan {
     /// for `validity_secs` (pebble's default, five years, when `None`), and
     /// refusing orders for `blocked` domains.
     pub fn start(self, dns: SocketAddr, validity_secs: Option<u64>, blocked: &[&str]) -> Pebble {
-        let mut pebble = serde_json::json!({
-            "listenAddress": self.listen.to_string(),
-            "managementListenAddress": self.management.to_string(),
-            "certificate": self.dir.path().join("cert.pem"),
-            "privateKey": self.dir.path().join("key.pem"),
-            "httpPort": free_port().port(),
-            "tlsPort": free_port().port(),
-            "ocspResponderURL": "",
-            "externalAccountBindingRequired": false,
-            "domainBlocklist": blocked,
-        });
-        if let Some(secs) = validity_secs {
-            pebble["certificateValidityPeriod"] = serde_json::json!(secs);
-        }
-        let config = self.dir.path().join("pebble-config.json");
-        std::fs::write(&config, serde_json::json!({ "pebble": pebble }).to_string())
-            .expect("write pebble config");
+        let config = self.write_config(validity_secs, blocked);
         let log = std::fs::File::create(self.dir.path().join("pebble.log")).expect("pebble log");
         let child = Command::new("pebble")
             .arg("-config")
@@ -118,6 +117,30 @@ impl PebblePlan {
             thread::sleep(Duration::from_millis(50));
         }
         pebble
+    }
+
+    /// Writes pebble's config file (certificates valid for `validity_secs`,
+    /// pebble's default when `None`; orders for `blocked` refused) and
+    /// returns its path, for starting pebble somewhere else (a namespace).
+    pub fn write_config(&self, validity_secs: Option<u64>, blocked: &[&str]) -> PathBuf {
+        let mut pebble = serde_json::json!({
+            "listenAddress": self.listen.to_string(),
+            "managementListenAddress": self.management.to_string(),
+            "certificate": self.dir.path().join("cert.pem"),
+            "privateKey": self.dir.path().join("key.pem"),
+            "httpPort": free_port().port(),
+            "tlsPort": free_port().port(),
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false,
+            "domainBlocklist": blocked,
+        });
+        if let Some(secs) = validity_secs {
+            pebble["certificateValidityPeriod"] = serde_json::json!(secs);
+        }
+        let config = self.dir.path().join("pebble-config.json");
+        std::fs::write(&config, serde_json::json!({ "pebble": pebble }).to_string())
+            .expect("write pebble config");
+        config
     }
 }
 
