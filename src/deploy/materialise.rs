@@ -37,10 +37,17 @@ pub fn materialise(cas: &Cas, revs: &Path, manifest: &Manifest) -> Result<PathBu
         }
     };
     fs::create_dir_all(&tmp).map_err(io("cannot create revision directory", &tmp))?;
+    // Manifests list files in path order, so a file's directory is almost
+    // always the previous file's: create each directory once, not once
+    // per file (a one-file change still materialises every file).
+    let mut made: Option<PathBuf> = None;
     for (path, entry) in manifest.iter() {
         let dest = tmp.join(path);
-        if let Some(parent) = dest.parent() {
+        if let Some(parent) = dest.parent()
+            && made.as_deref() != Some(parent)
+        {
             fs::create_dir_all(parent).map_err(io("cannot create revision directory", parent))?;
+            made = Some(parent.to_path_buf());
         }
         let object = cas.path(&entry.hash);
         if fs::hard_link(&object, &dest).is_err() {

@@ -77,6 +77,9 @@ async fn sync_row(mesh: &Arc<Mesh>, row: &Row) {
                 root = %&root[..12.min(root.len())],
                 objects = fetched.objects,
                 bytes = fetched.bytes,
+                manifest_ms = fetched.manifest_ms,
+                objects_ms = fetched.objects_ms,
+                install_ms = fetched.install_ms,
                 ms = started.elapsed().as_millis() as u64,
                 "revision fetched"
             ),
@@ -101,6 +104,11 @@ pub struct Fetched {
     pub objects: usize,
     /// Raw (uncompressed) object bytes stored.
     pub bytes: u64,
+    /// Time spent getting the manifest, the objects (with their variants)
+    /// and installing the revision, so a slow sync says where it was slow.
+    pub manifest_ms: u64,
+    pub objects_ms: u64,
+    pub install_ms: u64,
 }
 
 /// Fetches `revision` from its origin or any other peer, and installs it.
@@ -152,6 +160,7 @@ async fn fetch_from(
     let manifest_hash = blake3::Hash::from_hex(&revision.manifest).map_err(|_| bad())?;
     let root = blake3::Hash::from_hex(&revision.root).map_err(|_| bad())?;
     let cas = mesh.deployer.cas().clone();
+    let phase = std::time::Instant::now();
     let base = closest_base(mesh, &revision.domain);
     let manifest = match mesh.deployer.manifest(&revision.manifest) {
         Ok(m) => m,
@@ -179,7 +188,11 @@ async fn fetch_from(
             slot.1 |= is_compressible(path);
         }
     }
-    let mut fetched = Fetched::default();
+    let mut fetched = Fetched {
+        manifest_ms: phase.elapsed().as_millis() as u64,
+        ..Fetched::default()
+    };
+    let phase = std::time::Instant::now();
     // Objects whose precompressed variants are made once all are here,
     // where they did not come with the objects.
     let mut compress: Vec<blake3::Hash> = Vec::new();
@@ -228,11 +241,14 @@ async fn fetch_from(
     tokio::task::spawn_blocking(move || make_variants(&variants_cas, &compress))
         .await
         .map_err(|e| FetchError::Join(e.to_string()))?;
+    fetched.objects_ms = phase.elapsed().as_millis() as u64;
+    let phase = std::time::Instant::now();
     let deployer = mesh.deployer.clone();
     tokio::task::spawn_blocking(move || deployer.install_revision(&manifest))
         .await
         .map_err(|e| FetchError::Join(e.to_string()))?
         .map_err(|e| FetchError::Join(e.to_string()))?;
+    fetched.install_ms = phase.elapsed().as_millis() as u64;
     Ok(fetched)
 }
 
