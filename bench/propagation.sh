@@ -11,9 +11,10 @@
 #
 # Needs root. Five network namespaces on a bridge of their own, addresses
 # 192.0.2.1-5 and no route off the machine; each runs `makiatto run` with
-# its mesh RPC on its address ([cluster] rpc_listen) and, for rsync, an
-# sshd. Bytes are what the five namespaces transmitted (veth counters), so
-# they include every header. Time runs from the deploy command returning
+# its WireGuard device (mesh addresses 198.51.100.1-5, each namespace with
+# its own /run/wireguard) and the mesh RPC inside the tunnel, and, for
+# rsync, an sshd. Bytes are what the five namespaces transmitted (veth
+# counters), so they include every header, WireGuard's too. Time runs from the deploy command returning
 # (the origin serves the revision) until all five serve it, polled every
 # 10 ms. Then it runs bench/mesh-throughput.sh (iperf3 through the mesh
 # versus wireguard-go) when present, unless -T is given.
@@ -49,7 +50,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "error: bench/propagation.sh needs root (network namespaces); run it with sudo" >&2
     exit 1
 fi
-for tool in ip rsync sshd ssh-keygen curl python3; do
+for tool in ip rsync sshd ssh-keygen curl python3 mount; do
     command -v "$tool" >/dev/null || {
         echo "error: $tool is missing; apt-get install iproute2 rsync openssh-server openssh-client curl python3" >&2
         exit 1
@@ -135,12 +136,17 @@ start_node() {
         echo "name = \"n$i\""
         echo "data_dir = \"data\""
         echo "ipv4 = \"192.0.2.$i\""
-        printf '\n[http]\nlisten = "192.0.2.%s:8080"\n\n[cluster]\nrpc_listen = "192.0.2.%s:7070"\n' "$i" "$i"
+        printf '\n[http]\nlisten = "192.0.2.%s:8080"\n' "$i"
+        printf '\n[mesh]\nprefix_v4 = "198.51.100.0/24"\nprefix_v6 = "2001:db8:1::/64"\naddress_v4 = "198.51.100.%s"\n' "$i"
+        printf '\n[cluster]\n'
         [ -n "$join" ] && printf 'join = "192.0.2.1:7070"\njoin_token = "%s"\n' "$join"
     } >"$dir/node.toml"
-    # `ip netns exec` execs the program, so $! is the node itself.
-    ip netns exec "mkprop$i" "$MAKIATTO_BIN" run --config "$dir/node.toml" \
-        >"$dir/stdout" 2>"$dir/stderr" &
+    # UAPI sockets are files, which namespaces do not separate: each node
+    # gets its own /run/wireguard. `ip netns exec` execs sh, which execs
+    # the node, so $! is the node itself.
+    mkdir -p "$dir/run-wg" /run/wireguard
+    ip netns exec "mkprop$i" sh -c 'mount --bind "$0" /run/wireguard && exec "$@"' "$dir/run-wg" \
+        "$MAKIATTO_BIN" run --config "$dir/node.toml" >"$dir/stdout" 2>"$dir/stderr" &
     PIDS+=($!)
     for _ in $(seq 1 600); do
         grep -q "http://" "$dir/stdout" 2>/dev/null && return 0
