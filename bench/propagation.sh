@@ -74,7 +74,12 @@ cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     sleep 0.5
     for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    for i in $(seq 1 $N); do ip netns del "mkprop$i" 2>/dev/null || true; done
+    for i in $(seq 1 $N); do
+        ip netns del "mkprop$i" 2>/dev/null || true
+        # A namespace lingers while the kernel tears its devices down;
+        # deleting the host end removes the pair at once.
+        ip link del "mkpv$i" 2>/dev/null || true
+    done
     ip link del "$BR" 2>/dev/null || true
     rm -rf "$WORK"
 }
@@ -83,6 +88,12 @@ trap cleanup EXIT
 ns() { local i=$1; shift; ip netns exec "mkprop$i" "$@"; }
 
 # --- the network ---------------------------------------------------------
+# What an interrupted earlier run may have left.
+for i in $(seq 1 $N); do
+    ip netns del "mkprop$i" 2>/dev/null || true
+    ip link del "mkpv$i" 2>/dev/null || true
+done
+ip link del "$BR" 2>/dev/null || true
 ip link add "$BR" type bridge
 ip link set "$BR" up
 for i in $(seq 1 $N); do
@@ -206,13 +217,25 @@ mk_first_ms=$(wait_all "$rev" "$t0")
 sleep 1
 mk_first_bytes=$(($(wire_bytes) - b0))
 
+# The idle mesh still talks (health probes, anti-entropy digests,
+# WireGuard keepalives): measure that rate over a quiet window, so the
+# change's own bytes can be told apart from it.
+sleep 2
+q0=$(wire_bytes)
+qt0=$(now_ms)
+sleep 5
+idle_rate=$(( ($(wire_bytes) - q0) * 1000 / ($(now_ms) - qt0) ))
+
 printf 'changed %s\n' "$(date +%s%N)" >"$WORK/site/$PROBE"
 b0=$(wire_bytes)
+bt0=$(now_ms)
 rev=$(deploy)
 t0=$(now_ms)
 mk_change_ms=$(wait_all "$rev" "$t0")
 sleep 1
 mk_change_bytes=$(($(wire_bytes) - b0))
+mk_change_window_ms=$(($(now_ms) - bt0))
+mk_change_own=$((mk_change_bytes - idle_rate * mk_change_window_ms / 1000))
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 PIDS=()
@@ -269,7 +292,8 @@ printf '%-22s %12s %14s %12s %14s %10s %10s\n' "(a) first deploy" "$mk_first_ms"
     "$(ratio "$mk_first_ms" "$rs_first_ms")" "$(ratio "$mk_first_bytes" "$rs_first_bytes")"
 printf '%-22s %12s %14s %12s %14s %10s %10s\n' "(b) one-file change" "$mk_change_ms" "$mk_change_bytes" "$rs_change_ms" "$rs_change_bytes" \
     "$(ratio "$mk_change_ms" "$rs_change_ms")" "$(ratio "$mk_change_bytes" "$rs_change_bytes")"
-echo "propagation first_ms=$mk_first_ms first_bytes=$mk_first_bytes change_ms=$mk_change_ms change_bytes=$mk_change_bytes rsync_first_ms=$rs_first_ms rsync_first_bytes=$rs_first_bytes rsync_change_ms=$rs_change_ms rsync_change_bytes=$rs_change_bytes"
+echo "idle mesh: $idle_rate bytes/s; the one-file change less that over its $mk_change_window_ms ms window: $mk_change_own bytes"
+echo "propagation first_ms=$mk_first_ms first_bytes=$mk_first_bytes change_ms=$mk_change_ms change_bytes=$mk_change_bytes rsync_first_ms=$rs_first_ms rsync_first_bytes=$rs_first_bytes rsync_change_ms=$rs_change_ms rsync_change_bytes=$rs_change_bytes idle_bytes_per_s=$idle_rate change_own_bytes=$mk_change_own"
 
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 PIDS=()
