@@ -11,9 +11,10 @@
 #
 # Needs root. Five network namespaces on a bridge of their own, addresses
 # 192.0.2.1-5 and no route off the machine; each runs `makiatto run` with
-# its mesh RPC on its address ([cluster] rpc_listen) and, for rsync, an
-# sshd. Bytes are what the five namespaces transmitted (veth counters), so
-# they include every header. Time runs from the deploy command returning
+# its WireGuard device (mesh addresses 198.51.100.1-5, each namespace with
+# its own /run/wireguard) and the mesh RPC inside the tunnel, and, for
+# rsync, an sshd. Bytes are what the five namespaces transmitted (veth
+# counters), so they include every header, WireGuard's too. Time runs from the deploy command returning
 # (the origin serves the revision) until all five serve it, polled every
 # 10 ms. Then it runs bench/mesh-throughput.sh (iperf3 through the mesh
 # versus wireguard-go) when present, unless -T is given.
@@ -49,7 +50,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "error: bench/propagation.sh needs root (network namespaces); run it with sudo" >&2
     exit 1
 fi
-for tool in ip rsync sshd ssh-keygen curl python3; do
+for tool in ip rsync sshd ssh-keygen curl python3 mount; do
     command -v "$tool" >/dev/null || {
         echo "error: $tool is missing; apt-get install iproute2 rsync openssh-server openssh-client curl python3" >&2
         exit 1
@@ -73,7 +74,12 @@ cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     sleep 0.5
     for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    for i in $(seq 1 $N); do ip netns del "mkprop$i" 2>/dev/null || true; done
+    for i in $(seq 1 $N); do
+        ip netns del "mkprop$i" 2>/dev/null || true
+        # A namespace lingers while the kernel tears its devices down;
+        # deleting the host end removes the pair at once.
+        ip link del "mkpv$i" 2>/dev/null || true
+    done
     ip link del "$BR" 2>/dev/null || true
     rm -rf "$WORK"
 }
@@ -82,6 +88,12 @@ trap cleanup EXIT
 ns() { local i=$1; shift; ip netns exec "mkprop$i" "$@"; }
 
 # --- the network ---------------------------------------------------------
+# What an interrupted earlier run may have left.
+for i in $(seq 1 $N); do
+    ip netns del "mkprop$i" 2>/dev/null || true
+    ip link del "mkpv$i" 2>/dev/null || true
+done
+ip link del "$BR" 2>/dev/null || true
 ip link add "$BR" type bridge
 ip link set "$BR" up
 for i in $(seq 1 $N); do
@@ -135,12 +147,17 @@ start_node() {
         echo "name = \"n$i\""
         echo "data_dir = \"data\""
         echo "ipv4 = \"192.0.2.$i\""
-        printf '\n[http]\nlisten = "192.0.2.%s:8080"\n\n[cluster]\nrpc_listen = "192.0.2.%s:7070"\n' "$i" "$i"
+        printf '\n[http]\nlisten = "192.0.2.%s:8080"\n' "$i"
+        printf '\n[mesh]\nprefix_v4 = "198.51.100.0/24"\nprefix_v6 = "2001:db8:1::/64"\naddress_v4 = "198.51.100.%s"\n' "$i"
+        printf '\n[cluster]\n'
         [ -n "$join" ] && printf 'join = "192.0.2.1:7070"\njoin_token = "%s"\n' "$join"
     } >"$dir/node.toml"
-    # `ip netns exec` execs the program, so $! is the node itself.
-    ip netns exec "mkprop$i" "$MAKIATTO_BIN" run --config "$dir/node.toml" \
-        >"$dir/stdout" 2>"$dir/stderr" &
+    # UAPI sockets are files, which namespaces do not separate: each node
+    # gets its own /run/wireguard. `ip netns exec` execs sh, which execs
+    # the node, so $! is the node itself.
+    mkdir -p "$dir/run-wg" /run/wireguard
+    ip netns exec "mkprop$i" sh -c 'mount --bind "$0" /run/wireguard && exec "$@"' "$dir/run-wg" \
+        "$MAKIATTO_BIN" run --config "$dir/node.toml" >"$dir/stdout" 2>"$dir/stderr" &
     PIDS+=($!)
     for _ in $(seq 1 600); do
         grep -q "http://" "$dir/stdout" 2>/dev/null && return 0
@@ -200,13 +217,25 @@ mk_first_ms=$(wait_all "$rev" "$t0")
 sleep 1
 mk_first_bytes=$(($(wire_bytes) - b0))
 
+# The idle mesh still talks (health probes, anti-entropy digests,
+# WireGuard keepalives): measure that rate over a quiet window, so the
+# change's own bytes can be told apart from it.
+sleep 2
+q0=$(wire_bytes)
+qt0=$(now_ms)
+sleep 5
+idle_rate=$(( ($(wire_bytes) - q0) * 1000 / ($(now_ms) - qt0) ))
+
 printf 'changed %s\n' "$(date +%s%N)" >"$WORK/site/$PROBE"
 b0=$(wire_bytes)
+bt0=$(now_ms)
 rev=$(deploy)
 t0=$(now_ms)
 mk_change_ms=$(wait_all "$rev" "$t0")
 sleep 1
 mk_change_bytes=$(($(wire_bytes) - b0))
+mk_change_window_ms=$(($(now_ms) - bt0))
+mk_change_own=$((mk_change_bytes - idle_rate * mk_change_window_ms / 1000))
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 PIDS=()
@@ -263,7 +292,8 @@ printf '%-22s %12s %14s %12s %14s %10s %10s\n' "(a) first deploy" "$mk_first_ms"
     "$(ratio "$mk_first_ms" "$rs_first_ms")" "$(ratio "$mk_first_bytes" "$rs_first_bytes")"
 printf '%-22s %12s %14s %12s %14s %10s %10s\n' "(b) one-file change" "$mk_change_ms" "$mk_change_bytes" "$rs_change_ms" "$rs_change_bytes" \
     "$(ratio "$mk_change_ms" "$rs_change_ms")" "$(ratio "$mk_change_bytes" "$rs_change_bytes")"
-echo "propagation first_ms=$mk_first_ms first_bytes=$mk_first_bytes change_ms=$mk_change_ms change_bytes=$mk_change_bytes rsync_first_ms=$rs_first_ms rsync_first_bytes=$rs_first_bytes rsync_change_ms=$rs_change_ms rsync_change_bytes=$rs_change_bytes"
+echo "idle mesh: $idle_rate bytes/s; the one-file change less that over its $mk_change_window_ms ms window: $mk_change_own bytes"
+echo "propagation first_ms=$mk_first_ms first_bytes=$mk_first_bytes change_ms=$mk_change_ms change_bytes=$mk_change_bytes rsync_first_ms=$rs_first_ms rsync_first_bytes=$rs_first_bytes rsync_change_ms=$rs_change_ms rsync_change_bytes=$rs_change_bytes idle_bytes_per_s=$idle_rate change_own_bytes=$mk_change_own"
 
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 PIDS=()

@@ -41,6 +41,21 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A new working repository of the site, its page saying `text`, committed
+/// with `message`.
+fn site_repo(client: &Client, text: &str, message: &str) -> std::path::PathBuf {
+    let work = client.scratch().join("work");
+    init_repo(client, &work);
+    write_file(
+        &work,
+        "makiatto.toml",
+        format!("[[domain]]\nname = \"{HOST}\"\npath = \"public\"\n"),
+    );
+    write_file(&work, "public/index.html", text);
+    commit_all(client, &work, message);
+    work
+}
+
 fn remote_head(client: &Client, scratch: &Path, node: &Node) -> Option<String> {
     let out = client.git(
         scratch,
@@ -60,15 +75,7 @@ fn a_push_to_one_node_is_served_everywhere_and_the_next_push_to_another_builds_o
     let c = start(&homes[2], "git-c", None, Some((&seed, &token(&a))));
     let nodes = [&a, &b, &c];
 
-    let work = client.scratch().join("work");
-    init_repo(&client, &work);
-    write_file(
-        &work,
-        "makiatto.toml",
-        format!("[[domain]]\nname = \"{HOST}\"\npath = \"public\"\n"),
-    );
-    write_file(&work, "public/index.html", "first push, to a");
-    commit_all(&client, &work, "first");
+    let work = site_repo(&client, "first push, to a", "first");
     let pushed = Instant::now();
     client.git_ok(&work, &["push", "-q", &repo_url(&a, "site"), "main"]);
     let accepted = pushed.elapsed();
@@ -144,15 +151,7 @@ fn concurrent_pushes_of_one_branch_to_two_nodes_leave_every_node_serving_the_com
     let b = start(&homes[1], "race-b", None, Some((&rpc_of(&a), &token(&a))));
     let nodes = [&a, &b];
 
-    let work = client.scratch().join("work");
-    init_repo(&client, &work);
-    write_file(
-        &work,
-        "makiatto.toml",
-        format!("[[domain]]\nname = \"{HOST}\"\npath = \"public\"\n"),
-    );
-    write_file(&work, "public/index.html", "base");
-    commit_all(&client, &work, "base");
+    let work = site_repo(&client, "base", "base");
     client.git_ok(&work, &["push", "-q", &repo_url(&a, "site"), "main"]);
     let head = |dir: &Path| {
         client

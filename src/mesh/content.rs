@@ -262,7 +262,7 @@ async fn fetch_batch(
         hashes: wanted.iter().map(|(h, _)| h.to_hex().to_string()).collect(),
         variants: true,
     };
-    let body = serde_json::to_vec(&request).unwrap_or_default();
+    let body = super::json_body::encode(&request).unwrap_or_default();
     // Each object's parts add up to at most its size, plus up to four
     // 41-byte part headers.
     let raw: u64 = wanted.iter().map(|(_, s)| *s + 4 * 41).sum();

@@ -196,36 +196,14 @@ fn mesh_addresses(
     };
     if placed_v4.is_some() || placed_v6.is_some() {
         if let Some(a) = placed_v4 {
-            if !inside_v4(prefixes.v4, a) {
-                return Err(AllocError::Outside {
-                    address: a.to_string(),
-                    prefix: format!("{}/{}", prefixes.v4.0, prefixes.v4.1),
-                    field: "address_v4",
-                });
-            }
-            if let Some((_, holder)) = used_v4.iter().find(|(u, _)| *u == a) {
-                return Err(AllocError::Taken {
-                    address: a.to_string(),
-                    holder: holder.to_string(),
-                    field: "address_v4",
-                });
-            }
+            let (net, len) = prefixes.v4;
+            let inside = inside_v4(prefixes.v4, a);
+            check_placed(a, inside, format!("{net}/{len}"), &used_v4, "address_v4")?;
         }
         if let Some(a) = placed_v6 {
-            if !inside_v6(prefixes.v6, a) {
-                return Err(AllocError::Outside {
-                    address: a.to_string(),
-                    prefix: format!("{}/{}", prefixes.v6.0, prefixes.v6.1),
-                    field: "address_v6",
-                });
-            }
-            if let Some((_, holder)) = used_v6.iter().find(|(u, _)| *u == a) {
-                return Err(AllocError::Taken {
-                    address: a.to_string(),
-                    holder: holder.to_string(),
-                    field: "address_v6",
-                });
-            }
+            let (net, len) = prefixes.v6;
+            let inside = inside_v6(prefixes.v6, a);
+            check_placed(a, inside, format!("{net}/{len}"), &used_v6, "address_v6")?;
         }
         return Ok((placed_v4, placed_v6));
     }
@@ -254,6 +232,32 @@ fn mesh_addresses(
         }
     };
     Ok((Some(v4), Some(v6)))
+}
+
+/// Refuses a hand-placed `address` (of node.toml's `field`) that is not
+/// `inside` its `prefix` or that another node holds (`used`).
+fn check_placed<A: PartialEq + std::fmt::Display>(
+    address: A,
+    inside: bool,
+    prefix: String,
+    used: &[(A, &str)],
+    field: &'static str,
+) -> Result<(), AllocError> {
+    if !inside {
+        return Err(AllocError::Outside {
+            address: address.to_string(),
+            prefix,
+            field,
+        });
+    }
+    if let Some((_, holder)) = used.iter().find(|(u, _)| *u == address) {
+        return Err(AllocError::Taken {
+            address: address.to_string(),
+            holder: holder.to_string(),
+            field,
+        });
+    }
+    Ok(())
 }
 
 /// The joining node's side: registers through `seed` (retrying while it is

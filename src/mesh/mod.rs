@@ -22,6 +22,7 @@ mod git_sync;
 mod gossip;
 pub mod health;
 pub mod join;
+mod json_body;
 pub mod messages;
 mod objects;
 mod peers;

@@ -28,6 +28,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
+use super::json_body;
+
 use crate::shutdown::Shutdown;
 
 /// Largest request body a node accepts.
@@ -361,7 +363,7 @@ impl Client {
         path: &str,
         request: &Q,
     ) -> Result<A, RpcError> {
-        let body = serde_json::to_vec(request).map_err(|e| RpcError::Decode {
+        let body = json_body::encode(request).map_err(|e| RpcError::Decode {
             addr,
             path: path.to_string(),
             message: e.to_string(),
@@ -369,10 +371,10 @@ impl Client {
         let bytes = self
             .call(addr, path, Bytes::from(body), MAX_RESPONSE_BYTES)
             .await?;
-        serde_json::from_slice(&bytes).map_err(|e| RpcError::Decode {
+        json_body::decode(&bytes, MAX_RESPONSE_BYTES).map_err(|message| RpcError::Decode {
             addr,
             path: path.to_string(),
-            message: e.to_string(),
+            message,
         })
     }
 
@@ -384,9 +386,10 @@ impl Client {
     }
 }
 
-/// A JSON reply, or 500 if it cannot be encoded.
+/// A JSON reply (compressed when large, see `json_body.rs`), or 500 if it
+/// cannot be encoded.
 pub fn json_reply<T: serde::Serialize>(value: &T) -> Reply {
-    match serde_json::to_vec(value) {
+    match json_body::encode(value) {
         Ok(body) => Reply::ok(body),
         Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
@@ -394,6 +397,6 @@ pub fn json_reply<T: serde::Serialize>(value: &T) -> Reply {
 
 /// Decodes a JSON request body, or a 400 naming the problem.
 pub fn json_request<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Reply> {
-    serde_json::from_slice(body)
+    json_body::decode(body, MAX_REQUEST_BYTES)
         .map_err(|e| Reply::error(StatusCode::BAD_REQUEST, format!("invalid {what}: {e}")))
 }
