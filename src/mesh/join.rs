@@ -260,6 +260,25 @@ fn check_placed<A: PartialEq + std::fmt::Display>(
     Ok(())
 }
 
+/// A join request saying what node.toml says of this node (name, public
+/// addresses, coordinates) with `token`; no key, endpoint or mesh and RPC
+/// addresses, which each way of joining fills in.
+fn about_this_node(config: &NodeConfig, token: &str) -> JoinRequest {
+    JoinRequest {
+        token: token.to_string(),
+        name: config.name.clone(),
+        ipv4: config.ipv4.map(|a| a.to_string()),
+        ipv6: config.ipv6.map(|a| a.to_string()),
+        latitude: config.latitude,
+        longitude: config.longitude,
+        wg_public_key: None,
+        endpoint: None,
+        mesh_ipv4: None,
+        mesh_ipv6: None,
+        rpc_addr: String::new(),
+    }
+}
+
 /// The joining node's side: registers through `seed` (retrying while it is
 /// unreachable) and merges the snapshot.
 pub async fn join(mesh: &Arc<Mesh>, config: &NodeConfig) -> Result<(), JoinError> {
@@ -271,12 +290,6 @@ pub async fn join(mesh: &Arc<Mesh>, config: &NodeConfig) -> Result<(), JoinError
     };
     let seed: SocketAddr = seed.parse().map_err(|_| JoinError::BadSeed(seed.clone()))?;
     let request = JoinRequest {
-        token: token.clone(),
-        name: config.name.clone(),
-        ipv4: config.ipv4.map(|a| a.to_string()),
-        ipv6: config.ipv6.map(|a| a.to_string()),
-        latitude: config.latitude,
-        longitude: config.longitude,
         wg_public_key: mesh.device.get().map(|d| d.public_key().to_string()),
         endpoint: config.mesh.as_ref().and_then(|m| m.endpoint.clone()),
         mesh_ipv4: config
@@ -290,6 +303,7 @@ pub async fn join(mesh: &Arc<Mesh>, config: &NodeConfig) -> Result<(), JoinError
             .and_then(|m| m.address_v6)
             .map(|a| a.to_string()),
         rpc_addr: mesh.rpc_addr.to_string(),
+        ..about_this_node(config, token)
     };
     let reply = register(&mesh.client, seed, &request).await?;
     let count = reply.rows.len();
@@ -373,18 +387,10 @@ pub async fn before_device(
     let seed: SocketAddr = seed.parse().map_err(|_| JoinError::BadSeed(seed.clone()))?;
     let key = load_or_create_private_key(&config.data_dir.join(KEY_FILE))?.public_key();
     let request = JoinRequest {
-        token: token.clone(),
-        name: config.name.clone(),
-        ipv4: config.ipv4.map(|a| a.to_string()),
-        ipv6: config.ipv6.map(|a| a.to_string()),
-        latitude: config.latitude,
-        longitude: config.longitude,
         wg_public_key: Some(key.to_string()),
         endpoint: mesh.endpoint.clone(),
-        mesh_ipv4: None,
-        mesh_ipv6: None,
         // The seed puts it on the address it assigns.
-        rpc_addr: String::new(),
+        ..about_this_node(config, token)
     };
     let client = Client::new(shutdown);
     let reply = register(&client, seed, &request).await;

@@ -22,7 +22,6 @@
 //! namespace (which removes the veths, the bridge and the TUN devices), even
 //! when the test panicked.
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -447,17 +446,7 @@ impl Cluster {
             .stderr(Stdio::from(stderr_file))
             .spawn()
             .expect("spawn ip netns exec makiatto");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        let pipe = child.stdout.take().expect("piped stdout");
-        let lines = stdout.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                lines.lock().expect("stdout lines").push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
+        let (stdout, rx) = super::stdout_lines(&mut child);
         self.nodes[i].process = Some(NodeProcess {
             child,
             stdout,

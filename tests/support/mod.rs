@@ -375,17 +375,7 @@ impl Node {
             .stderr(Stdio::from(stderr_file))
             .spawn()
             .expect("spawn makiatto");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        let pipe = child.stdout.take().expect("piped stdout");
-        let lines = stdout.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                lines.lock().expect("stdout lines").push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
+        let (stdout, rx) = stdout_lines(&mut child);
         let mut node = Node {
             child,
             dir,
@@ -647,4 +637,21 @@ pub fn status_of(text: &str) -> Option<u16> {
         return None;
     }
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Collects `child`'s piped stdout line by line on a thread: every line so
+/// far, and each line as it comes, so a caller can wait for a ready line.
+pub fn stdout_lines(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, mpsc::Receiver<String>) {
+    let stdout = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel::<String>();
+    let pipe = child.stdout.take().expect("piped stdout");
+    let lines = stdout.clone();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            lines.lock().expect("stdout lines").push(line.clone());
+            let _ = tx.send(line);
+        }
+    });
+    (stdout, rx)
 }
