@@ -6,7 +6,7 @@
 use std::io;
 
 use serde::Serialize;
-use serde_json::ser::{CharEscape, Formatter};
+use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
 
 /// `view` as one line of compact JSON, newline included.
 pub fn line(view: &impl Serialize) -> Result<String, serde_json::Error> {
@@ -28,15 +28,14 @@ impl Formatter for Compact {
         W: ?Sized + io::Write,
     {
         let control = match char_escape {
-            CharEscape::Quote => return writer.write_all(b"\\\""),
-            CharEscape::ReverseSolidus => return writer.write_all(b"\\\\"),
-            CharEscape::Solidus => return writer.write_all(b"\\/"),
             CharEscape::Backspace => 0x08,
             CharEscape::Tab => 0x09,
             CharEscape::LineFeed => 0x0a,
             CharEscape::FormFeed => 0x0c,
             CharEscape::CarriageReturn => 0x0d,
             CharEscape::AsciiControl(byte) => byte,
+            // Quotes and backslashes as serde_json writes them.
+            other => return CompactFormatter.write_char_escape(writer, other),
         };
         write!(writer, "\\u{control:04x}")
     }
