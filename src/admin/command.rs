@@ -2,9 +2,8 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use crate::deploy::Deployer;
+use crate::services::Services;
 
 /// An admin command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,8 +109,8 @@ impl Command {
 }
 
 /// Runs `command` (blocking: call from a blocking thread).
-pub fn execute(deployer: &Arc<Deployer>, command: Command) -> Outcome {
-    match run(deployer, command) {
+pub fn execute(services: &Services, command: Command) -> Outcome {
+    match run(services, command) {
         Ok(text) => Outcome { ok: true, text },
         Err(e) => Outcome {
             ok: false,
@@ -133,15 +132,16 @@ enum RunError {
     NoSuchKey(String),
 }
 
-fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
+fn run(services: &Services, command: Command) -> Result<String, RunError> {
+    let deployer = &services.deployer;
     let mut out = String::new();
     match command {
         Command::Status { json } => {
-            let sites = deployer.sites().load().sites();
+            let sites = services.live.sites.load().sites();
             if json {
                 let mut items: Vec<String> = Vec::new();
                 for s in &sites {
-                    let cert = crate::acme::status::of(deployer.store(), &s.domain)?;
+                    let cert = services.cert_status(&s.domain)?;
                     items.push(format!(
                         "{{\"domain\":{},\"revision\":\"{}\",\"files\":{},\"certificate\":{}}}",
                         json_string(&s.domain),
@@ -151,7 +151,7 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
                     ));
                 }
                 let wasm = deployer.wasm_stats();
-                let cluster = match crate::mesh::status::cluster_views() {
+                let cluster = match services.cluster_views() {
                     Some(views) => {
                         format!(",\"cluster\":{}", crate::mesh::status::views_json(&views))
                     }
@@ -166,7 +166,7 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
                 );
             } else {
                 for s in &sites {
-                    let cert = crate::acme::status::of(deployer.store(), &s.domain)?;
+                    let cert = services.cert_status(&s.domain)?;
                     let _ = writeln!(
                         out,
                         "{}  {}  {} files  {}",
@@ -176,7 +176,7 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
                         cert.line()
                     );
                 }
-                if let Some(views) = crate::mesh::status::cluster_views() {
+                if let Some(views) = services.cluster_views() {
                     let _ = write!(out, "\n{}", crate::mesh::status::views_table(&views));
                 }
             }
@@ -233,7 +233,7 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
             );
         }
         Command::NodeHealth { name, healthy } => {
-            if !deployer.store().set_node_health(&name, healthy)? {
+            if !services.set_node_health(&name, healthy)? {
                 return Err(crate::deploy::DeployError::UnknownNode(name).into());
             }
             let effect = if healthy {
@@ -256,7 +256,7 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
             }
         }
         Command::KeysList { json } => {
-            let keys = deployer.store().keys()?;
+            let keys = services.store.keys()?;
             if json {
                 let items: Vec<String> = keys
                     .iter()
@@ -278,17 +278,17 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
         }
         Command::KeysAdd { key } => {
             let row = crate::git::keys::parse_line(&key)?;
-            deployer.store().add_key(&row)?;
+            services.store.add_key(&row)?;
             let _ = writeln!(out, "authorised {}  {}", row.fingerprint, row.comment);
         }
         Command::KeysRemove { fingerprint } => {
-            if !deployer.store().remove_key(&fingerprint)? {
+            if !services.store.remove_key(&fingerprint)? {
                 return Err(RunError::NoSuchKey(fingerprint));
             }
             let _ = writeln!(out, "removed {fingerprint}");
         }
         Command::ReposList { json } => {
-            let repos = deployer.store().repos()?;
+            let repos = services.store.repos()?;
             if json {
                 let items: Vec<String> = repos
                     .iter()
@@ -316,7 +316,7 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
             }
         }
         Command::JoinToken => {
-            let token = crate::mesh::join::new_token(deployer.store())?;
+            let token = crate::mesh::join::new_token(&services.store)?;
             let _ = writeln!(out, "{token}");
             let _ = writeln!(
                 out,
@@ -324,7 +324,7 @@ fn run(deployer: &Arc<Deployer>, command: Command) -> Result<String, RunError> {
             );
         }
         Command::NodeRemove { name } => {
-            if !deployer.store().remove_node(&name)? {
+            if !services.store.remove_node(&name)? {
                 return Err(crate::deploy::DeployError::UnknownNode(name).into());
             }
             let _ = writeln!(

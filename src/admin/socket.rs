@@ -10,7 +10,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tracing::warn;
 
 use super::{Command, Outcome, execute};
-use crate::deploy::Deployer;
+use crate::services::Services;
 use crate::shutdown::Shutdown;
 
 /// The socket's file name inside the data directory.
@@ -35,7 +35,7 @@ pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
 pub async fn serve(
     listener: UnixListener,
     data_dir: &Path,
-    deployer: Arc<Deployer>,
+    services: Arc<Services>,
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let path = data_dir.join(ADMIN_SOCKET);
@@ -51,9 +51,9 @@ pub async fn serve(
             },
             _ = shutdown.wait() => break,
         };
-        let deployer = deployer.clone();
+        let services = services.clone();
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, deployer).await {
+            if let Err(e) = answer(stream, services).await {
                 warn!(error = %e, "admin connection failed");
             }
         });
@@ -62,14 +62,14 @@ pub async fn serve(
     Ok(())
 }
 
-async fn answer(stream: UnixStream, deployer: Arc<Deployer>) -> std::io::Result<()> {
+async fn answer(stream: UnixStream, services: Arc<Services>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_LINE))
         .read_line(&mut line)
         .await?;
     let outcome = match Command::parse(&line) {
-        Ok(command) => tokio::task::spawn_blocking(move || execute(&deployer, command))
+        Ok(command) => tokio::task::spawn_blocking(move || execute(&services, command))
             .await
             .unwrap_or_else(|e| Outcome {
                 ok: false,
