@@ -20,6 +20,7 @@ pub mod http;
 pub mod live;
 pub mod mesh;
 pub mod node;
+pub mod readiness;
 pub mod services;
 pub mod shutdown;
 pub mod store;
