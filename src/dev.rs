@@ -12,6 +12,7 @@ use tracing::{error, info};
 
 use crate::config::NodeConfig;
 use crate::deploy::{Deployed, Deployer, LOCAL_OWNER};
+use crate::live::SiteTable;
 use crate::node::{Node, NodeError};
 use crate::shutdown::Shutdown;
 
@@ -89,6 +90,7 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
     config.ssh = Some(ssh);
     let node = Node::open(config)?;
     let deployer = node.deployer.clone();
+    let sites = node.live.sites.clone();
     let site = match &options.site {
         Some(dir) => Some(std::fs::canonicalize(dir).map_err(|e| DevError::Site {
             dir: dir.clone(),
@@ -128,7 +130,7 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
         running.dns_addr,
         running.ssh_addr,
         &deployed,
-        &deployer,
+        &sites,
     );
     if let (Some(dir), Some(changes)) = (site, changes) {
         tokio::spawn(redeploy_on_change(dir, changes, deployer, shutdown));
@@ -165,9 +167,9 @@ fn print_urls(
     dns: Option<SocketAddr>,
     ssh: Option<SocketAddr>,
     deployed: &[Deployed],
-    deployer: &Deployer,
+    sites: &SiteTable,
 ) {
-    let sites = deployer.sites().load().sites();
+    let sites = sites.load().sites();
     println!("makiatto dev node ready");
     // Before the URLs: tools that wait for the first URL line have then
     // seen the DNS address too.

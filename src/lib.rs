@@ -2,8 +2,10 @@
 //!
 //! The library holds every subsystem; the `makiatto` and `maki` binaries only
 //! parse arguments and call into it. Modules are split by domain concept and
-//! talk through the store and the deploy module's site table, not through each
-//! other's internals. `ARCHITECTURE.md` at the repository root is the map.
+//! talk through the store and the published live state (`live`: the site and
+//! certificate snapshots deploy and ACME publish and HTTP and DNS read), not
+//! through each other's internals; `node` starts them and hands each the
+//! node's `services`. `ARCHITECTURE.md` at the repository root is the map.
 
 pub mod acme;
 pub mod admin;
@@ -15,9 +17,11 @@ pub mod dev;
 pub mod dns;
 pub mod git;
 pub mod http;
+pub mod live;
 pub mod mesh;
 pub mod node;
 pub mod readiness;
+pub mod services;
 pub mod shutdown;
 pub mod store;
 pub mod tree;

@@ -1,4 +1,5 @@
-//! A node: opens the data directory, starts every listener, and stops them
+//! A node: opens the data directory, builds the services its subsystems
+//! share (`services.rs`), starts each subsystem from them, and stops them
 //! together on shutdown.
 
 use std::net::SocketAddr;
@@ -10,11 +11,14 @@ use tracing::{error, info};
 
 use crate::config::NodeConfig;
 use crate::deploy::{DeployError, Deployer};
+use crate::git::locks::RepoLocks;
 use crate::git::{self, GitService, Hooks};
-use crate::mesh::wireguard::{self, Device, DeviceConfig, WireGuardError};
+use crate::live::Live;
+use crate::mesh::wireguard::Device;
+use crate::services::{Listeners, Services};
 use crate::shutdown::Shutdown;
 use crate::store::{NodeRow, Store, StoreError};
-use crate::{acme, admin, dns, http};
+use crate::{acme, admin, dns, http, mesh};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +35,8 @@ pub enum NodeError {
     #[error("{0}")]
     Listen(std::io::Error),
     #[error(transparent)]
+    Http(#[from] http::HttpError),
+    #[error(transparent)]
     Dns(#[from] dns::DnsError),
     #[error("cannot listen for ssh on {addr}: {source}")]
     SshListen {
@@ -39,29 +45,24 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Git(#[from] git::GitError),
-    #[error("cannot set up TLS: {0}")]
-    Tls(#[from] rustls::Error),
     #[error(transparent)]
-    Mesh(#[from] crate::mesh::MeshError),
+    Mesh(#[from] mesh::MeshError),
     #[error("cannot install the default git hooks in {path}: {source}")]
     Hooks {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(transparent)]
-    WireGuard(#[from] WireGuardError),
 }
 
 /// An opened node, not yet listening.
 pub struct Node {
     pub config: NodeConfig,
-    pub deployer: Arc<Deployer>,
-    /// The state database (also reachable through the deployer), shared
-    /// with DNS, which rebuilds its zones when nodes or health change.
+    /// The state database, shared with every subsystem.
     pub store: Arc<Store>,
-    /// The certificates HTTPS and DNS over TLS serve, published by the
-    /// acme lifecycle.
-    pub certs: Arc<http::CertTable>,
+    /// Deploys and rollbacks; publishes to `live`.
+    pub deployer: Arc<Deployer>,
+    /// The site and certificate snapshots HTTP and DNS serve.
+    pub live: Live,
 }
 
 /// A node whose listeners are running.
@@ -82,7 +83,10 @@ pub struct RunningNode {
     pub wireguard: Option<Arc<Device>>,
     /// Where the mesh RPC is bound, when the node is in a cluster.
     pub mesh_addr: Option<SocketAddr>,
-    tasks: JoinSet<()>,
+    /// What every subsystem shares, as admin and SSH got it.
+    pub services: Arc<Services>,
+    /// Each subsystem's tasks, and the node's own (admin, SSH).
+    tasks: Vec<JoinSet<()>>,
 }
 
 impl Node {
@@ -98,113 +102,93 @@ impl Node {
         for node in configured_nodes(&config) {
             store.upsert_node(&node)?;
         }
-        let deployer = Arc::new(Deployer::open(&config, store.clone())?);
+        let live = Live::new(config.http.fallback_to_first_site);
+        let deployer = Arc::new(Deployer::open(&config, store.clone(), live.sites.clone())?);
         Ok(Node {
             config,
-            deployer,
             store,
-            certs: Arc::new(http::CertTable::new()),
+            deployer,
+            live,
         })
     }
 
     /// Binds every listener and starts serving until `shutdown` fires.
+    ///
+    /// Subsystems start in dependency order, each from the config, the
+    /// services built so far and the shutdown signal; the admin socket and
+    /// the SSH endpoint are bound early (so a command sent right after
+    /// start never finds them missing) and answer once the services are
+    /// complete.
     pub async fn start(&self, shutdown: Shutdown) -> Result<RunningNode, NodeError> {
-        let listener = http::bind(self.config.http.listen)
-            .await
-            .map_err(NodeError::Listen)?;
-        let http_addr = listener.local_addr().map_err(NodeError::Listen)?;
-        let mut tasks = JoinSet::new();
-        let https_addr = match self.config.https_listen {
-            Some(addr) => {
-                let tls_listener = http::bind(addr).await.map_err(NodeError::Listen)?;
-                let bound = tls_listener.local_addr().map_err(NodeError::Listen)?;
-                tasks.spawn(http::serve_https(
-                    tls_listener,
-                    self.deployer.sites(),
-                    self.config.http.clone(),
-                    self.certs.clone(),
-                    http::tls::https_config(self.certs.clone())?,
-                    shutdown.clone(),
-                ));
-                Some(bound)
-            }
+        let config = &self.config;
+        let http = http::start(config, &self.live, shutdown.clone()).await?;
+        let admin_socket = admin::bind(&config.data_dir).map_err(NodeError::Listen)?;
+        let mut services = Services {
+            store: self.store.clone(),
+            deployer: self.deployer.clone(),
+            live: self.live.clone(),
+            repo_locks: Arc::new(RepoLocks::new()),
+            listeners: Listeners {
+                http: http.addr,
+                dns: None,
+            },
+            mesh: None,
+        };
+        let dns = dns::start(config, &services, shutdown.clone()).await?;
+        services.listeners.dns = dns.addr;
+        let mut tasks = vec![http.tasks, dns.tasks];
+        if http.https_addr.is_some() || dns.dot_addr.is_some() {
+            tasks.push(acme::start(config, &services, shutdown.clone()).tasks);
+        }
+        let ssh = match &config.ssh {
+            Some(settings) => Some((settings, self.ssh_endpoint(settings).await?)),
             None => None,
         };
-        let redirect = https_addr.map(|addr| http::HttpsRedirect {
-            certs: self.certs.clone(),
-            port: addr.port(),
-        });
-        tasks.spawn(http::serve_http(
-            listener,
-            self.deployer.sites(),
-            self.config.http.clone(),
-            redirect,
-            shutdown.clone(),
-        ));
-        let data_dir = self.config.data_dir.clone();
-        let admin_socket = admin::bind(&data_dir).map_err(NodeError::Listen)?;
-        let admin = admin::Context::new(self.deployer.clone());
+        let ssh_addr = ssh.as_ref().map(|(_, endpoint)| endpoint.addr);
+        let mesh = mesh::start(config, &services, shutdown.clone()).await?;
+        if let Some(mesh) = mesh {
+            services.mesh = Some(mesh.mesh);
+            tasks.push(mesh.tasks);
+        }
+        let services = Arc::new(services);
+
+        let mut own = JoinSet::new();
+        let data_dir = config.data_dir.clone();
+        let admin = admin::Context::new(services.clone());
         let admin_shutdown = shutdown.clone();
-        tasks.spawn(async move {
+        own.spawn(async move {
             if let Err(e) = admin::serve(admin_socket, &data_dir, admin, admin_shutdown).await {
                 error!(error = %e, "admin socket stopped");
             }
         });
-        let (dns_addr, dot_addr) = dns::start(
-            &self.config,
-            self.deployer.sites(),
-            self.store.clone(),
-            self.certs.clone(),
-            shutdown.clone(),
-            &mut tasks,
-        )
-        .await?;
-        if https_addr.is_some() || dot_addr.is_some() {
-            let lifecycle = acme::lifecycle::Lifecycle {
-                store: self.store.clone(),
-                sites: self.deployer.sites(),
-                certs: self.certs.clone(),
-                acme: self.config.acme_settings(),
-                node: self.config.name.clone(),
-                dns: dns_addr,
-            };
-            tasks.spawn(lifecycle.run(shutdown.clone()));
+        if let Some((settings, endpoint)) = ssh {
+            let hooks_dir = hooks_dir(config, settings);
+            let service = GitService::new(
+                services.clone(),
+                config.data_dir.join("repos"),
+                Hooks {
+                    dir: hooks_dir,
+                    node: config.name.clone(),
+                },
+                http.addr.port(),
+            );
+            own.spawn(endpoint.serve(Arc::new(service), shutdown.clone()));
         }
-        let ssh_addr = match &self.config.ssh {
-            Some(settings) => {
-                let endpoint = self.ssh_endpoint(settings, http_addr.port()).await?;
-                let addr = endpoint.addr;
-                tasks.spawn(endpoint.serve(shutdown.clone()));
-                Some(addr)
-            }
-            None => None,
-        };
-        // A node with no mesh address yet joins first: the address comes from the seed.
-        let joined = crate::mesh::join::before_device(&self.config, &self.store, shutdown.clone())
-            .await
-            .map_err(crate::mesh::MeshError::from)?;
-        let wireguard = self.start_wireguard(shutdown.clone(), &mut tasks).await?;
-        let mesh_addr = crate::mesh::start(
-            &self.config,
-            self.store.clone(),
-            self.deployer.clone(),
-            (http_addr, dns_addr),
-            wireguard.clone(),
-            joined,
-            shutdown.clone(),
-            &mut tasks,
-        )
-        .await?
-        .map(|(_, addr)| addr);
-        info!(node = %self.config.name, http = %http_addr, https = ?https_addr, dns = ?dns_addr, dot = ?dot_addr, ssh = ?ssh_addr, mesh = ?mesh_addr, "node started");
+        tasks.push(own);
+
+        let mesh = services.mesh.as_ref();
+        let mesh_addr = mesh.map(|m| m.rpc_addr());
+        let wireguard = mesh.and_then(|m| m.device()).cloned();
+        info!(node = %config.name, http = %http.addr, https = ?http.https_addr, dns = ?dns.addr, dot = ?dns.dot_addr, ssh = ?ssh_addr, mesh = ?mesh_addr, "node started");
         Ok(RunningNode {
-            http_addr,
-            dns_addr,
+            http_addr: http.addr,
+            dns_addr: dns.addr,
             ssh_addr,
-            https_addr,
-            dot_addr,
+            https_addr: http.https_addr,
+            dot_addr: dns.dot_addr,
             wireguard,
             mesh_addr,
+            services,
             tasks,
         })
     }
@@ -214,34 +198,21 @@ impl Node {
     async fn ssh_endpoint(
         &self,
         settings: &crate::config::SshSettings,
-        http_port: u16,
     ) -> Result<git::SshEndpoint, NodeError> {
         let data = &self.config.data_dir;
         for line in &settings.authorized_keys {
             match git::keys::parse_line(line) {
-                Ok(row) => self.deployer.store().add_key(&row)?,
+                Ok(row) => self.store.add_key(&row)?,
                 Err(e) => error!(error = %e, "ignoring an authorized_keys entry of node.toml"),
             }
         }
-        let hooks_dir = settings
-            .hooks_dir
-            .clone()
-            .unwrap_or_else(|| data.join("hooks"));
+        let hooks_dir = hooks_dir(&self.config, settings);
         git::install_defaults(&hooks_dir).map_err(|source| NodeError::Hooks {
             path: hooks_dir.clone(),
             source,
         })?;
         let host_key = git::load_or_generate(data)?;
-        let service = GitService::new(
-            self.deployer.clone(),
-            data.join("repos"),
-            Hooks {
-                dir: hooks_dir,
-                node: self.config.name.clone(),
-            },
-            http_port,
-        );
-        git::bind(settings.listen, host_key, std::sync::Arc::new(service))
+        git::bind(settings.listen, host_key)
             .await
             .map_err(|source| NodeError::SshListen {
                 addr: settings.listen,
@@ -250,48 +221,20 @@ impl Node {
     }
 }
 
-impl Node {
-    /// Starts the WireGuard device when `[mesh]` is set and gives this node
-    /// a mesh address (a node that has not joined yet has none), loading or
-    /// creating its key in the data directory; it stops on `shutdown`.
-    pub async fn start_wireguard(
-        &self,
-        mut shutdown: Shutdown,
-        tasks: &mut JoinSet<()>,
-    ) -> Result<Option<Arc<Device>>, NodeError> {
-        // node.toml's addresses, else those assigned at join.
-        let Some(mesh) = crate::mesh::settings(&self.config, &self.store) else {
-            return Ok(None);
-        };
-        let addresses = mesh.interface_addresses();
-        if addresses.is_empty() {
-            info!(interface = %mesh.interface, "no mesh address yet; the WireGuard device starts once one is assigned");
-            return Ok(None);
-        }
-        let private_key =
-            wireguard::load_or_create_private_key(&self.config.data_dir.join(wireguard::KEY_FILE))?;
-        let device = Arc::new(
-            Device::start(&DeviceConfig {
-                interface: mesh.interface.clone(),
-                listen_port: mesh.listen_port,
-                private_key,
-                addresses,
-            })
-            .await?,
-        );
-        let stopping = device.clone();
-        tasks.spawn(async move {
-            shutdown.wait().await;
-            stopping.stop().await;
-        });
-        Ok(Some(device))
-    }
+/// Where the node's git hooks live: `[ssh] hooks_dir`, else `<data>/hooks`.
+fn hooks_dir(config: &NodeConfig, settings: &crate::config::SshSettings) -> PathBuf {
+    settings
+        .hooks_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("hooks"))
 }
 
 impl RunningNode {
     /// Waits until every listener has stopped.
-    pub async fn wait(mut self) {
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn wait(self) {
+        for mut tasks in self.tasks {
+            while tasks.join_next().await.is_some() {}
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 use super::certificate::{self, Parsed};
 use super::{AcmeError, account, issuer, order, renewal_info, schedule};
 use crate::config::AcmeSettings;
-use crate::http::{CertEntry, CertSnapshot, CertTable, Site, SiteTable};
+use crate::live::{CertEntry, CertSnapshot, CertTable, Site, SiteTable};
 use crate::shutdown::Shutdown;
 use crate::store::{CertOrder, CertRow, Store};
 
@@ -36,16 +36,18 @@ const MAX_IDLE: Duration = Duration::from_secs(30);
 const MIN_IDLE: Duration = Duration::from_millis(200);
 
 /// What the lifecycle needs from the node.
-pub struct Lifecycle {
-    pub store: Arc<Store>,
-    pub sites: Arc<SiteTable>,
-    pub certs: Arc<CertTable>,
+pub(super) struct Lifecycle {
+    pub(super) store: Arc<Store>,
+    /// Read for the domains to certify.
+    pub(super) sites: Arc<SiteTable>,
+    /// Where the certificates are published.
+    pub(super) certs: Arc<CertTable>,
     /// `None`: no CA; every domain gets a self-signed certificate (dev).
-    pub acme: Option<AcmeSettings>,
+    pub(super) acme: Option<AcmeSettings>,
     /// This node's name.
-    pub node: String,
+    pub(super) node: String,
     /// This node's DNS listener, where challenge publication is checked.
-    pub dns: Option<SocketAddr>,
+    pub(super) dns: Option<SocketAddr>,
 }
 
 /// State kept between passes.

@@ -5,7 +5,7 @@
 //! One node orders per domain (`issuer.rs`, a pure function of the node
 //! table, health and the order row); the certificate, its key and the
 //! account are replicated rows (`store/certs.rs`), so every node serves the
-//! same certificate from its own snapshot (`http::CertTable`).
+//! same certificate from its own snapshot (`live::CertTable`).
 //!
 //! - `lifecycle.rs`: the loop: publish certificates, order when a domain
 //!   appears or a certificate is due, back off after failures
@@ -33,7 +33,35 @@ pub mod status;
 
 use std::path::PathBuf;
 
+use tokio::task::JoinSet;
+
+use crate::config::NodeConfig;
+use crate::services::Services;
+use crate::shutdown::Shutdown;
 use crate::store::StoreError;
+
+/// The running certificate lifecycle.
+pub struct Acme {
+    /// The lifecycle's task; it ends on shutdown.
+    pub tasks: JoinSet<()>,
+}
+
+/// Starts the certificate lifecycle of this node (see `lifecycle.rs`):
+/// it publishes the live certificate snapshot and orders what this node
+/// must order, until `shutdown`.
+pub fn start(config: &NodeConfig, services: &Services, shutdown: Shutdown) -> Acme {
+    let lifecycle = lifecycle::Lifecycle {
+        store: services.store.clone(),
+        sites: services.live.sites.clone(),
+        certs: services.live.certs.clone(),
+        acme: config.acme_settings(),
+        node: config.name.clone(),
+        dns: services.listeners.dns,
+    };
+    let mut tasks = JoinSet::new();
+    tasks.spawn(lifecycle.run(shutdown));
+    Acme { tasks }
+}
 
 /// Why an order (or the account behind it) failed.
 #[derive(Debug, thiserror::Error)]

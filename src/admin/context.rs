@@ -1,38 +1,50 @@
-//! What admin commands act on: the node's running subsystems, handed to
-//! every command as one value so no command reaches for a global.
+//! What admin commands act on: the node's services, handed to every
+//! command as one value so no command reaches for a global.
 
 use std::sync::Arc;
 
+use crate::acme::status::CertStatus;
 use crate::deploy::Deployer;
+use crate::live::SiteTable;
 use crate::mesh::status::NodeView;
-use crate::store::Store;
+use crate::services::Services;
+use crate::store::{Store, StoreError};
 
 /// The node's handles an admin command may use.
 #[derive(Clone)]
 pub struct Context {
-    /// Revisions, the served sites and the store behind them.
-    deployer: Arc<Deployer>,
+    services: Arc<Services>,
 }
 
 impl Context {
-    /// The context of a node whose subsystems hang off `deployer`.
-    pub fn new(deployer: Arc<Deployer>) -> Context {
-        Context { deployer }
+    /// The context of a node whose subsystems are `services`.
+    pub fn new(services: Arc<Services>) -> Context {
+        Context { services }
     }
 
-    /// Deploys, rollbacks and the served sites.
+    /// Deploys and rollbacks.
     pub fn deployer(&self) -> &Deployer {
-        &self.deployer
+        &self.services.deployer
+    }
+
+    /// The sites this node serves now.
+    pub fn sites(&self) -> &SiteTable {
+        &self.services.live.sites
     }
 
     /// The node's state database.
     pub fn store(&self) -> &Store {
-        self.deployer.store()
+        &self.services.store
+    }
+
+    /// The certificate state of `domain`, as `status` shows it.
+    pub fn cert_status(&self, domain: &str) -> Result<CertStatus, StoreError> {
+        self.services.cert_status(domain)
     }
 
     /// Every cluster node's view (this node's first), or `None` when this
     /// node runs no mesh. Blocking: asks the peers.
     pub fn cluster_views(&self) -> Option<Vec<Result<NodeView, String>>> {
-        crate::mesh::status::cluster_views()
+        self.services.cluster_views()
     }
 }

@@ -25,7 +25,7 @@ use tracing::info;
 
 use crate::cas::{Cas, CasError};
 use crate::config::{ConfigError, Domain, NodeConfig, SiteConfig};
-use crate::http::{Site, SiteTable};
+use crate::live::{Site, SiteTable, SiteWasm};
 use crate::store::{
     DomainPointer, PreviewPointer, RefUpdate, RevisionRow, Store, StoreError, Switch,
 };
@@ -115,7 +115,8 @@ pub struct Deployed {
     pub files: usize,
 }
 
-/// Owns the CAS, the revision directories and the site table of one node.
+/// Owns the CAS and the revision directories of one node, and publishes
+/// its site snapshot.
 pub struct Deployer {
     cas: Cas,
     store: Arc<Store>,
@@ -123,6 +124,7 @@ pub struct Deployer {
     data_dir: PathBuf,
     /// `revs/`: materialised revisions.
     revs: PathBuf,
+    /// The live site snapshot this deployer publishes to.
     sites: Arc<SiteTable>,
     /// Revisions kept per domain, the active one included.
     keep: usize,
@@ -138,8 +140,13 @@ pub struct Deployer {
 }
 
 impl Deployer {
-    /// Opens the data directory of `config` and publishes what was active.
-    pub fn open(config: &NodeConfig, store: Arc<Store>) -> Result<Deployer, DeployError> {
+    /// Opens the data directory of `config` and publishes what was active
+    /// to `sites`.
+    pub fn open(
+        config: &NodeConfig,
+        store: Arc<Store>,
+        sites: Arc<SiteTable>,
+    ) -> Result<Deployer, DeployError> {
         let data = &config.data_dir;
         let cas = Cas::open(&data.join("objects"))?;
         let revs = data.join("revs");
@@ -162,7 +169,7 @@ impl Deployer {
             store,
             data_dir,
             revs,
-            sites: Arc::new(SiteTable::new(config.http.fallback_to_first_site)),
+            sites,
             keep: config.keep_revisions.max(1),
             built: Mutex::new(HashMap::new()),
             first_domain: Mutex::new(None),
@@ -173,19 +180,9 @@ impl Deployer {
         Ok(deployer)
     }
 
-    /// The live site table the HTTP server reads.
-    pub fn sites(&self) -> Arc<SiteTable> {
-        self.sites.clone()
-    }
-
     /// The object store.
     pub fn cas(&self) -> &Cas {
         &self.cas
-    }
-
-    /// The state database.
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// What the WebAssembly host has run since the node started.
@@ -604,7 +601,7 @@ impl Deployer {
                 // One broken module must not take every site down: the
                 // revision is served without its functions, and says why.
                 tracing::error!(domain = %row.domain, error = %e, "functions unavailable for this revision");
-                crate::http::SiteWasm {
+                SiteWasm {
                     hidden: wasm::hidden_paths(&domain),
                     ..Default::default()
                 }

@@ -22,7 +22,7 @@ use super::source::SiteSource;
 use super::{DeployError, Deployer, materialise};
 use crate::cas::is_compressible;
 use crate::config::{Domain, OnError};
-use crate::http::{FileOverride, SiteWasm};
+use crate::live::{FileOverride, SiteWasm};
 use crate::tree::{Entry, Manifest};
 use crate::wasm::{self, FileInfo, Kind, ModuleSpec};
 

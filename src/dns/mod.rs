@@ -36,7 +36,8 @@ use tokio::task::JoinSet;
 use tracing::{error, info};
 
 use crate::config::NodeConfig;
-use crate::http::{CertTable, SiteTable};
+use crate::live::SiteTable;
+use crate::services::Services;
 use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
 use geo::{GeoError, GeoIp};
@@ -94,27 +95,42 @@ impl Sources {
     }
 }
 
+/// The running DNS server.
+pub struct Dns {
+    /// Where UDP and TCP are bound (same port); `None` when the node has
+    /// no DNS listener configured.
+    pub addr: Option<SocketAddr>,
+    /// Where DNS over TLS is bound, when `[dns] tls_listen` asks for it.
+    pub dot_addr: Option<SocketAddr>,
+    /// The server's tasks; they end on shutdown.
+    pub tasks: JoinSet<()>,
+}
+
 /// Binds UDP and TCP on `config.dns_listen` (and DNS over TLS on
-/// `config.dns_tls_listen`, with `certs`) and answers until `shutdown`;
-/// returns the bound addresses. Does nothing (returns `None`s) when the
-/// node has no DNS listener configured.
+/// `config.dns_tls_listen`, with the live certificates) and answers from
+/// the live sites and the store until `shutdown`. Does nothing (no
+/// addresses) when the node has no DNS listener configured.
 pub async fn start(
     config: &NodeConfig,
-    sites: Arc<SiteTable>,
-    store: Arc<Store>,
-    certs: Arc<CertTable>,
+    services: &Services,
     shutdown: Shutdown,
-    tasks: &mut JoinSet<()>,
-) -> Result<(Option<SocketAddr>, Option<SocketAddr>), DnsError> {
+) -> Result<Dns, DnsError> {
+    let mut tasks = JoinSet::new();
     let Some(listen) = config.dns_listen else {
-        return Ok((None, None));
+        return Ok(Dns {
+            addr: None,
+            dot_addr: None,
+            tasks,
+        });
     };
+    let store = services.store.clone();
+    let certs = services.live.certs.clone();
     let geo = Arc::new(match &config.geoip_db {
         Some(path) => GeoIp::open(path)?,
         None => GeoIp::none(),
     });
     let sources = Arc::new(Sources {
-        sites,
+        sites: services.live.sites.clone(),
         store: store.clone(),
         geo: geo.clone(),
         settings: Settings {
@@ -180,7 +196,11 @@ pub async fn start(
         }
     });
     info!(dns = %addr, dot = ?dot_addr, geoip = ?config.geoip_db.as_deref(), "DNS listening");
-    Ok((Some(addr), dot_addr))
+    Ok(Dns {
+        addr: Some(addr),
+        dot_addr,
+        tasks,
+    })
 }
 
 /// Rebuilds the snapshot whenever sites, the store's DNS rows or the GeoIP

@@ -17,7 +17,7 @@ use tracing::{error, info};
 use super::DnsError;
 use super::server::TCP_IDLE;
 use crate::acme::schedule;
-use crate::http::CertTable;
+use crate::live::{CertTable, server_config};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 
@@ -31,12 +31,17 @@ pub async fn register<H: RequestHandler>(
     let err = |source| DnsError::TlsListen { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(err)?;
     let bound = listener.local_addr().map_err(err)?;
-    let config = crate::http::tls::dot_config(certs)
-        .map_err(|e| err(std::io::Error::other(e.to_string())))?;
+    let config = dot_config(certs).map_err(|e| err(std::io::Error::other(e.to_string())))?;
     server
         .register_tls_listener_with_tls_config(listener, TCP_IDLE, config)
         .map_err(err)?;
     Ok(bound)
+}
+
+/// The rustls config of the DNS over TLS listener (RFC 7858): the node's
+/// certificates by SNI, ALPN `dot` (RFC 7858 clients may also send none).
+pub fn dot_config(certs: Arc<CertTable>) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    server_config(certs, &[b"dot"])
 }
 
 /// Waits until a stored certificate covers `<node>.ns.<domain>` for one of

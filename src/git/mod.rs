@@ -33,7 +33,7 @@ pub use host_key::{HOST_KEY_FILE, load_or_generate};
 pub use repo_name::{BadRepoName, RepoName};
 pub use ssh::{SshEndpoint, bind};
 
-use crate::deploy::Deployer;
+use crate::services::Services;
 
 /// Why a git session failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +62,9 @@ pub enum GitError {
 
 /// Everything a git or admin session needs from the node.
 pub struct GitService {
-    pub deployer: Arc<Deployer>,
+    /// The node's subsystems: pushes deploy through its deployer and
+    /// record refs in its store; admin commands run against all of it.
+    pub services: Arc<Services>,
     /// `<data>/repos`: one bare repository per pushed name.
     pub repos: PathBuf,
     pub hooks: Hooks,
@@ -71,15 +73,15 @@ pub struct GitService {
 }
 
 impl GitService {
-    /// A service over `deployer`'s node.
+    /// A service over the node's `services`.
     pub fn new(
-        deployer: Arc<Deployer>,
+        services: Arc<Services>,
         repos: PathBuf,
         hooks: Hooks,
         http_port: u16,
     ) -> GitService {
         GitService {
-            deployer,
+            services,
             repos,
             hooks,
             http_port,
@@ -90,15 +92,15 @@ impl GitService {
     /// ref updates of a push happen under it, so concurrent pushes, and
     /// replication, serialise per repository.
     fn repo_lock(&self, name: &str) -> Arc<Mutex<()>> {
-        locks::repo_lock(&self.repos, name)
+        self.services.repo_locks.of(name)
     }
 
     fn record_repo(&self, name: &RepoName) -> Result<(), GitError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        self.deployer
-            .store()
+        self.services
+            .store
             .ensure_repo(name.as_str(), now)
             .map_err(|e| GitError::Deploy(e.to_string()))
     }

@@ -60,7 +60,7 @@ pub fn apply<W: std::io::Write>(
             continue;
         }
         let checked = CommitSource::new(&repo.odb, c.new)
-            .and_then(|source| service.deployer.check(&source, repo.name.as_str()));
+            .and_then(|source| service.services.deployer.check(&source, repo.name.as_str()));
         if let Err(e) = checked {
             out.message(&format!("error: {e}"))?;
             *status = Err(match e {
@@ -134,6 +134,7 @@ pub fn apply<W: std::io::Write>(
         if c.new.is_null() {
             removed.extend(
                 service
+                    .services
                     .deployer
                     .remove_previews(repo.name.as_str(), branch)
                     .map_err(|e| GitError::Deploy(e.to_string()))?,
@@ -169,7 +170,7 @@ pub fn apply<W: std::io::Write>(
     // even if its update failed after all: its deploy is live, and the
     // replicated ref then follows the row (git_sync), so the branch and
     // the served site never disagree.
-    let store = service.deployer.store();
+    let store = &service.services.store;
     for ((c, status), switched) in commands.iter().zip(&statuses).zip(&switched) {
         if status.is_err() || *switched {
             continue;
@@ -220,7 +221,7 @@ fn deploy_branch(
 ) -> Result<Vec<Deployed>, DeployError> {
     let source = CommitSource::new(&repo.odb, commit)?;
     let owner = repo.name.as_str();
-    let deployer = &service.deployer;
+    let deployer = &service.services.deployer;
     let mut deployed = deployer.deploy_with_refs(&source, owner, Some(branch), refs)?;
     // The ref goes with the first switch that happens, never with two.
     let refs = if deployed.is_empty() { refs } else { &[] };

@@ -10,6 +10,7 @@ use std::path::Path;
 use gix::ObjectId;
 use gix_pack::Find as _;
 
+use super::locks::RepoLocks;
 use super::receive::receive_pack_data;
 use super::repo::{RefUpdate, Repo};
 use super::upload::{objects_to_send, write_pack_to};
@@ -122,11 +123,12 @@ pub fn set_ref(
 /// target object is not here yet.
 pub fn follow_ref(
     repos: &Path,
+    locks: &RepoLocks,
     repo: &str,
     refname: &str,
     chosen: impl FnOnce() -> Option<String>,
 ) -> Result<bool, GitError> {
-    let lock = super::locks::repo_lock(repos, repo);
+    let lock = locks.of(repo);
     let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
     let target = chosen();
     let current = local_refs(repos, repo)

@@ -32,21 +32,17 @@ const MAX_CHANNELS: usize = 4;
 /// Largest stdin an admin command reads (a public key).
 const MAX_ADMIN_INPUT: usize = 16 * 1024;
 
-/// A bound SSH listener, not yet serving.
+/// A bound SSH listener, not yet serving: connections wait in the
+/// kernel's queue until [`SshEndpoint::serve`] answers them.
 pub struct SshEndpoint {
     /// Where it is bound (the port may have been 0).
     pub addr: SocketAddr,
     listener: TcpListener,
     config: Arc<Config>,
-    service: Arc<GitService>,
 }
 
 /// Binds `addr` with `host_key`.
-pub async fn bind(
-    addr: SocketAddr,
-    host_key: PrivateKey,
-    service: Arc<GitService>,
-) -> std::io::Result<SshEndpoint> {
+pub async fn bind(addr: SocketAddr, host_key: PrivateKey) -> std::io::Result<SshEndpoint> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let config = Config {
@@ -64,13 +60,13 @@ pub async fn bind(
         addr,
         listener,
         config: Arc::new(config),
-        service,
     })
 }
 
 impl SshEndpoint {
-    /// Accepts connections until `shutdown`, then disconnects them all.
-    pub async fn serve(self, mut shutdown: Shutdown) {
+    /// Accepts connections for `service` until `shutdown`, then
+    /// disconnects them all.
+    pub async fn serve(self, service: Arc<GitService>, mut shutdown: Shutdown) {
         let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut sessions = JoinSet::new();
         loop {
@@ -91,7 +87,7 @@ impl SshEndpoint {
                 continue;
             };
             let config = self.config.clone();
-            let service = self.service.clone();
+            let service = service.clone();
             let session_shutdown = shutdown.clone();
             sessions.spawn(
                 async move {
@@ -153,7 +149,7 @@ struct Connection {
 impl Connection {
     fn authorised(&self, key: &russh::keys::ssh_key::PublicKey) -> bool {
         let fingerprint = keys::fingerprint(key);
-        match self.service.deployer.store().key_authorised(&fingerprint) {
+        match self.service.services.store.key_authorised(&fingerprint) {
             Ok(known) => known,
             Err(e) => {
                 warn!(error = %e, "cannot check a key; refusing it");
@@ -413,7 +409,7 @@ async fn admin_command(
         }
         command.give_input(String::from_utf8_lossy(&input).into_owned());
     }
-    let ctx = admin::Context::new(service.deployer.clone());
+    let ctx = admin::Context::new(service.services.clone());
     let outcome = admin::execute(ctx, command).await;
     if outcome.ok {
         let _ = write_half

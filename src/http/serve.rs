@@ -14,9 +14,9 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use super::body::Body;
 use super::path::{self, SitePath};
 use super::range::{self, RangeRequest};
-use super::site::{Site, SiteFile, cacheable};
-use super::{RuleAction, conditional, negotiate};
+use super::{conditional, negotiate};
 use crate::cas::Encoding;
+use crate::live::{RuleAction, Site, SiteFile, cacheable};
 
 /// HTML and other files revalidate on every visit by default, so a deploy
 /// shows at once; a headers rule can set a longer cache for assets.

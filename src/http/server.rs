@@ -21,9 +21,8 @@ use tracing::{debug, warn};
 
 use super::body::Body;
 use super::serve as pipeline;
-use super::site::{SiteTable, host_name};
-use super::tls::CertTable;
 use crate::config::HttpSettings;
+use crate::live::{CertTable, SiteTable, host_name};
 use crate::shutdown::Shutdown;
 
 /// Simultaneous connections; more wait in the kernel's accept queue.

@@ -40,7 +40,7 @@ pub async fn sync_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
             }
         }
         tokio::select! {
-            _ = mesh.content_wake.notified() => {}
+            _ = mesh.content_wanted() => {}
             _ = tokio::time::sleep(RETRY) => {}
             _ = shutdown.wait() => return,
         }
@@ -58,7 +58,7 @@ async fn sync_row(mesh: &Arc<Mesh>, row: &Row) {
         mesh.release(row);
         return;
     };
-    let revision = match mesh.store.revisions(domain) {
+    let revision = match mesh.store().revisions(domain) {
         Ok(revs) => revs.into_iter().find(|r| r.root == root),
         Err(e) => {
             warn!(error = %e, "cannot read revisions");
@@ -69,7 +69,7 @@ async fn sync_row(mesh: &Arc<Mesh>, row: &Row) {
         debug!(domain, root, "waiting for the revision row");
         return;
     };
-    if !mesh.deployer.has_revision(root) {
+    if !mesh.deployer().has_revision(root) {
         let started = std::time::Instant::now();
         match fetch_revision(mesh, &revision, &row.origin).await {
             Ok(fetched) => info!(
@@ -134,7 +134,7 @@ async fn fetch_revision(
 }
 
 fn revision_origin(mesh: &Mesh, revision: &RevisionRow) -> String {
-    mesh.store
+    mesh.store()
         .rows_by_key(
             "revisions",
             &[crate::store::replica_key(&[
@@ -159,14 +159,14 @@ async fn fetch_from(
     };
     let manifest_hash = blake3::Hash::from_hex(&revision.manifest).map_err(|_| bad())?;
     let root = blake3::Hash::from_hex(&revision.root).map_err(|_| bad())?;
-    let cas = mesh.deployer.cas().clone();
+    let cas = mesh.deployer().cas().clone();
     let phase = std::time::Instant::now();
     let base = closest_base(mesh, &revision.domain);
-    let manifest = match mesh.deployer.manifest(&revision.manifest) {
+    let manifest = match mesh.deployer().manifest(&revision.manifest) {
         Ok(m) => m,
         Err(_) => {
             tree_fetch::fetch_manifest(
-                &mesh.client,
+                mesh.client(),
                 &cas,
                 peer.addr,
                 manifest_hash,
@@ -243,7 +243,7 @@ async fn fetch_from(
         .map_err(|e| FetchError::Join(e.to_string()))?;
     fetched.objects_ms = phase.elapsed().as_millis() as u64;
     let phase = std::time::Instant::now();
-    let deployer = mesh.deployer.clone();
+    let deployer = mesh.deployer().clone();
     tokio::task::spawn_blocking(move || deployer.install_revision(&manifest))
         .await
         .map_err(|e| FetchError::Join(e.to_string()))?
@@ -268,10 +268,10 @@ async fn fetch_batch(
     let raw: u64 = wanted.iter().map(|(_, s)| *s + 4 * 41).sum();
     let limit = (raw + raw / 64 + 64 * 1024).min(objects::MAX_BATCH_BYTES + 1024 * 1024) as usize;
     let batch = mesh
-        .client
+        .client()
         .call(peer.addr, PATH_OBJECTS, Bytes::from(body), limit)
         .await?;
-    let cas = mesh.deployer.cas().clone();
+    let cas = mesh.deployer().cas().clone();
     let sizes: HashMap<blake3::Hash, u64> = wanted.iter().copied().collect();
     tokio::task::spawn_blocking(move || objects::decode(&cas, &batch, &sizes))
         .await
@@ -282,12 +282,12 @@ async fn fetch_batch(
 /// The manifest of the revision of `domain` this node serves now (or, for
 /// a new preview host, of any installed revision of it), to diff against.
 fn closest_base(mesh: &Mesh, domain: &str) -> Option<Manifest> {
-    let revisions = mesh.store.revisions(domain).ok()?;
+    let revisions = mesh.store().revisions(domain).ok()?;
     let installed = revisions
         .iter()
-        .filter(|r| mesh.deployer.has_revision(&r.root))
+        .filter(|r| mesh.deployer().has_revision(&r.root))
         .max_by_key(|r| (r.active, r.created_ms))?;
-    mesh.deployer.manifest(&installed.manifest).ok()
+    mesh.deployer().manifest(&installed.manifest).ok()
 }
 
 /// Makes the precompressed variants of `hashes` that did not arrive with

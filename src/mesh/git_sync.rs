@@ -31,7 +31,7 @@ pub async fn sync_loop(mesh: Arc<Mesh>, repos: PathBuf, mut shutdown: Shutdown) 
             _ = shutdown.wait() => return,
         }
         tokio::select! {
-            _ = mesh.git_wake.notified() => {}
+            _ = mesh.git_wanted() => {}
             _ = tokio::time::sleep(RETRY) => {}
             _ = shutdown.wait() => return,
         }
@@ -40,7 +40,7 @@ pub async fn sync_loop(mesh: Arc<Mesh>, repos: PathBuf, mut shutdown: Shutdown) 
 
 /// One pass over every repository and ref.
 async fn sync_all(mesh: &Arc<Mesh>, repos: &std::path::Path) {
-    let store = mesh.store.clone();
+    let store = mesh.store().clone();
     let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.all_rows()).await else {
         return;
     };
@@ -71,10 +71,11 @@ async fn sync_all(mesh: &Arc<Mesh>, repos: &std::path::Path) {
                 continue;
             }
         }
-        let store = mesh.store.clone();
+        let store = mesh.store().clone();
+        let locks = mesh.repo_locks().clone();
         let (dir, repo_name, ref_name) = (repos.to_path_buf(), repo.to_string(), name.to_string());
         let moved = tokio::task::spawn_blocking(move || {
-            replica::follow_ref(&dir, &repo_name, &ref_name, || {
+            replica::follow_ref(&dir, &locks, &repo_name, &ref_name, || {
                 chosen_target(&store, &repo_name, &ref_name)
             })
         })
@@ -125,7 +126,7 @@ async fn fetch_pack(
     let mut last = String::from("no peer to fetch from");
     for peer in peers {
         let pack = match mesh
-            .client
+            .client()
             .call(peer.addr, PATH_GIT_OBJECTS, body.clone(), MAX_PACK_BYTES)
             .await
         {

@@ -36,7 +36,7 @@ const PUSH_BATCH: usize = 500;
 /// a peer that stops answering (killed, cut off) holds up only its own
 /// push until the call times out, never the others'.
 pub async fn push_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
-    let mut writes = mesh.store.subscribe_writes();
+    let mut writes = mesh.store().subscribe_writes();
     let mut marks: HashMap<String, u64> = HashMap::new();
     let mut running: JoinSet<(String, Result<u64, RpcError>)> = JoinSet::new();
     // The peer each push in flight is for.
@@ -83,7 +83,7 @@ pub async fn push_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
 /// Sends `peer` every own row stamped after `mark`; the new mark.
 async fn push_to(mesh: &Mesh, peer: &Peer, mut mark: u64) -> Result<u64, RpcError> {
     loop {
-        let store = mesh.store.clone();
+        let store = mesh.store().clone();
         let rows = tokio::task::spawn_blocking(move || store.own_rows_since(mark, PUSH_BATCH))
             .await
             .ok()
@@ -94,7 +94,7 @@ async fn push_to(mesh: &Mesh, peer: &Peer, mut mark: u64) -> Result<u64, RpcErro
         };
         let full = rows.len() == PUSH_BATCH;
         let _: ApplyReply = mesh
-            .client
+            .client()
             .call_json(peer.addr, PATH_APPLY, &ApplyRequest { rows })
             .await?;
         mark = last;
@@ -137,7 +137,7 @@ pub async fn anti_entropy_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
 
 /// One digest exchange with `peer`; how many rows moved either way.
 pub async fn exchange(mesh: &Arc<Mesh>, peer: &Peer) -> Result<usize, RpcError> {
-    let store = mesh.store.clone();
+    let store = mesh.store().clone();
     let ours = tokio::task::spawn_blocking(move || local_versions(&store))
         .await
         .unwrap_or_default();
@@ -162,7 +162,7 @@ pub async fn exchange(mesh: &Arc<Mesh>, peer: &Peer) -> Result<usize, RpcError> 
             .collect(),
     };
     let reply: DigestReply = mesh
-        .client
+        .client()
         .call_json(peer.addr, PATH_DIGEST, &first)
         .await?;
     if reply.differ.is_empty() {
@@ -184,7 +184,7 @@ pub async fn exchange(mesh: &Arc<Mesh>, peer: &Peer) -> Result<usize, RpcError> 
             .collect(),
     };
     let reply: DigestReply = mesh
-        .client
+        .client()
         .call_json(peer.addr, PATH_DIGEST, &second)
         .await?;
     let mut moved = 0;
@@ -204,7 +204,7 @@ pub async fn exchange(mesh: &Arc<Mesh>, peer: &Peer) -> Result<usize, RpcError> 
         }
         for keys in want.chunks(MAX_ROWS) {
             let reply: RowsReply = mesh
-                .client
+                .client()
                 .call_json(
                     peer.addr,
                     PATH_ROWS,
@@ -225,7 +225,7 @@ pub async fn exchange(mesh: &Arc<Mesh>, peer: &Peer) -> Result<usize, RpcError> 
             }
         }
         for keys in give.chunks(MAX_ROWS) {
-            let store = mesh.store.clone();
+            let store = mesh.store().clone();
             let table = table.clone();
             let keys = keys.to_vec();
             let rows = tokio::task::spawn_blocking(move || store.rows_by_key(&table, &keys))
@@ -237,7 +237,7 @@ pub async fn exchange(mesh: &Arc<Mesh>, peer: &Peer) -> Result<usize, RpcError> 
                 continue;
             }
             let reply: ApplyReply = mesh
-                .client
+                .client()
                 .call_json(peer.addr, PATH_APPLY, &ApplyRequest { rows })
                 .await?;
             moved += reply.applied;

@@ -106,7 +106,7 @@ pub async fn probe_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
 }
 
 async fn mark(mesh: &Mesh, name: &str, healthy: bool, why: Option<String>) {
-    let store = mesh.store.clone();
+    let store = mesh.store().clone();
     let peer = name.to_string();
     let changed = tokio::task::spawn_blocking(move || {
         let was = store
@@ -137,7 +137,7 @@ async fn mark(mesh: &Mesh, name: &str, healthy: bool, why: Option<String>) {
 /// One round against `peer`: ping, then its HTTP and DNS listeners.
 async fn probe(mesh: &Mesh, peer: &Peer) -> Result<(), String> {
     let call = mesh
-        .client
+        .client()
         .call_json::<_, Pong>(peer.addr, PATH_PING, &serde_json::Value::Null);
     let pong = tokio::time::timeout(PROBE_TIMEOUT, call)
         .await
@@ -208,8 +208,8 @@ async fn dns_check(addr: SocketAddr) -> std::io::Result<()> {
 /// This node's answer to a ping.
 pub fn pong(mesh: &Mesh) -> Pong {
     Pong {
-        node: mesh.name.clone(),
-        http: mesh.http_addr,
-        dns: mesh.dns_addr,
+        node: mesh.name().to_string(),
+        http: mesh.listeners().http,
+        dns: mesh.listeners().dns,
     }
 }

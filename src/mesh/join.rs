@@ -28,9 +28,6 @@ use crate::store::{Member, NodeRow, Row, Store, StoreError};
 /// How long a join token stays valid.
 pub const TOKEN_TTL_MS: u64 = 3600 * 1000;
 
-/// Held while a join is admitted (a node runs one mesh per process).
-static ADMISSION: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// What to do about a token the seed did not take.
 const TOKEN_ADVICE: &str = "print a fresh token there with `ssh -p 2222 git@NODE join-token` and put it in [cluster] join_token";
 
@@ -91,22 +88,22 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
     {
         return Err(format!("{:?} is not a valid node name", request.name));
     }
-    if request.name == mesh.name {
+    if request.name == mesh.name() {
         return Err(format!("{:?} is this node's own name", request.name));
     }
     // One admission at a time: two joins must never be given one address.
-    let _one_at_a_time = ADMISSION.lock().unwrap_or_else(|e| e.into_inner());
-    let store = &mesh.store;
+    let _one_at_a_time = mesh.admission();
+    let store = mesh.store();
     let members = store.members().map_err(|e| e.to_string())?;
     // Addresses are settled before the token is spent, so a refusal for a
     // full prefix or a taken address leaves the token usable.
     let (mesh_ipv4, mesh_ipv6) =
-        mesh_addresses(mesh.prefixes.get(), &members, request).map_err(|e| e.to_string())?;
+        mesh_addresses(mesh.prefixes(), &members, request).map_err(|e| e.to_string())?;
     // A node that joins before its device is up cannot know its RPC
     // address: it listens on the address assigned here, at this cluster's
     // RPC port.
     let rpc_addr = if request.rpc_addr.is_empty() {
-        let port = mesh.rpc_addr.port();
+        let port = mesh.rpc_addr().port();
         match (mesh_ipv4, mesh_ipv6) {
             (Some(a), _) => SocketAddr::from((a, port)).to_string(),
             (None, Some(a)) => SocketAddr::from((a, port)).to_string(),
@@ -148,7 +145,7 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
             rpc_addr: Some(rpc_addr.clone()),
         })
         .map_err(|e| e.to_string())?;
-    mesh.members_version.send_modify(|v| *v = v.wrapping_add(1));
+    mesh.members_changed();
     info!(node = %request.name, rpc = %rpc_addr, "node joined");
     Ok(JoinReply {
         mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
@@ -290,7 +287,7 @@ pub async fn join(mesh: &Arc<Mesh>, config: &NodeConfig) -> Result<(), JoinError
     };
     let seed: SocketAddr = seed.parse().map_err(|_| JoinError::BadSeed(seed.clone()))?;
     let request = JoinRequest {
-        wg_public_key: mesh.device.get().map(|d| d.public_key().to_string()),
+        wg_public_key: mesh.device().map(|d| d.public_key().to_string()),
         endpoint: config.mesh.as_ref().and_then(|m| m.endpoint.clone()),
         mesh_ipv4: config
             .mesh
@@ -302,10 +299,10 @@ pub async fn join(mesh: &Arc<Mesh>, config: &NodeConfig) -> Result<(), JoinError
             .as_ref()
             .and_then(|m| m.address_v6)
             .map(|a| a.to_string()),
-        rpc_addr: mesh.rpc_addr.to_string(),
+        rpc_addr: mesh.rpc_addr().to_string(),
         ..about_this_node(config, token)
     };
-    let reply = register(&mesh.client, seed, &request).await?;
+    let reply = register(mesh.client(), seed, &request).await?;
     let count = reply.rows.len();
     let mesh2 = mesh.clone();
     tokio::task::spawn_blocking(move || mesh2.accept_rows(reply.rows))

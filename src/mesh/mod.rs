@@ -40,9 +40,10 @@ use tokio::task::JoinSet;
 use tracing::info;
 
 use crate::config::{MeshSettings, NodeConfig};
-use crate::deploy::Deployer;
+use crate::services::Services;
 use crate::shutdown::Shutdown;
 use crate::store::{Member, Store, StoreError};
+use wireguard::{Device, DeviceConfig, WireGuardError};
 
 pub use service::{Mesh, Peer};
 
@@ -61,27 +62,37 @@ pub enum MeshError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Join(#[from] join::JoinError),
+    #[error(transparent)]
+    WireGuard(#[from] WireGuardError),
 }
 
-/// Starts the mesh of a node whose config has `[cluster]`: binds the RPC,
-/// records this node's member row, joins through the configured node on
-/// first start, and spawns replication and health probes into `tasks`;
-/// `listeners` are this node's HTTP and DNS addresses, which peers probe. Returns the mesh and
-/// where its RPC listens; `None` for a single node.
-#[allow(clippy::too_many_arguments)] // one call site, in node.rs
+/// The running mesh of a node in a cluster.
+pub struct MeshHandle {
+    /// The mesh state its tasks and RPC handlers share.
+    pub mesh: Arc<Mesh>,
+    /// Its listeners, replication, health probes and WireGuard device;
+    /// they end on shutdown.
+    pub tasks: JoinSet<()>,
+}
+
+/// Starts the mesh of a node whose config has `[cluster]` or `[mesh]`:
+/// joins first when the node has no mesh address yet (the address comes
+/// from the seed), starts the WireGuard device, binds the RPC, records
+/// this node's member row, joins through the configured node on first
+/// start, and spawns replication and health probes. Peers probe the
+/// HTTP and DNS listeners `services` names. `None` for a single node.
 pub async fn start(
     config: &NodeConfig,
-    store: Arc<Store>,
-    deployer: Arc<Deployer>,
-    listeners: (SocketAddr, Option<SocketAddr>),
-    wireguard: Option<Arc<wireguard::Device>>,
-    joined: Option<Vec<crate::store::Row>>,
+    services: &Services,
     shutdown: Shutdown,
-    tasks: &mut JoinSet<()>,
-) -> Result<Option<(Arc<Mesh>, SocketAddr)>, MeshError> {
+) -> Result<Option<MeshHandle>, MeshError> {
     if config.cluster.is_none() && config.mesh.is_none() {
         return Ok(None);
     }
+    let store = services.store.clone();
+    let mut tasks = JoinSet::new();
+    let joined = join::before_device(config, &store, shutdown.clone()).await?;
+    let wireguard = start_wireguard(config, &store, shutdown.clone(), &mut tasks).await?;
     let settings = settings(config, &store);
     // Inside a WireGuard mesh the RPC listens on the mesh address only;
     // without a device, where `[cluster]` says.
@@ -123,23 +134,13 @@ pub async fn start(
     }
     store.set_member(&member)?;
     let mesh = Arc::new(Mesh::new(
-        config.name.clone(),
-        store.clone(),
-        deployer,
+        config,
+        services,
         rpc::Client::new(shutdown.clone()),
         rpc_addr,
-        config.data_dir.join("repos"),
-        listeners,
+        wireguard.clone(),
     ));
-    status::register(&mesh);
-    if let Some(m) = &config.mesh {
-        let _ = mesh.prefixes.set(addresses::Prefixes {
-            v4: m.prefix_v4,
-            v6: m.prefix_v6,
-        });
-    }
     if let Some(device) = wireguard {
-        let _ = mesh.device.set(device.clone());
         tasks.spawn(peers::follow(mesh.clone(), device, shutdown.clone()));
     }
     tasks.spawn(rpc::serve(
@@ -149,7 +150,7 @@ pub async fn start(
     ));
     // A node inside WireGuard cannot be reached by one not yet peered: its
     // public address answers joins (token-checked) and nothing else.
-    if let (Some(_), Some(m), Some(ip)) = (mesh.device.get(), &config.mesh, config.ipv4) {
+    if let (Some(_), Some(m), Some(ip)) = (mesh.device(), &config.mesh, config.ipv4) {
         let addr = SocketAddr::from((ip, m.rpc_port));
         let join_listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -184,7 +185,44 @@ pub async fn start(
     tasks.spawn(health::probe_loop(mesh.clone(), shutdown.clone()));
     tasks.spawn(tombstone_sweep(store, shutdown));
     info!(rpc = %rpc_addr, peers = mesh.peers().len(), "mesh started");
-    Ok(Some((mesh, rpc_addr)))
+    Ok(Some(MeshHandle { mesh, tasks }))
+}
+
+/// Starts the WireGuard device when `[mesh]` is set and gives this node
+/// a mesh address (a node that has not joined yet has none), loading or
+/// creating its key in the data directory; it stops on `shutdown`.
+async fn start_wireguard(
+    config: &NodeConfig,
+    store: &Store,
+    mut shutdown: Shutdown,
+    tasks: &mut JoinSet<()>,
+) -> Result<Option<Arc<Device>>, MeshError> {
+    // node.toml's addresses, else those assigned at join.
+    let Some(mesh) = settings(config, store) else {
+        return Ok(None);
+    };
+    let addresses = mesh.interface_addresses();
+    if addresses.is_empty() {
+        info!(interface = %mesh.interface, "no mesh address yet; the WireGuard device starts once one is assigned");
+        return Ok(None);
+    }
+    let private_key =
+        wireguard::load_or_create_private_key(&config.data_dir.join(wireguard::KEY_FILE))?;
+    let device = Arc::new(
+        Device::start(&DeviceConfig {
+            interface: mesh.interface.clone(),
+            listen_port: mesh.listen_port,
+            private_key,
+            addresses,
+        })
+        .await?,
+    );
+    let stopping = device.clone();
+    tasks.spawn(async move {
+        shutdown.wait().await;
+        stopping.stop().await;
+    });
+    Ok(Some(device))
 }
 
 /// This node's `[mesh]` with the addresses it was assigned at join filled

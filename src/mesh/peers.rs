@@ -22,10 +22,10 @@ const REFRESH: Duration = Duration::from_secs(30);
 
 /// Applies the node table to `device` until shutdown.
 pub async fn follow(mesh: Arc<Mesh>, device: Arc<Device>, mut shutdown: Shutdown) {
-    let mut version = mesh.members_version.subscribe();
+    let mut version = mesh.subscribe_members();
     loop {
-        let members = mesh.store.members().unwrap_or_default();
-        let peers = peer_configs(&mesh.name, &members);
+        let members = mesh.store().members().unwrap_or_default();
+        let peers = peer_configs(mesh.name(), &members);
         match device.set_peers(&peers).await {
             Ok(()) => info!(peers = peers.len(), "WireGuard peers follow the node table"),
             Err(e) => warn!(error = %e, "cannot set WireGuard peers"),

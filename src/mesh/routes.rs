@@ -43,7 +43,7 @@ async fn route(
         Some(Kind::Join) => join(&mesh, &body),
         Some(Kind::Ping) => json_reply(&super::health::pong(&mesh)),
         Some(Kind::Status) => json_reply(&super::status::local_view(&mesh)),
-        Some(Kind::GitObjects) => super::git_sync::serve_pack(&mesh.repos, &body),
+        Some(Kind::GitObjects) => super::git_sync::serve_pack(mesh.repos(), &body),
         None => Reply::error(StatusCode::NOT_FOUND, "no such mesh RPC"),
     };
     // Every handler touches SQLite or the disk.
@@ -116,7 +116,7 @@ fn digest(mesh: &Mesh, body: &[u8]) -> Reply {
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    let ours = gossip::local_versions(&mesh.store);
+    let ours = gossip::local_versions(mesh.store());
     json_reply(&gossip::differing(&ours, &request.tables))
 }
 
@@ -131,7 +131,7 @@ fn rows(mesh: &Mesh, body: &[u8]) -> Reply {
             format!("at most {MAX_ROWS} keys per request"),
         );
     }
-    match mesh.store.rows_by_key(&request.table, &request.keys) {
+    match mesh.store().rows_by_key(&request.table, &request.keys) {
         Ok(rows) => json_reply(&RowsReply { rows }),
         Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
@@ -184,7 +184,7 @@ fn objects(mesh: &Mesh, body: &[u8]) -> Reply {
         .iter()
         .filter_map(|h| blake3::Hash::from_hex(h).ok())
         .collect();
-    match objects::encode(mesh.deployer.cas(), &hashes, request.variants) {
+    match objects::encode(mesh.deployer().cas(), &hashes, request.variants) {
         Ok(batch) => Reply::ok(batch),
         Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }

@@ -8,14 +8,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
+use super::addresses::Prefixes;
 use super::rpc::Client;
+use super::wireguard::Device;
+use crate::config::NodeConfig;
 use crate::deploy::Deployer;
+use crate::git::locks::RepoLocks;
+use crate::live::SiteTable;
+use crate::services::{Listeners, Services};
 use crate::store::{Row, RowError, Store};
 use crate::tree::MerkleTree;
 
@@ -29,65 +36,165 @@ pub struct Peer {
 /// One node's mesh state, shared by its mesh tasks and RPC handlers.
 pub struct Mesh {
     /// This node's name.
-    pub name: String,
-    pub store: Arc<Store>,
-    pub deployer: Arc<Deployer>,
-    pub client: Client,
+    name: String,
+    store: Arc<Store>,
+    /// Installs revisions from peers and republishes the sites.
+    deployer: Arc<Deployer>,
+    /// The served sites, for this node's view of the cluster.
+    sites: Arc<SiteTable>,
+    client: Client,
     /// Where this node's RPC listens.
-    pub rpc_addr: SocketAddr,
+    rpc_addr: SocketAddr,
     /// `<data>/repos`, the bare repositories git sync keeps current.
-    pub repos: std::path::PathBuf,
+    repos: PathBuf,
     /// Where this node serves HTTP and DNS (peers' health probes check them).
-    pub http_addr: SocketAddr,
-    pub dns_addr: Option<SocketAddr>,
+    listeners: Listeners,
     /// Pointer rows waiting for their revision's content, by (table, key).
     pending: Mutex<BTreeMap<(String, String), Row>>,
     /// Wakes content sync when a row is held back.
-    pub content_wake: Notify,
+    content_wake: Notify,
     /// Wakes git sync when refs change.
-    pub git_wake: Notify,
+    git_wake: Notify,
     /// Merkle trees of manifests recently listed to peers (a few, newest last).
     trees: Mutex<Vec<(blake3::Hash, Arc<MerkleTree>)>>,
     /// Changes whenever the node table changes (WireGuard peers follow it).
-    pub members_version: watch::Sender<u64>,
+    members_version: watch::Sender<u64>,
     /// When each peer last completed an anti-entropy exchange (ms).
-    pub last_sync: Mutex<HashMap<String, u64>>,
+    last_sync: Mutex<HashMap<String, u64>>,
     /// The WireGuard device, when this node runs one (peer statistics).
-    pub device: std::sync::OnceLock<Arc<super::wireguard::Device>>,
+    device: Option<Arc<Device>>,
     /// The mesh prefixes from `[mesh]`, when set: joins are given
     /// addresses from them.
-    pub prefixes: std::sync::OnceLock<super::addresses::Prefixes>,
+    prefixes: Option<Prefixes>,
+    /// The per-repository locks git sync shares with pushes.
+    repo_locks: Arc<RepoLocks>,
+    /// Held while a join is admitted: two joins must never be given one
+    /// address.
+    admission: Mutex<()>,
 }
 
 impl Mesh {
-    /// A mesh service for `store`, listening at `rpc_addr`.
+    /// The mesh service of the node `config` describes, over `services`,
+    /// listening at `rpc_addr`, with its WireGuard `device` when one runs.
     pub fn new(
-        name: String,
-        store: Arc<Store>,
-        deployer: Arc<Deployer>,
+        config: &NodeConfig,
+        services: &Services,
         client: Client,
         rpc_addr: SocketAddr,
-        repos: std::path::PathBuf,
-        (http_addr, dns_addr): (SocketAddr, Option<SocketAddr>),
+        device: Option<Arc<Device>>,
     ) -> Mesh {
         Mesh {
-            name,
-            store,
-            deployer,
+            name: config.name.clone(),
+            store: services.store.clone(),
+            deployer: services.deployer.clone(),
+            sites: services.live.sites.clone(),
             client,
             rpc_addr,
-            repos,
-            http_addr,
-            dns_addr,
+            repos: config.data_dir.join("repos"),
+            listeners: services.listeners,
             pending: Mutex::new(BTreeMap::new()),
             content_wake: Notify::new(),
             git_wake: Notify::new(),
             trees: Mutex::new(Vec::new()),
             members_version: watch::Sender::new(0),
             last_sync: Mutex::new(HashMap::new()),
-            device: std::sync::OnceLock::new(),
-            prefixes: std::sync::OnceLock::new(),
+            device,
+            prefixes: config.mesh.as_ref().map(|m| Prefixes {
+                v4: m.prefix_v4,
+                v6: m.prefix_v6,
+            }),
+            repo_locks: services.repo_locks.clone(),
+            admission: Mutex::new(()),
         }
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The state database.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The deployer revisions from peers are installed through.
+    pub fn deployer(&self) -> &Arc<Deployer> {
+        &self.deployer
+    }
+
+    /// The served sites.
+    pub fn sites(&self) -> &Arc<SiteTable> {
+        &self.sites
+    }
+
+    /// The RPC client peers are called with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Where this node's RPC listens.
+    pub fn rpc_addr(&self) -> SocketAddr {
+        self.rpc_addr
+    }
+
+    /// `<data>/repos`, the bare repositories git sync keeps current.
+    pub fn repos(&self) -> &Path {
+        &self.repos
+    }
+
+    /// Where this node serves HTTP and DNS.
+    pub fn listeners(&self) -> Listeners {
+        self.listeners
+    }
+
+    /// The WireGuard device, when this node runs one.
+    pub fn device(&self) -> Option<&Arc<Device>> {
+        self.device.as_ref()
+    }
+
+    /// The mesh prefixes joins are given addresses from, when `[mesh]`
+    /// sets them.
+    pub fn prefixes(&self) -> Option<&Prefixes> {
+        self.prefixes.as_ref()
+    }
+
+    /// The per-repository locks git sync shares with pushes.
+    pub fn repo_locks(&self) -> &Arc<RepoLocks> {
+        &self.repo_locks
+    }
+
+    /// Held while a join is admitted, so admissions happen one at a time.
+    pub(super) fn admission(&self) -> MutexGuard<'_, ()> {
+        self.admission.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Resolves when content sync should look again (a row was held back).
+    pub async fn content_wanted(&self) {
+        self.content_wake.notified().await
+    }
+
+    /// Resolves when git sync should look again (refs changed).
+    pub async fn git_wanted(&self) {
+        self.git_wake.notified().await
+    }
+
+    /// A receiver that changes whenever the node table changes.
+    pub fn subscribe_members(&self) -> watch::Receiver<u64> {
+        self.members_version.subscribe()
+    }
+
+    /// Tells the node table's followers (WireGuard peers) it changed.
+    pub fn members_changed(&self) {
+        self.members_version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// When each peer last completed an anti-entropy exchange (ms).
+    pub fn last_sync(&self) -> HashMap<String, u64> {
+        self.last_sync
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Every other live member with a usable RPC address.
@@ -141,7 +248,7 @@ impl Mesh {
     fn after_apply(&self, applied: &[Row]) {
         let touched = |table: &str| applied.iter().any(|r| r.table == table);
         if touched("nodes") {
-            self.members_version.send_modify(|v| *v = v.wrapping_add(1));
+            self.members_changed();
         }
         if touched("domains") || touched("previews") || touched("revisions") {
             if let Err(e) = self.deployer.refresh() {

@@ -3,7 +3,6 @@
 //! and the bytes moved. `status --json` gathers every node's view.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, Weak};
 
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +48,6 @@ pub struct PeerView {
 /// This node's view, now.
 pub fn local_view(mesh: &Mesh) -> NodeView {
     let sites = mesh
-        .deployer
         .sites()
         .load()
         .sites()
@@ -60,22 +58,17 @@ pub fn local_view(mesh: &Mesh) -> NodeView {
         })
         .collect();
     let health: std::collections::HashMap<String, bool> = mesh
-        .store
+        .store()
         .nodes()
         .unwrap_or_default()
         .into_iter()
         .map(|n| (n.name, n.healthy))
         .collect();
-    let last_sync = mesh
-        .last_sync
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let last_sync = mesh.last_sync();
     let now = now_ms();
     // WireGuard statistics by public key, when a device runs.
     let stats: std::collections::HashMap<String, super::wireguard::PeerStats> = mesh
-        .device
-        .get()
+        .device()
         .and_then(|device| {
             let handle = tokio::runtime::Handle::try_current().ok()?;
             handle.block_on(device.peer_stats()).ok()
@@ -85,7 +78,7 @@ pub fn local_view(mesh: &Mesh) -> NodeView {
         .map(|s| (s.public_key.to_string(), s))
         .collect();
     let keys: std::collections::HashMap<String, String> = mesh
-        .store
+        .store()
         .members()
         .unwrap_or_default()
         .into_iter()
@@ -95,7 +88,7 @@ pub fn local_view(mesh: &Mesh) -> NodeView {
         .peers()
         .into_iter()
         .map(|p| {
-            let traffic = mesh.client.traffic(p.addr);
+            let traffic = mesh.client().traffic(p.addr);
             let wg = keys.get(&p.name).and_then(|k| stats.get(k));
             PeerView {
                 healthy: health.get(&p.name).copied().unwrap_or(true),
@@ -114,37 +107,23 @@ pub fn local_view(mesh: &Mesh) -> NodeView {
         })
         .collect();
     NodeView {
-        node: mesh.name.clone(),
+        node: mesh.name().to_string(),
         sites,
         peers,
         pending: mesh.pending().len(),
     }
 }
 
-/// The running node's mesh, for the admin `status` command (one node per
-/// process; set when the mesh starts).
-static CURRENT: Mutex<Option<Weak<Mesh>>> = Mutex::new(None);
-
-/// Makes `mesh` the one `status` reports.
-pub fn register(mesh: &Arc<Mesh>) {
-    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::downgrade(mesh));
-}
-
 /// Every node's view: this node's, then each peer's as it reports it (a
 /// peer that does not answer within a few seconds is listed without a
-/// view). `None` when this node runs no mesh. Blocking: call from a
-/// blocking thread inside the runtime.
-pub fn cluster_views() -> Option<Vec<Result<NodeView, String>>> {
-    let mesh = CURRENT
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()?
-        .upgrade()?;
-    let mut views = vec![Ok(local_view(&mesh))];
+/// view). `None` outside a runtime. Blocking: call from a blocking thread
+/// inside the runtime.
+pub fn cluster_views(mesh: &Mesh) -> Option<Vec<Result<NodeView, String>>> {
+    let mut views = vec![Ok(local_view(mesh))];
     let handle = tokio::runtime::Handle::try_current().ok()?;
     for peer in mesh.peers() {
         let call =
-            mesh.client
+            mesh.client()
                 .call_json::<_, NodeView>(peer.addr, super::messages::PATH_STATUS, &());
         let view = handle.block_on(async {
             match tokio::time::timeout(std::time::Duration::from_secs(3), call).await {

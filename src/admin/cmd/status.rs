@@ -96,10 +96,11 @@ impl Status {
     }
 
     pub fn run(self, ctx: &Context) -> Result<String, AdminError> {
-        let sites = ctx.deployer().sites().load().sites();
+        let sites = ctx.sites().load().sites();
         let mut served = Vec::with_capacity(sites.len());
         for site in &sites {
-            let cert = crate::acme::status::of(ctx.store(), &site.domain)
+            let cert = ctx
+                .cert_status(&site.domain)
                 .map_err(AdminError::store("read the certificate state"))?;
             served.push((site, cert));
         }

@@ -1,14 +1,14 @@
-//! The sites this node serves, as one immutable snapshot.
+//! The site snapshot: the sites this node serves, as one immutable value.
 //!
 //! A `Site` is one domain at one revision with everything a request needs
 //! computed once: each file's object path, ETag, content type and stored
 //! encodings, and the compiled rules. Deploys publish a new `Sites` by a
 //! single pointer swap, so a request sees the old revision or the new one,
-//! never a mix, and the request path never touches SQLite.
+//! never a mix, and the request path never touches SQLite. DNS and ACME
+//! read the same snapshot for the domains it names.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -17,17 +17,11 @@ use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 
 use super::Rules;
+use super::body_cache;
 use crate::cas::{Cas, Encoding, Variants, is_compressible};
 use crate::config::Domain;
 use crate::tree::Manifest;
 use crate::wasm::Function;
-
-/// Files up to this size are read into memory once, within `CACHE_BUDGET`;
-/// larger ones are mapped.
-const CACHE_FILE_LIMIT: u64 = 256 * 1024;
-/// Total bytes of file bodies kept in memory across all snapshots.
-const CACHE_BUDGET: usize = 128 * 1024 * 1024;
-static CACHE_USED: AtomicUsize = AtomicUsize::new(0);
 
 /// One servable file of a revision.
 #[derive(Debug)]
@@ -71,24 +65,19 @@ impl SiteFile {
 
     /// Offers a freshly read body to the cache. Mapped (large) bodies are
     /// always kept: they cost address space, not memory. Read (small)
-    /// bodies are kept while the global budget allows.
+    /// bodies are kept while the body cache's budget allows.
     pub fn offer_body(&self, encoding: Encoding, bytes: &Bytes) {
-        if bytes.len() as u64 > CACHE_FILE_LIMIT {
+        if !body_cache::cacheable(bytes.len() as u64) {
             let _ = self.bodies[encoding_index(encoding)].set(bytes.clone());
             return;
         }
         let len = bytes.len();
-        let reserved = CACHE_USED
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                (used + len <= CACHE_BUDGET).then_some(used + len)
-            })
-            .is_ok();
-        if reserved
+        if body_cache::reserve(len)
             && self.bodies[encoding_index(encoding)]
                 .set(bytes.clone())
                 .is_err()
         {
-            CACHE_USED.fetch_sub(len, Ordering::Relaxed);
+            body_cache::release(len);
         }
     }
 
@@ -103,16 +92,11 @@ impl SiteFile {
     }
 }
 
-/// Whether a body of `len` bytes is small enough to keep in memory.
-pub fn cacheable(len: u64) -> bool {
-    len <= CACHE_FILE_LIMIT
-}
-
 impl Drop for SiteFile {
     fn drop(&mut self) {
         for body in self.bodies.iter().filter_map(OnceLock::get) {
-            if body.len() as u64 <= CACHE_FILE_LIMIT {
-                CACHE_USED.fetch_sub(body.len(), Ordering::Relaxed);
+            if body_cache::cacheable(body.len() as u64) {
+                body_cache::release(body.len());
             }
         }
     }
@@ -326,7 +310,7 @@ impl SiteTable {
 }
 
 /// The host part of a `Host` header value: no port, no trailing dot.
-pub(super) fn host_name(host: &str) -> &str {
+pub fn host_name(host: &str) -> &str {
     let name = if let Some(rest) = host.strip_prefix('[') {
         // IPv6 literal: "[::1]:8080".
         rest.split(']').next().unwrap_or(rest)

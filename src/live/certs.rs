@@ -1,7 +1,7 @@
-//! TLS for the HTTPS listener and DNS over TLS: the certificate table (an
+//! The certificate snapshot: the certificates this node serves (an
 //! immutable snapshot swapped whole when certificates change), the SNI
-//! resolver over it, and the rustls server configs (ALPN h2 and
-//! http/1.1 for HTTPS, `dot` for DNS over TLS).
+//! resolver over it, and the rustls server config HTTPS and DNS over TLS
+//! build on it (each with its own ALPN).
 //!
 //! A handshake never touches the store: it reads the snapshot the acme
 //! module published.
@@ -139,27 +139,18 @@ impl ResolvesServerCert for CertResolver {
     }
 }
 
-/// The rustls config of the HTTPS listener: certificates by SNI, ALPN h2
-/// then http/1.1.
-pub fn https_config(table: Arc<CertTable>) -> Result<Arc<ServerConfig>, rustls::Error> {
+/// A rustls server config that picks certificates by SNI from `table` and
+/// offers `alpn` (the listener's protocols, most preferred first).
+pub fn server_config(
+    table: Arc<CertTable>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>, rustls::Error> {
     let mut config =
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(CertResolver::new(table)));
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-/// The rustls config of the DNS over TLS listener (RFC 7858): the same
-/// certificates, ALPN `dot` (RFC 7858 clients may also send none).
-pub fn dot_config(table: Arc<CertTable>) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(CertResolver::new(table)));
-    config.alpn_protocols = vec![b"dot".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 

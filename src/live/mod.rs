@@ -1,0 +1,43 @@
+//! The published live state: the snapshots the serving subsystems read.
+//!
+//! Deploy publishes the site snapshot (`sites.rs`) and ACME the certificate
+//! snapshot (`certs.rs`); HTTP, DNS and DNS over TLS read whichever is
+//! current, by one atomic load, and never touch the store on a request.
+//! This module sits below all of them, so the HTTP server is a leaf that
+//! serves what was published. A site's compiled headers rules and
+//! redirects (`rules.rs`) are part of its snapshot; `body_cache.rs` bounds
+//! the file bodies snapshots keep in memory.
+
+mod body_cache;
+mod certs;
+mod rules;
+mod sites;
+
+use std::sync::Arc;
+
+pub use body_cache::cacheable;
+pub use certs::{CertEntry, CertResolver, CertSnapshot, CertTable, server_config};
+pub use rules::{RuleAction, Rules};
+pub use sites::{
+    FileOverride, Site, SiteFile, SiteTable, SiteWasm, Sites, content_type, host_name,
+};
+
+/// Both snapshots of one node, as the subsystems share them.
+#[derive(Debug, Clone)]
+pub struct Live {
+    /// The sites served, published by deploy (and by the mesh through it).
+    pub sites: Arc<SiteTable>,
+    /// The certificates served, published by the acme lifecycle.
+    pub certs: Arc<CertTable>,
+}
+
+impl Live {
+    /// Empty snapshots; `fallback_to_first_site` as `[http]` sets it (dev
+    /// mode answers unknown hosts with the first site).
+    pub fn new(fallback_to_first_site: bool) -> Live {
+        Live {
+            sites: Arc::new(SiteTable::new(fallback_to_first_site)),
+            certs: Arc::new(CertTable::new()),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! A node's services: one value holding the handle of every subsystem
+//! others reach (the store, the deployer, the live snapshots, the mesh
+//! when the node is in one), built once by `node.rs`.
+//!
+//! Subsystems start from it and the transports (the admin socket, the SSH
+//! endpoint) answer from it; nothing reaches another subsystem through a
+//! global or through the deployer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::acme::status::CertStatus;
+use crate::deploy::Deployer;
+use crate::git::locks::RepoLocks;
+use crate::live::Live;
+use crate::mesh::Mesh;
+use crate::mesh::status::NodeView;
+use crate::store::{Store, StoreError};
+
+/// Every subsystem's handle. Cheap to clone: handles are shared.
+#[derive(Clone)]
+pub struct Services {
+    /// The state database.
+    pub store: Arc<Store>,
+    /// Deploys, rollbacks and garbage collection; publishes the sites.
+    pub deployer: Arc<Deployer>,
+    /// The site and certificate snapshots HTTP and DNS serve.
+    pub live: Live,
+    /// The per-repository locks pushes and ref replication share.
+    pub repo_locks: Arc<RepoLocks>,
+    /// Where this node serves visitors (filled in as the listeners bind,
+    /// before the subsystems that report them start).
+    pub listeners: Listeners,
+    /// The mesh, when this node is in a cluster (set once it started,
+    /// before the transports get this value).
+    pub mesh: Option<Arc<Mesh>>,
+}
+
+/// Where this node serves visitors: peers' health probes check these, and
+/// ACME checks its challenges through this node's DNS.
+#[derive(Debug, Clone, Copy)]
+pub struct Listeners {
+    pub http: SocketAddr,
+    /// `None` when the node runs no DNS server.
+    pub dns: Option<SocketAddr>,
+}
+
+impl Services {
+    /// The certificate state of `domain`, as `status` shows it.
+    pub fn cert_status(&self, domain: &str) -> Result<CertStatus, StoreError> {
+        crate::acme::status::of(&self.store, domain)
+    }
+
+    /// Marks node `name` up or down for DNS; `false` when no such node.
+    pub fn set_node_health(&self, name: &str, healthy: bool) -> Result<bool, StoreError> {
+        self.store.set_node_health(name, healthy)
+    }
+
+    /// Every node's view of the cluster, this node's first; `None` when
+    /// this node runs no mesh. Blocking: call from a blocking thread
+    /// inside the runtime.
+    pub fn cluster_views(&self) -> Option<Vec<Result<NodeView, String>>> {
+        crate::mesh::status::cluster_views(self.mesh.as_ref()?)
+    }
+}
