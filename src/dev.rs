@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tracing::{error, info};
 
 use crate::config::NodeConfig;
-use crate::deploy::{Deployed, Deployer, LOCAL_OWNER};
+use crate::deploy::{DeployError, Deployed, Deployer, LOCAL_OWNER};
 use crate::live::SiteTable;
 use crate::node::{Node, NodeError};
 use crate::shutdown::Shutdown;
@@ -72,13 +72,13 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
     let mut ssh = config.ssh.take().unwrap_or_default();
     ssh.listen = options.ssh;
     for path in &options.authorized_keys {
-        let text = std::fs::read_to_string(path).map_err(|e| DevError::Key {
+        let text = std::fs::read_to_string(path).map_err(|source| DevError::Read {
             path: path.clone(),
-            message: e.to_string(),
+            source,
         })?;
-        let row = crate::git::keys::parse_line(&text).map_err(|e| DevError::Key {
+        let row = crate::git::keys::parse_line(&text).map_err(|source| DevError::Key {
             path: path.clone(),
-            message: e.to_string(),
+            source,
         })?;
         ssh.authorized_keys
             .push(format!("{} {}", row.public_key, row.comment));
@@ -92,10 +92,12 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
     let deployer = node.deployer.clone();
     let sites = node.live.sites.clone();
     let site = match &options.site {
-        Some(dir) => Some(std::fs::canonicalize(dir).map_err(|e| DevError::Site {
-            dir: dir.clone(),
-            message: e.to_string(),
-        })?),
+        Some(dir) => Some(
+            std::fs::canonicalize(dir).map_err(|source| DevError::NoSite {
+                dir: dir.clone(),
+                source,
+            })?,
+        ),
         None => None,
     };
     // Watch before the first deploy: an edit made while it runs, or right
@@ -111,9 +113,9 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
     if let Some(dir) = &site {
         deployed = deploy(&deployer, dir)
             .await
-            .map_err(|message| DevError::Site {
+            .map_err(|source| DevError::Site {
                 dir: dir.clone(),
-                message,
+                source,
             })?;
     }
     let running = node.start(shutdown.clone()).await?;
@@ -145,21 +147,40 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
 pub enum DevError {
     #[error(transparent)]
     Node(#[from] NodeError),
-    #[error("cannot serve {dir}: {message}")]
-    Site { dir: PathBuf, message: String },
-    #[error("cannot authorise the key in {path}: {message}")]
-    Key { path: PathBuf, message: String },
+    #[error("cannot serve {dir}: {source}")]
+    NoSite {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot serve {dir}: {source}")]
+    Site { dir: PathBuf, source: SiteError },
+    #[error("cannot authorise the key in {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot authorise the key in {path}: {source}")]
+    Key {
+        path: PathBuf,
+        source: crate::git::keys::KeyError,
+    },
     #[error("cannot watch {dir} for changes: {source}")]
     Watch { dir: PathBuf, source: notify::Error },
 }
 
-async fn deploy(deployer: &Arc<Deployer>, dir: &Path) -> Result<Vec<Deployed>, String> {
+/// Why deploying the served directory failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    #[error("deploy task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+}
+
+async fn deploy(deployer: &Arc<Deployer>, dir: &Path) -> Result<Vec<Deployed>, SiteError> {
     let deployer = deployer.clone();
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || deployer.deploy_dir(&dir, LOCAL_OWNER))
-        .await
-        .map_err(|e| format!("deploy task failed: {e}"))?
-        .map_err(|e| e.to_string())
+    Ok(tokio::task::spawn_blocking(move || deployer.deploy_dir(&dir, LOCAL_OWNER)).await??)
 }
 
 fn print_urls(
@@ -250,8 +271,8 @@ async fn redeploy_on_change(
                     info!(domain = %d.domain, revision = %&d.root[..12], files = d.files, "redeployed");
                 }
             }
-            Err(message) => {
-                error!(dir = %dir.display(), "redeploy failed, still serving the previous revision: {message}");
+            Err(e) => {
+                error!(dir = %dir.display(), "redeploy failed, still serving the previous revision: {e}");
             }
         }
     }

@@ -40,9 +40,7 @@ pub async fn load_or_create(store: &Store, settings: &AcmeSettings) -> Result<Ac
         )
         .await
         .map_err(|e| AcmeError::ca(&settings.directory, "registering an account", e))?;
-    let json = serde_json::to_string(&credentials).map_err(|e| AcmeError::Credentials {
-        message: e.to_string(),
-    })?;
+    let json = serde_json::to_string(&credentials).map_err(AcmeError::Credentials)?;
     store.put_acme_account(&settings.directory, &json)?;
     tracing::info!(directory = %settings.directory, id = %account.id(), "ACME account registered");
     Ok(account)
@@ -51,13 +49,13 @@ pub async fn load_or_create(store: &Store, settings: &AcmeSettings) -> Result<Ac
 /// An account builder trusting `ca_root` when given, else the system roots.
 fn builder(settings: &AcmeSettings) -> Result<AccountBuilder, AcmeError> {
     match &settings.ca_root {
-        Some(path) => Account::builder_with_root(path).map_err(|e| AcmeError::CaRoot {
+        Some(path) => Account::builder_with_root(path).map_err(|source| AcmeError::CaRoot {
             path: path.clone(),
-            message: e.to_string(),
+            source,
         }),
-        None => Account::builder().map_err(|e| AcmeError::CaRoot {
+        None => Account::builder().map_err(|source| AcmeError::CaRoot {
             path: "the system's root store".into(),
-            message: e.to_string(),
+            source,
         }),
     }
 }

@@ -14,12 +14,21 @@ use rustls::sign::CertifiedKey;
 pub enum CertError {
     #[error("certificate for {domain} has no PEM certificate in its chain")]
     NoCertificate { domain: String },
-    #[error("certificate for {domain} has an unreadable chain: {message}")]
-    Chain { domain: String, message: String },
-    #[error("certificate for {domain} has an unusable private key: {message}")]
-    Key { domain: String, message: String },
-    #[error("cannot make a self-signed certificate for {names:?}: {message}")]
-    SelfSigned { names: Vec<String>, message: String },
+    #[error("certificate for {domain} has an unreadable chain: {source}")]
+    Chain {
+        domain: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("certificate for {domain} has an unusable private key: {source}")]
+    Key {
+        domain: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot make a self-signed certificate for {names:?}: {source}")]
+    SelfSigned {
+        names: Vec<String>,
+        source: rcgen::Error,
+    },
 }
 
 /// A parsed certificate: what TLS serves and when it is valid.
@@ -36,7 +45,7 @@ pub fn parse(domain: &str, chain_pem: &str, key_pem: &str) -> Result<Parsed, Cer
         .collect::<Result<_, _>>()
         .map_err(|e| CertError::Chain {
             domain: domain.into(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
     let Some(leaf) = chain.first() else {
         return Err(CertError::NoCertificate {
@@ -46,7 +55,7 @@ pub fn parse(domain: &str, chain_pem: &str, key_pem: &str) -> Result<Parsed, Cer
     let (not_before_ms, not_after_ms) = validity(domain, leaf)?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| CertError::Key {
         domain: domain.into(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     certified(domain, chain, &key).map(|key| Parsed {
         key,
@@ -60,7 +69,7 @@ fn validity(domain: &str, cert: &CertificateDer<'_>) -> Result<(u64, u64), CertE
     let (_, parsed) =
         x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| CertError::Chain {
             domain: domain.into(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
     let ms = |t: x509_parser::time::ASN1Time| t.timestamp().max(0) as u64 * 1000;
     Ok((
@@ -76,22 +85,22 @@ fn certified(
 ) -> Result<Arc<CertifiedKey>, CertError> {
     let signing = any_supported_type(key).map_err(|e| CertError::Key {
         domain: domain.into(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     let certified = CertifiedKey::new(chain, signing);
     // A key that does not belong to the leaf would fail every handshake.
     certified.keys_match().map_err(|e| CertError::Key {
         domain: domain.into(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     Ok(Arc::new(certified))
 }
 
 /// A fresh self-signed certificate (P-256) for `names`.
 pub fn self_signed(names: &[String]) -> Result<Parsed, CertError> {
-    let err = |e: rcgen::Error| CertError::SelfSigned {
+    let err = |source| CertError::SelfSigned {
         names: names.to_vec(),
-        message: e.to_string(),
+        source,
     };
     let key_pair = rcgen::KeyPair::generate().map_err(err)?;
     let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(err)?;

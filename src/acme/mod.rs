@@ -68,22 +68,25 @@ pub fn start(config: &NodeConfig, services: &Services, shutdown: Shutdown) -> Ac
 pub enum AcmeError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("ACME CA {directory} failed while {doing}: {message}")]
+    #[error("ACME CA {directory} failed while {doing}: {source}")]
     Ca {
         directory: String,
         doing: &'static str,
-        message: String,
+        source: instant_acme::Error,
         /// The CA said we hit a rate limit.
         rate_limited: bool,
     },
     #[error("ACME CA {directory} rejected the order: {message}")]
     Rejected { directory: String, message: String },
     #[error(
-        "cannot use the CA root {path}: {message}; fix [acme] ca_root in node.toml (a PEM certificate)"
+        "cannot use the CA root {path}: {source}; fix [acme] ca_root in node.toml (a PEM certificate)"
     )]
-    CaRoot { path: PathBuf, message: String },
-    #[error("cannot store the ACME account: {message}")]
-    Credentials { message: String },
+    CaRoot {
+        path: PathBuf,
+        source: instant_acme::Error,
+    },
+    #[error("cannot store the ACME account: {0}")]
+    Credentials(#[source] serde_json::Error),
     #[error("the CA offers no DNS-01 challenge for {name}")]
     NoDns01 { name: String },
     #[error("the CA's authorization for {name} is {status}")]
@@ -94,7 +97,9 @@ pub enum AcmeError {
     )]
     NotPublished { name: String, lagging: Vec<String> },
     #[error("cannot make the certificate request: {0}")]
-    Csr(String),
+    Csr(#[source] rcgen::Error),
+    #[error("cannot make the certificate request: the order was finalised with an unknown key")]
+    UnknownKey,
     #[error("cannot ask the CA about renewing {domain}: {message}")]
     RenewalInfo { domain: String, message: String },
     #[error("another node took over the order for {domain}")]
@@ -113,7 +118,7 @@ impl AcmeError {
         AcmeError::Ca {
             directory: directory.into(),
             doing,
-            message: e.to_string(),
+            source: e,
             rate_limited,
         }
     }

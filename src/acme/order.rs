@@ -217,7 +217,7 @@ async fn complete(
         let key_pem = match &progress.key_pem {
             Some(pem) => pem.clone(),
             None => rcgen::KeyPair::generate()
-                .map_err(|e| AcmeError::Csr(e.to_string()))?
+                .map_err(AcmeError::Csr)?
                 .serialize_pem(),
         };
         progress.key_pem = Some(key_pem.clone());
@@ -232,9 +232,7 @@ async fn complete(
     job.stage(progress, "downloading")?;
     let Some(key_pem) = progress.key_pem.clone() else {
         // `resume` only keeps finalised orders whose key is recorded.
-        return Err(AcmeError::Csr(
-            "the order was finalised with an unknown key".into(),
-        ));
+        return Err(AcmeError::UnknownKey);
     };
     let chain_pem = order
         .poll_certificate(&retries)
@@ -343,7 +341,7 @@ async fn validate(
 
 /// A CSR for `names` signed by the PEM key `key_pem`, DER-encoded.
 fn csr_der(key_pem: &str, names: &[String]) -> Result<Vec<u8>, AcmeError> {
-    let err = |e: rcgen::Error| AcmeError::Csr(e.to_string());
+    let err = AcmeError::Csr;
     let key = rcgen::KeyPair::from_pem(key_pem).map_err(err)?;
     let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(err)?;
     params.distinguished_name = rcgen::DistinguishedName::new();

@@ -46,8 +46,20 @@ pub enum CasError {
     BadVariant {
         hash: blake3::Hash,
         encoding: &'static str,
-        reason: String,
+        #[source]
+        reason: VariantFault,
     },
+}
+
+/// What is wrong with a variant offered for an object.
+#[derive(Debug, thiserror::Error)]
+pub enum VariantFault {
+    #[error("not a variant smaller than the object")]
+    NotSmaller,
+    #[error(transparent)]
+    Undecodable(#[from] io::Error),
+    #[error("different bytes")]
+    Different,
 }
 
 /// Builds the error for a failed `context` on `path`.

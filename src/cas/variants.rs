@@ -8,7 +8,7 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
 
 use super::encoding::{Encoding, Variants, compress, decompress, levels_for};
-use super::store::{Cas, CasError, io_error};
+use super::store::{Cas, CasError, VariantFault, io_error};
 
 /// Suffix of the marker saying some variant was not worth keeping.
 pub(super) const SKIP_SUFFIX: &str = ".skip";
@@ -98,17 +98,17 @@ impl Cas {
         encoded: &[u8],
         size: u64,
     ) -> Result<(), CasError> {
-        let bad = |reason: String| CasError::BadVariant {
+        let bad = |reason: VariantFault| CasError::BadVariant {
             hash: *hash,
             encoding: encoding.as_str(),
             reason,
         };
         if encoding == Encoding::Identity || encoded.len() as u64 >= size {
-            return Err(bad("not a variant smaller than the object".into()));
+            return Err(bad(VariantFault::NotSmaller));
         }
-        let decoded = decompress(encoding, encoded, size).map_err(|e| bad(e.to_string()))?;
+        let decoded = decompress(encoding, encoded, size).map_err(|e| bad(e.into()))?;
         if decoded.len() as u64 != size || blake3::hash(&decoded) != *hash {
-            return Err(bad("different bytes".into()));
+            return Err(bad(VariantFault::Different));
         }
         Ok(())
     }

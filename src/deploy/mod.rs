@@ -69,29 +69,38 @@ pub enum DeployError {
         "domain {domain}: module {path:?} is not a file in the tree; commit it or fix the path in makiatto.toml"
     )]
     MissingModule { domain: String, path: String },
-    #[error("domain {domain}: {path:?} {message}")]
+    #[error("domain {domain}: {path:?} {source}")]
     InvalidModule {
         domain: String,
         path: String,
-        message: String,
+        source: Box<crate::wasm::WasmError>,
     },
     #[error(
         "domain {domain}: env_file {path:?} is not a file in the repository; commit it or fix env_file in makiatto.toml"
     )]
     MissingEnvFile { domain: String, path: String },
     #[error(
-        "domain {domain}: transform {transform:?} failed on {file:?} (on_error = \"fail\"): {message}"
+        "domain {domain}: transform {transform:?} failed on {file:?} (on_error = \"fail\"): {source}"
     )]
     Transform {
         domain: String,
         transform: String,
         file: String,
-        message: String,
+        source: Box<crate::wasm::CallError>,
     },
     #[error(transparent)]
     Wasm(#[from] crate::wasm::WasmError),
     #[error("cannot read the pushed tree: {0}")]
-    Source(String),
+    Source(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot read the pushed tree: env_file {0}")]
+    EnvFile(#[source] crate::wasm::WasmError),
+    #[error("cannot read the pushed tree: transform files {pattern:?}: {source}")]
+    TransformFiles {
+        pattern: String,
+        source: globset::Error,
+    },
+    #[error("cannot read the pushed tree: cannot record WebAssembly extras: {0}")]
+    Extras(#[source] toml::ser::Error),
     #[error("domain {domain} is already served by {owner}; remove it there first")]
     DomainOwned { domain: String, owner: String },
     #[error("no revisions of domain {0} are kept on this node")]
@@ -539,10 +548,13 @@ impl Deployer {
             .filter(|(_, entry)| !self.cas.contains(&entry.hash))
             .count();
         if missing > 0 {
-            return Err(DeployError::Source(format!(
-                "revision {} still lacks {missing} objects",
-                manifest.root().to_hex()
-            )));
+            return Err(DeployError::Source(
+                format!(
+                    "revision {} still lacks {missing} objects",
+                    manifest.root().to_hex()
+                )
+                .into(),
+            ));
         }
         materialise::materialise(&self.cas, &self.revs, manifest)?;
         Ok(hash)

@@ -127,7 +127,10 @@ fn transform(
         let glob = globset::GlobBuilder::new(&t.files)
             .literal_separator(true)
             .build()
-            .map_err(|e| DeployError::Source(format!("transform files {:?}: {e}", t.files)))?
+            .map_err(|source| DeployError::TransformFiles {
+                pattern: t.files.clone(),
+                source,
+            })?
             .compile_matcher();
         chain.push((
             t,
@@ -187,7 +190,7 @@ fn transform(
                             domain: domain.name.clone(),
                             transform: t.path.clone(),
                             file: path.to_string(),
-                            message: e.to_string(),
+                            source: Box::new(e),
                         });
                     }
                 }
@@ -222,8 +225,7 @@ pub(super) fn save(
     extras: &Extras,
 ) -> Result<(), DeployError> {
     let path = extras_path(deployer, key, root);
-    let text = toml::to_string(extras)
-        .map_err(|e| DeployError::Source(format!("cannot record WebAssembly extras: {e}")))?;
+    let text = toml::to_string(extras).map_err(DeployError::Extras)?;
     let io = |context, path: &Path| {
         let path = path.to_path_buf();
         move |source| DeployError::Io {
@@ -265,8 +267,9 @@ pub(super) fn site_wasm(
             },
         );
     }
-    let hash = blake3::Hash::from_hex(root)
-        .map_err(|_| DeployError::Source(format!("revision root {root:?} is not a blake3 hash")))?;
+    let hash = blake3::Hash::from_hex(root).map_err(|_| {
+        DeployError::Source(format!("revision root {root:?} is not a blake3 hash").into())
+    })?;
     let revision = materialise::revision_dir(&deployer.revs, &hash);
     let mut functions = HashMap::new();
     for f in &domain.functions {
@@ -334,10 +337,10 @@ fn env_files(
                 path: file.clone(),
             });
         };
-        let text = String::from_utf8(bytes)
-            .map_err(|_| DeployError::Source(format!("env_file {file:?} is not UTF-8 text")))?;
-        wasm::environment(Some((file, &text)), env)
-            .map_err(|e| DeployError::Source(format!("env_file {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            DeployError::Source(format!("env_file {file:?} is not UTF-8 text").into())
+        })?;
+        wasm::environment(Some((file, &text)), env).map_err(DeployError::EnvFile)?;
         texts.insert(file.clone(), text);
     }
     Ok(texts)
@@ -360,7 +363,7 @@ fn module_env(
         },
         None => None,
     };
-    wasm::environment(file, env).map_err(|e| DeployError::Source(format!("env_file {e}")))
+    wasm::environment(file, env).map_err(DeployError::EnvFile)
 }
 
 /// The bytes of module `path` (served-tree relative) from the CAS.
@@ -421,6 +424,6 @@ fn invalid(domain: &Domain, path: &str, e: wasm::WasmError) -> DeployError {
     DeployError::InvalidModule {
         domain: domain.name.clone(),
         path: path.to_string(),
-        message: e.to_string(),
+        source: Box::new(e),
     }
 }

@@ -31,7 +31,7 @@ pub async fn register<H: RequestHandler>(
     let err = |source| DnsError::TlsListen { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(err)?;
     let bound = listener.local_addr().map_err(err)?;
-    let config = dot_config(certs).map_err(|e| err(std::io::Error::other(e.to_string())))?;
+    let config = dot_config(certs).map_err(|e| err(std::io::Error::other(e)))?;
     server
         .register_tls_listener_with_tls_config(listener, TCP_IDLE, config)
         .map_err(err)?;

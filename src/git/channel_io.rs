@@ -73,7 +73,7 @@ impl Write for ChannelWriter {
                 .runtime
                 .block_on(self.half.extended_data_bytes(ext, data)),
         };
-        sent.map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e.to_string()))?;
+        sent.map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e))?;
         Ok(buf.len())
     }
 

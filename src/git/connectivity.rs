@@ -40,19 +40,19 @@ pub fn check(
         }
         let data = odb
             .try_find(&id, &mut buf)
-            .map_err(|e| GitError::Repo(format!("cannot read object {id}: {e}")))?
+            .map_err(|e| GitError::repo(format!("cannot read object {id}"), e))?
             .ok_or_else(|| GitError::Missing(id.to_string()))?;
         match data.kind {
             Kind::Blob => {}
             Kind::Commit => {
                 let commit = gix::objs::CommitRef::from_bytes(data.data, gix::hash::Kind::Sha1)
-                    .map_err(|e| GitError::Repo(format!("corrupt commit {id}: {e}")))?;
+                    .map_err(|e| GitError::repo(format!("corrupt commit {id}"), e))?;
                 pending.push((commit.tree(), Some(Kind::Tree)));
                 pending.extend(commit.parents().map(|p| (p, Some(Kind::Commit))));
             }
             Kind::Tree => {
                 let tree = gix::objs::TreeRef::from_bytes(data.data, gix::hash::Kind::Sha1)
-                    .map_err(|e| GitError::Repo(format!("corrupt tree {id}: {e}")))?;
+                    .map_err(|e| GitError::repo(format!("corrupt tree {id}"), e))?;
                 for entry in tree.entries {
                     if entry.mode.is_commit() {
                         continue; // a submodule: lives in another repository
@@ -67,7 +67,7 @@ pub fn check(
             }
             Kind::Tag => {
                 let tag = gix::objs::TagRef::from_bytes(data.data, gix::hash::Kind::Sha1)
-                    .map_err(|e| GitError::Repo(format!("corrupt tag {id}: {e}")))?;
+                    .map_err(|e| GitError::repo(format!("corrupt tag {id}"), e))?;
                 pending.push((tag.target(), Some(tag.target_kind)));
             }
         }

@@ -64,7 +64,10 @@ impl Hooks {
             Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {}
             _ => return Ok(None),
         }
-        let hook_err = |e: std::io::Error| GitError::Hook(format!("{name}: {e}"));
+        let hook_err = |source: std::io::Error| GitError::Hook {
+            name: name.to_string(),
+            source,
+        };
         let mut child = Command::new(&path)
             .current_dir(git_dir)
             .env("MAKIATTO_REPO", repo_name)

@@ -8,7 +8,7 @@ use std::path::Path;
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::{Ed25519Keypair, PrivateKey};
 
-use super::GitError;
+use super::{GitError, LibraryError};
 
 /// The host key's file name inside the data directory.
 pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
@@ -16,26 +16,28 @@ pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
 /// Loads the host key from `data_dir`, generating it on first start.
 pub fn load_or_generate(data_dir: &Path) -> Result<PrivateKey, GitError> {
     let path = data_dir.join(HOST_KEY_FILE);
-    let err = |what: &str, e: &dyn std::fmt::Display| {
-        GitError::HostKey(format!("{what} {}: {e}", path.display()))
+    let err = |what: &'static str, source: LibraryError| GitError::HostKey {
+        what,
+        path: path.clone(),
+        source,
     };
     if path.exists() {
-        return PrivateKey::read_openssh_file(&path).map_err(|e| err("cannot read", &e));
+        return PrivateKey::read_openssh_file(&path).map_err(|e| err("cannot read", e.into()));
     }
     let mut seed = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut seed))
-        .map_err(|e| err("cannot get randomness for", &e))?;
+        .map_err(|e| err("cannot get randomness for", e.into()))?;
     let key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
     let text = key
         .to_openssh(LineEnding::LF)
-        .map_err(|e| err("cannot encode", &e))?;
+        .map_err(|e| err("cannot encode", e.into()))?;
     // Written beside and renamed, so a crash never leaves half a key.
     let tmp = data_dir.join(format!("{HOST_KEY_FILE}.tmp"));
-    std::fs::write(&tmp, text.as_bytes()).map_err(|e| err("cannot write", &e))?;
+    std::fs::write(&tmp, text.as_bytes()).map_err(|e| err("cannot write", e.into()))?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| err("cannot protect", &e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| err("cannot write", &e))?;
+        .map_err(|e| err("cannot protect", e.into()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| err("cannot write", e.into()))?;
     Ok(key)
 }
 

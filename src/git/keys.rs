@@ -12,7 +12,7 @@ use crate::store::KeyRow;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     #[error("not an OpenSSH public key ({0}); paste one line such as `ssh-ed25519 AAAA… you@host`")]
-    Unreadable(String),
+    Unreadable(#[source] russh::keys::ssh_key::Error),
     #[error("{0} keys are not accepted; use ed25519, ecdsa or rsa")]
     Algorithm(String),
 }
@@ -42,16 +42,14 @@ pub fn fingerprint(key: &PublicKey) -> String {
 /// Parses one `authorized_keys`-style line into a store row.
 pub fn parse_line(line: &str) -> Result<KeyRow, KeyError> {
     let line = line.trim();
-    let key = PublicKey::from_openssh(line).map_err(|e| KeyError::Unreadable(e.to_string()))?;
+    let key = PublicKey::from_openssh(line).map_err(KeyError::Unreadable)?;
     if !key_algorithm_allowed(&key.algorithm()) {
         return Err(KeyError::Algorithm(key.algorithm().to_string()));
     }
     let comment = key.comment().to_string();
     let mut bare = key.clone();
     bare.set_comment("");
-    let public_key = bare
-        .to_openssh()
-        .map_err(|e| KeyError::Unreadable(e.to_string()))?;
+    let public_key = bare.to_openssh().map_err(KeyError::Unreadable)?;
     Ok(KeyRow {
         fingerprint: fingerprint(&key),
         public_key: public_key.trim().to_string(),

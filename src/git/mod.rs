@@ -35,6 +35,9 @@ pub use ssh::{SshEndpoint, bind};
 
 use crate::services::Services;
 
+/// An error from gix or ssh-key, whose types differ from call to call.
+pub type LibraryError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why a git session failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -42,22 +45,48 @@ pub enum GitError {
     Io(#[from] std::io::Error),
     #[error("protocol error: {0}")]
     Protocol(String),
+    #[error("{context}: {source}")]
+    Repo {
+        context: String,
+        source: LibraryError,
+    },
     #[error("{0}")]
-    Repo(String),
+    Objects(#[source] LibraryError),
+    #[error(transparent)]
+    Name(#[from] BadRepoName),
     #[error("cannot index the pushed pack: {0}")]
-    Pack(String),
+    Pack(#[source] LibraryError),
     #[error("cannot update refs: {0}")]
-    RefUpdate(String),
+    RefUpdate(#[source] LibraryError),
     #[error("object {0} is missing")]
     Missing(String),
     #[error("repository {0} does not exist; push to it first")]
     NoRepo(String),
-    #[error("hook failed to run: {0}")]
-    Hook(String),
-    #[error("{0}")]
-    Deploy(String),
-    #[error("host key: {0}")]
-    HostKey(String),
+    #[error("hook failed to run: {name}: {source}")]
+    Hook {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Deploy(#[from] crate::deploy::DeployError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("host key: {what} {path}: {source}")]
+    HostKey {
+        what: &'static str,
+        path: std::path::PathBuf,
+        source: LibraryError,
+    },
+}
+
+impl GitError {
+    /// A repository operation (`context` says which) failed in a library.
+    fn repo(context: impl Into<String>, source: impl Into<LibraryError>) -> GitError {
+        GitError::Repo {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// Everything a git or admin session needs from the node.
@@ -102,7 +131,7 @@ impl GitService {
         self.services
             .store
             .ensure_repo(name.as_str(), now)
-            .map_err(|e| GitError::Deploy(e.to_string()))
+            .map_err(GitError::from)
     }
 
     /// Where `host` is served.

@@ -136,8 +136,7 @@ pub fn apply<W: std::io::Write>(
                 service
                     .services
                     .deployer
-                    .remove_previews(repo.name.as_str(), branch)
-                    .map_err(|e| GitError::Deploy(e.to_string()))?,
+                    .remove_previews(repo.name.as_str(), branch)?,
             );
             continue;
         }
@@ -176,9 +175,7 @@ pub fn apply<W: std::io::Write>(
             continue;
         }
         for r in &store_ref(repo, c) {
-            store
-                .set_ref(&r.repo, &r.name, r.target.as_deref())
-                .map_err(|e| GitError::Deploy(e.to_string()))?;
+            store.set_ref(&r.repo, &r.name, r.target.as_deref())?;
         }
     }
     drop(guard);

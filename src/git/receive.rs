@@ -191,7 +191,7 @@ pub(super) fn receive_pack_data(
         gix::hash::Kind::Sha1,
         options,
     )
-    .map_err(|e| GitError::Pack(e.to_string()))?;
+    .map_err(|e| GitError::Pack(e.into()))?;
     let (Some(index_path), Some(pack_path)) = (outcome.index_path, outcome.data_path) else {
         if outcome.index.num_objects == 0 {
             return Ok(None);
@@ -199,7 +199,7 @@ pub(super) fn receive_pack_data(
         return Err(GitError::Pack("the pack was not written".into()));
     };
     let index = gix_pack::index::File::at(&index_path, gix::hash::Kind::Sha1)
-        .map_err(|e| GitError::Pack(e.to_string()))?;
+        .map_err(|e| GitError::Pack(e.into()))?;
     Ok(Some(ReceivedPack {
         index,
         pack_path,

@@ -22,7 +22,7 @@ fn parse_id(hex: &str) -> Result<ObjectId, GitError> {
 }
 
 fn name(repo: &str) -> Result<RepoName, GitError> {
-    RepoName::parse(repo).map_err(|e| GitError::Repo(e.to_string()))
+    Ok(RepoName::parse(repo)?)
 }
 
 /// A pack of every object reachable from `wants` and not from `haves` (ids

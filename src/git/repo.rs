@@ -56,7 +56,7 @@ impl Repo {
 
     fn at(path: PathBuf, name: &RepoName) -> Result<Repo, GitError> {
         let odb = gix::odb::at(path.join("objects"), gix::hash::Kind::Sha1)
-            .map_err(|e| GitError::Repo(format!("cannot open objects of {name}: {e}")))?;
+            .map_err(|e| GitError::repo(format!("cannot open objects of {name}"), e))?;
         let refs = gix::refs::file::Store::at_opts(
             path.clone(),
             gix::hash::Kind::Sha1,
@@ -83,14 +83,14 @@ impl Repo {
         let platform = self
             .refs
             .iter()
-            .map_err(|e| GitError::Repo(format!("cannot list refs of {}: {e}", self.name)))?;
+            .map_err(|e| GitError::repo(format!("cannot list refs of {}", self.name), e))?;
         let iter = platform
             .all()
-            .map_err(|e| GitError::Repo(format!("cannot list refs of {}: {e}", self.name)))?;
+            .map_err(|e| GitError::repo(format!("cannot list refs of {}", self.name), e))?;
         let mut out = Vec::new();
         for reference in iter {
             let reference = reference
-                .map_err(|e| GitError::Repo(format!("cannot read a ref of {}: {e}", self.name)))?;
+                .map_err(|e| GitError::repo(format!("cannot read a ref of {}", self.name), e))?;
             let name = reference.name.as_bstr().to_string();
             if !(name.starts_with("refs/heads/") || name.starts_with("refs/tags/")) {
                 continue;
@@ -109,7 +109,7 @@ impl Repo {
         let mut edits = Vec::with_capacity(updates.len());
         for u in updates {
             let name = FullName::try_from(u.name.as_str())
-                .map_err(|e| GitError::Repo(format!("invalid ref name {}: {e}", u.name)))?;
+                .map_err(|e| GitError::repo(format!("invalid ref name {}", u.name), e))?;
             let expected = if u.old.is_null() {
                 PreviousValue::MustNotExist
             } else {
@@ -139,7 +139,7 @@ impl Repo {
             .transaction()
             .prepare(edits, fail, fail)
             .and_then(|t| t.commit(None))
-            .map_err(|e| GitError::RefUpdate(e.to_string()))?;
+            .map_err(|e| GitError::RefUpdate(e.into()))?;
         Ok(())
     }
 }
@@ -149,7 +149,7 @@ impl Repo {
 fn create_bare(repos: &Path, path: &Path) -> Result<(), GitError> {
     let io = |what: &str| {
         let what = format!("{what} {}", path.display());
-        move |e: std::io::Error| GitError::Repo(format!("cannot create {what}: {e}"))
+        move |e: std::io::Error| GitError::repo(format!("cannot create {what}"), e)
     };
     fs::create_dir_all(repos).map_err(io("the repository directory for"))?;
     let tmp = repos.join(format!(

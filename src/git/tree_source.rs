@@ -27,8 +27,8 @@ pub struct CommitSource<'a> {
     tree: ObjectId,
 }
 
-fn source_err(e: impl std::fmt::Display) -> DeployError {
-    DeployError::Source(e.to_string())
+fn source_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> DeployError {
+    DeployError::Source(e.into())
 }
 
 impl<'a> CommitSource<'a> {

@@ -158,7 +158,7 @@ fn peel_tag(repo: &Repo, id: &ObjectId) -> Result<Option<ObjectId>, GitError> {
         let Some(data) = repo
             .odb
             .try_find(&current, &mut buf)
-            .map_err(|e| GitError::Repo(e.to_string()))?
+            .map_err(|e| GitError::Objects(e.into()))?
         else {
             break;
         };
@@ -166,7 +166,7 @@ fn peel_tag(repo: &Repo, id: &ObjectId) -> Result<Option<ObjectId>, GitError> {
             break;
         }
         let tag = gix::objs::TagRef::from_bytes(data.data, gix::hash::Kind::Sha1)
-            .map_err(|e| GitError::Repo(format!("corrupt tag {current}: {e}")))?;
+            .map_err(|e| GitError::repo(format!("corrupt tag {current}"), e))?;
         current = tag.target();
         peeled = Some(current);
     }
@@ -218,19 +218,19 @@ pub(super) fn objects_to_send(
         let data = repo
             .odb
             .try_find(&id, &mut buf)
-            .map_err(|e| GitError::Repo(e.to_string()))?
+            .map_err(|e| GitError::Objects(e.into()))?
             .ok_or_else(|| GitError::Missing(id.to_string()))?;
         match data.kind {
             Kind::Tag => {
                 let target = gix::objs::TagRef::from_bytes(data.data, gix::hash::Kind::Sha1)
-                    .map_err(|e| GitError::Repo(format!("corrupt tag {id}: {e}")))?
+                    .map_err(|e| GitError::repo(format!("corrupt tag {id}"), e))?
                     .target();
                 send.push(id);
                 pending.push(target);
             }
             Kind::Commit => {
                 let commit = gix::objs::CommitRef::from_bytes(data.data, gix::hash::Kind::Sha1)
-                    .map_err(|e| GitError::Repo(format!("corrupt commit {id}: {e}")))?;
+                    .map_err(|e| GitError::repo(format!("corrupt commit {id}"), e))?;
                 let tree = commit.tree();
                 pending.extend(commit.parents());
                 send.push(id);
@@ -255,7 +255,7 @@ fn commit_links(
     let Some(data) = repo
         .odb
         .try_find(id, buf)
-        .map_err(|e| GitError::Repo(e.to_string()))?
+        .map_err(|e| GitError::Objects(e.into()))?
     else {
         return Ok(None);
     };
@@ -263,7 +263,7 @@ fn commit_links(
         return Ok(None);
     }
     let commit = gix::objs::CommitRef::from_bytes(data.data, gix::hash::Kind::Sha1)
-        .map_err(|e| GitError::Repo(format!("corrupt commit {id}: {e}")))?;
+        .map_err(|e| GitError::repo(format!("corrupt commit {id}"), e))?;
     Ok(Some((commit.tree(), commit.parents().collect())))
 }
 
@@ -286,10 +286,10 @@ fn tree_objects(
         let data = repo
             .odb
             .try_find(&id, &mut buf)
-            .map_err(|e| GitError::Repo(e.to_string()))?
+            .map_err(|e| GitError::Objects(e.into()))?
             .ok_or_else(|| GitError::Missing(id.to_string()))?;
         let parsed = gix::objs::TreeRef::from_bytes(data.data, gix::hash::Kind::Sha1)
-            .map_err(|e| GitError::Repo(format!("corrupt tree {id}: {e}")))?;
+            .map_err(|e| GitError::repo(format!("corrupt tree {id}"), e))?;
         for entry in parsed.entries {
             let child = entry.oid.to_owned();
             if entry.mode.is_commit() {
@@ -322,10 +322,9 @@ pub(super) fn write_pack_to(
 ) -> Result<(), GitError> {
     use gix_pack::data::output;
     let interrupt = AtomicBool::new(false);
-    let pack_err = |e: &dyn std::fmt::Display| GitError::Pack(e.to_string());
     let mut odb = repo.odb.clone();
     odb.prevent_pack_unload();
-    let odb = odb.into_arc().map_err(|e| pack_err(&e))?;
+    let odb = odb.into_arc().map_err(|e| GitError::Pack(e.into()))?;
     let (counts, _) = output::count::objects(
         odb.clone(),
         Box::new(objects.into_iter().map(Ok)),
@@ -337,7 +336,7 @@ pub(super) fn write_pack_to(
             input_object_expansion: output::count::objects::ObjectExpansion::AsIs,
         },
     )
-    .map_err(|e| pack_err(&e))?;
+    .map_err(|e| GitError::Pack(e.into()))?;
     let num_entries = counts.len() as u32;
     let entries = output::entry::iter_from_counts(
         counts,
@@ -352,7 +351,7 @@ pub(super) fn write_pack_to(
             compression: gix::zlib::Compression::DEFAULT,
         },
     )
-    .map_err(|e| pack_err(&e))?;
+    .map_err(|e| GitError::Pack(e.into()))?;
     let ordered = gix::parallel::InOrderIter::from(entries);
     let writer = output::bytes::FromEntriesIter::new(
         ordered,
@@ -362,7 +361,7 @@ pub(super) fn write_pack_to(
         gix::hash::Kind::Sha1,
     );
     for written in writer {
-        written.map_err(|e| pack_err(&e))?;
+        written.map_err(|e| GitError::Pack(e.into()))?;
     }
     Ok(())
 }

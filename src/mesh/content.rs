@@ -21,7 +21,7 @@ use super::service::{Mesh, Peer};
 use super::tree_fetch::{self, FetchError};
 use crate::cas::is_compressible;
 use crate::shutdown::Shutdown;
-use crate::store::{RevisionRow, Row};
+use crate::store::{Pointer, RevisionRow, Row};
 use crate::tree::Manifest;
 
 /// How often held rows are retried without a new trigger.
@@ -49,12 +49,10 @@ pub async fn sync_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
 
 /// Brings one held row's revision here and applies the row.
 async fn sync_row(mesh: &Arc<Mesh>, row: &Row) {
-    let (domain, root) = match row.table.as_str() {
-        "domains" => (row.text("name"), row.text("active_revision")),
-        "previews" => (row.text("host"), row.text("root")),
-        _ => (None, None),
-    };
-    let (Some(domain), Some(root)) = (domain, root) else {
+    let Some(Pointer {
+        site: domain, root, ..
+    }) = row.pointer()
+    else {
         mesh.release(row);
         return;
     };
@@ -130,21 +128,14 @@ async fn fetch_revision(
             }
         }
     }
-    Err(last.unwrap_or(FetchError::Join("no peer to fetch from".into())))
+    Err(last.unwrap_or(FetchError::NoPeer))
 }
 
 fn revision_origin(mesh: &Mesh, revision: &RevisionRow) -> String {
     mesh.store()
-        .rows_by_key(
-            "revisions",
-            &[crate::store::replica_key(&[
-                crate::store::Cell::Text(revision.domain.clone()),
-                crate::store::Cell::Text(revision.root.clone()),
-            ])],
-        )
+        .revision_origin(&revision.domain, &revision.root)
         .ok()
-        .and_then(|rows| rows.into_iter().next())
-        .map(|r| r.origin)
+        .flatten()
         .unwrap_or_default()
 }
 
@@ -238,16 +229,11 @@ async fn fetch_from(
         }
     }
     let variants_cas = cas.clone();
-    tokio::task::spawn_blocking(move || make_variants(&variants_cas, &compress))
-        .await
-        .map_err(|e| FetchError::Join(e.to_string()))?;
+    tokio::task::spawn_blocking(move || make_variants(&variants_cas, &compress)).await?;
     fetched.objects_ms = phase.elapsed().as_millis() as u64;
     let phase = std::time::Instant::now();
     let deployer = mesh.deployer().clone();
-    tokio::task::spawn_blocking(move || deployer.install_revision(&manifest))
-        .await
-        .map_err(|e| FetchError::Join(e.to_string()))?
-        .map_err(|e| FetchError::Join(e.to_string()))?;
+    tokio::task::spawn_blocking(move || deployer.install_revision(&manifest)).await??;
     fetched.install_ms = phase.elapsed().as_millis() as u64;
     Ok(fetched)
 }
@@ -273,10 +259,7 @@ async fn fetch_batch(
         .await?;
     let cas = mesh.deployer().cas().clone();
     let sizes: HashMap<blake3::Hash, u64> = wanted.iter().copied().collect();
-    tokio::task::spawn_blocking(move || objects::decode(&cas, &batch, &sizes))
-        .await
-        .map_err(|e| FetchError::Join(e.to_string()))?
-        .map_err(FetchError::from)
+    Ok(tokio::task::spawn_blocking(move || objects::decode(&cas, &batch, &sizes)).await??)
 }
 
 /// The manifest of the revision of `domain` this node serves now (or, for

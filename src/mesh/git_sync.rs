@@ -13,9 +13,9 @@ use bytes::Bytes;
 use tracing::{debug, info, warn};
 
 use super::messages::{GitHaveRequest, PATH_GIT_OBJECTS};
-use super::rpc::Reply;
+use super::rpc::{Reply, RpcError};
 use super::service::Mesh;
-use crate::git::replica;
+use crate::git::{GitError, replica};
 use crate::shutdown::Shutdown;
 
 /// How often repositories are checked without a trigger.
@@ -41,24 +41,17 @@ pub async fn sync_loop(mesh: Arc<Mesh>, repos: PathBuf, mut shutdown: Shutdown) 
 /// One pass over every repository and ref.
 async fn sync_all(mesh: &Arc<Mesh>, repos: &std::path::Path) {
     let store = mesh.store().clone();
-    let Ok(Ok(rows)) = tokio::task::spawn_blocking(move || store.all_rows()).await else {
+    let Ok(Ok(refs)) = tokio::task::spawn_blocking(move || store.replicated_refs()).await else {
         return;
     };
-    let refs: Vec<_> = rows.into_iter().filter(|r| r.table == "refs").collect();
     let mut local: HashMap<String, HashMap<String, String>> = HashMap::new();
     for row in &refs {
-        let (Some(repo), Some(name)) = (row.text("repo"), row.text("name")) else {
-            continue;
-        };
+        let (repo, name) = (row.repo.as_str(), row.name.as_str());
         let here = local
             .entry(repo.to_string())
             .or_insert_with(|| replica::local_refs(repos, repo).into_iter().collect());
         let current = here.get(name).cloned();
-        let target = if row.deleted {
-            None
-        } else {
-            row.text("target")
-        };
+        let target = row.target.as_deref();
         if current.as_deref() == target {
             continue;
         }
@@ -94,16 +87,29 @@ async fn sync_all(mesh: &Arc<Mesh>, repos: &std::path::Path) {
     }
 }
 
-/// The target the store's `refs` row for `name` of `repo` names now
-/// (`None`: deleted or no row).
+/// The target the store's replicated row for ref `name` of `repo` names
+/// now (`None`: deleted or no row).
 fn chosen_target(store: &crate::store::Store, repo: &str, name: &str) -> Option<String> {
-    use crate::store::{Cell, replica_key};
-    let key = replica_key(&[Cell::Text(repo.to_string()), Cell::Text(name.to_string())]);
-    let row = store.rows_by_key("refs", &[key]).ok()?.into_iter().next()?;
-    if row.deleted {
-        return None;
-    }
-    row.text("target").map(str::to_string)
+    store.replicated_ref(repo, name).ok()??.target
+}
+
+/// Why a ref's objects were not fetched (the last peer's reason).
+#[derive(Debug, thiserror::Error)]
+enum PackError {
+    #[error("no peer to fetch from")]
+    NoPeer,
+    #[error("{peer} lacks {target}")]
+    Lacks { peer: String, target: String },
+    #[error("{peer}'s pack lacked {target}")]
+    Incomplete { peer: String, target: String },
+    #[error("cannot encode the request: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("a blocking task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Fetches the objects of `target` from the peers, `origin` first.
@@ -114,7 +120,7 @@ async fn fetch_pack(
     target: &str,
     tips: &[String],
     origin: &str,
-) -> Result<(), String> {
+) -> Result<(), PackError> {
     let mut peers = mesh.peers();
     peers.sort_by_key(|p| p.name != origin);
     let request = GitHaveRequest {
@@ -122,8 +128,8 @@ async fn fetch_pack(
         have: tips.to_vec(),
         want: vec![target.to_string()],
     };
-    let body = Bytes::from(serde_json::to_vec(&request).map_err(|e| e.to_string())?);
-    let mut last = String::from("no peer to fetch from");
+    let body = Bytes::from(serde_json::to_vec(&request)?);
+    let mut last = PackError::NoPeer;
     for peer in peers {
         let pack = match mesh
             .client()
@@ -132,23 +138,30 @@ async fn fetch_pack(
         {
             Ok(pack) if !pack.is_empty() => pack,
             Ok(_) => {
-                last = format!("{} lacks {target}", peer.name);
+                last = PackError::Lacks {
+                    peer: peer.name,
+                    target: target.to_string(),
+                };
                 continue;
             }
             Err(e) => {
-                last = e.to_string();
+                last = e.into();
                 continue;
             }
         };
         let (dir, repo_name) = (repos.to_path_buf(), repo.to_string());
         let imported =
             tokio::task::spawn_blocking(move || replica::import_pack(&dir, &repo_name, &pack))
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         match imported {
             Ok(()) if replica::has_object(repos, repo, target) => return Ok(()),
-            Ok(()) => last = format!("{}'s pack lacked {target}", peer.name),
-            Err(e) => last = e.to_string(),
+            Ok(()) => {
+                last = PackError::Incomplete {
+                    peer: peer.name,
+                    target: target.to_string(),
+                }
+            }
+            Err(e) => last = e.into(),
         }
     }
     Err(last)

@@ -22,7 +22,7 @@ use super::messages::{
 use super::rpc::RpcError;
 use super::service::{Mesh, Peer};
 use crate::shutdown::Shutdown;
-use crate::store::{TABLES, Version, bucket_hashes, by_key};
+use crate::store::{Table, Version, bucket_hashes, by_key};
 
 /// How often anti-entropy runs (with one random peer each time).
 pub const ANTI_ENTROPY_INTERVAL: Duration = Duration::from_secs(3);
@@ -248,9 +248,9 @@ pub async fn exchange(mesh: &Arc<Mesh>, peer: &Peer) -> Result<usize, RpcError> 
 
 /// Every replicated table's versions, bucketed.
 pub fn local_versions(store: &crate::store::Store) -> BTreeMap<String, Vec<Vec<Version>>> {
-    TABLES
-        .iter()
-        .filter_map(|t| Some((t.name.to_string(), store.versions(t.name).ok()?)))
+    Table::ALL
+        .into_iter()
+        .filter_map(|t| Some((t.name().to_string(), store.versions(t).ok()?)))
         .collect()
 }
 

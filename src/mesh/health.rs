@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::messages::PATH_PING;
+use super::rpc::RpcError;
 use super::service::{Mesh, Peer};
 use crate::shutdown::Shutdown;
 
@@ -105,7 +106,7 @@ pub async fn probe_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
     }
 }
 
-async fn mark(mesh: &Mesh, name: &str, healthy: bool, why: Option<String>) {
+async fn mark(mesh: &Mesh, name: &str, healthy: bool, why: Option<ProbeError>) {
     let store = mesh.store().clone();
     let peer = name.to_string();
     let changed = tokio::task::spawn_blocking(move || {
@@ -125,35 +126,59 @@ async fn mark(mesh: &Mesh, name: &str, healthy: bool, why: Option<String>) {
         if healthy {
             info!(peer = name, "peer healthy again: DNS answers with it");
         } else {
+            let reason = why.map(|e| e.to_string()).unwrap_or_default();
             warn!(
                 peer = name,
-                reason = why.as_deref().unwrap_or(""),
+                reason = reason.as_str(),
                 "peer unhealthy: DNS stops answering with it"
             );
         }
     }
 }
 
+/// Why a probe of a peer failed.
+#[derive(Debug, thiserror::Error)]
+enum ProbeError {
+    #[error("ping timed out")]
+    PingTimeout,
+    #[error("ping: {0}")]
+    Ping(#[source] RpcError),
+    #[error("HTTP {0} timed out")]
+    HttpTimeout(SocketAddr),
+    #[error("HTTP {addr}: {source}")]
+    Http {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("DNS {0} timed out")]
+    DnsTimeout(SocketAddr),
+    #[error("DNS {addr}: {source}")]
+    Dns {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
 /// One round against `peer`: ping, then its HTTP and DNS listeners.
-async fn probe(mesh: &Mesh, peer: &Peer) -> Result<(), String> {
+async fn probe(mesh: &Mesh, peer: &Peer) -> Result<(), ProbeError> {
     let call = mesh
         .client()
         .call_json::<_, Pong>(peer.addr, PATH_PING, &serde_json::Value::Null);
     let pong = tokio::time::timeout(PROBE_TIMEOUT, call)
         .await
-        .map_err(|_| "ping timed out".to_string())?
-        .map_err(|e| format!("ping: {e}"))?;
+        .map_err(|_| ProbeError::PingTimeout)?
+        .map_err(ProbeError::Ping)?;
     let http = reachable(pong.http, peer.addr);
     tokio::time::timeout(PROBE_TIMEOUT, http_check(http))
         .await
-        .map_err(|_| format!("HTTP {http} timed out"))?
-        .map_err(|e| format!("HTTP {http}: {e}"))?;
+        .map_err(|_| ProbeError::HttpTimeout(http))?
+        .map_err(|source| ProbeError::Http { addr: http, source })?;
     if let Some(dns) = pong.dns {
         let dns = reachable(dns, peer.addr);
         tokio::time::timeout(PROBE_TIMEOUT, dns_check(dns))
             .await
-            .map_err(|_| format!("DNS {dns} timed out"))?
-            .map_err(|e| format!("DNS {dns}: {e}"))?;
+            .map_err(|_| ProbeError::DnsTimeout(dns))?
+            .map_err(|source| ProbeError::Dns { addr: dns, source })?;
     }
     Ok(())
 }

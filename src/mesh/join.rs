@@ -59,6 +59,28 @@ pub enum JoinError {
     },
     #[error(transparent)]
     Key(#[from] crate::mesh::wireguard::WireGuardError),
+    #[error("merging the join snapshot failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Why the seed refused a join; its text crosses the mesh wire as the
+/// refusal's message.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    #[error("{0:?} is not a valid node name")]
+    BadName(String),
+    #[error("{0:?} is this node's own name")]
+    OwnName(String),
+    #[error(
+        "this node has no mesh prefix to assign an address from: give it a [mesh] table, or set [mesh] address_v4 on the joining node"
+    )]
+    NoPrefix,
+    #[error("the join token is unknown, used or expired; {}", TOKEN_ADVICE)]
+    Token,
+    #[error(transparent)]
+    Address(#[from] AllocError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Creates a one-time join token and records its hash; returns the token.
@@ -82,23 +104,22 @@ fn token_hash(token: &str) -> String {
 }
 
 /// The seed's side: checks the token, records the node, answers a snapshot.
-pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
+pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, AdmitError> {
     if crate::config::NodeConfig::parse("join request", &format!("name = {:?}\n", request.name))
         .is_err()
     {
-        return Err(format!("{:?} is not a valid node name", request.name));
+        return Err(AdmitError::BadName(request.name.clone()));
     }
     if request.name == mesh.name() {
-        return Err(format!("{:?} is this node's own name", request.name));
+        return Err(AdmitError::OwnName(request.name.clone()));
     }
     // One admission at a time: two joins must never be given one address.
     let _one_at_a_time = mesh.admission();
     let store = mesh.store();
-    let members = store.members().map_err(|e| e.to_string())?;
+    let members = store.members()?;
     // Addresses are settled before the token is spent, so a refusal for a
     // full prefix or a taken address leaves the token usable.
-    let (mesh_ipv4, mesh_ipv6) =
-        mesh_addresses(mesh.prefixes(), &members, request).map_err(|e| e.to_string())?;
+    let (mesh_ipv4, mesh_ipv6) = mesh_addresses(mesh.prefixes(), &members, request)?;
     // A node that joins before its device is up cannot know its RPC
     // address: it listens on the address assigned here, at this cluster's
     // RPC port.
@@ -107,50 +128,38 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
         match (mesh_ipv4, mesh_ipv6) {
             (Some(a), _) => SocketAddr::from((a, port)).to_string(),
             (None, Some(a)) => SocketAddr::from((a, port)).to_string(),
-            (None, None) => {
-                return Err(
-                    "this node has no mesh prefix to assign an address from: give it a [mesh] table, or set [mesh] address_v4 on the joining node".into(),
-                );
-            }
+            (None, None) => return Err(AdmitError::NoPrefix),
         }
     } else {
         request.rpc_addr.clone()
     };
-    let ok = store
-        .take_join_token(&token_hash(&request.token), now_ms() as i64)
-        .map_err(|e| e.to_string())?;
+    let ok = store.take_join_token(&token_hash(&request.token), now_ms() as i64)?;
     if !ok {
-        return Err(format!(
-            "the join token is unknown, used or expired; {TOKEN_ADVICE}"
-        ));
+        return Err(AdmitError::Token);
     }
     let mesh_ipv6 = mesh_ipv6.map(|a| a.to_string());
-    store
-        .upsert_node(&NodeRow {
-            name: request.name.clone(),
-            ipv4: request.ipv4.clone(),
-            ipv6: request.ipv6.clone(),
-            latitude: request.latitude,
-            longitude: request.longitude,
-            healthy: true,
-        })
-        .map_err(|e| e.to_string())?;
-    store
-        .set_member(&Member {
-            name: request.name.clone(),
-            wg_public_key: request.wg_public_key.clone(),
-            mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
-            mesh_ipv6: mesh_ipv6.clone(),
-            endpoint: request.endpoint.clone(),
-            rpc_addr: Some(rpc_addr.clone()),
-        })
-        .map_err(|e| e.to_string())?;
+    store.upsert_node(&NodeRow {
+        name: request.name.clone(),
+        ipv4: request.ipv4.clone(),
+        ipv6: request.ipv6.clone(),
+        latitude: request.latitude,
+        longitude: request.longitude,
+        healthy: true,
+    })?;
+    store.set_member(&Member {
+        name: request.name.clone(),
+        wg_public_key: request.wg_public_key.clone(),
+        mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
+        mesh_ipv6: mesh_ipv6.clone(),
+        endpoint: request.endpoint.clone(),
+        rpc_addr: Some(rpc_addr.clone()),
+    })?;
     mesh.members_changed();
     info!(node = %request.name, rpc = %rpc_addr, "node joined");
     Ok(JoinReply {
         mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
         mesh_ipv6,
-        rows: store.all_rows().map_err(|e| e.to_string())?,
+        rows: store.all_rows()?,
     })
 }
 
@@ -305,14 +314,7 @@ pub async fn join(mesh: &Arc<Mesh>, config: &NodeConfig) -> Result<(), JoinError
     let reply = register(mesh.client(), seed, &request).await?;
     let count = reply.rows.len();
     let mesh2 = mesh.clone();
-    tokio::task::spawn_blocking(move || mesh2.accept_rows(reply.rows))
-        .await
-        .map_err(|e| {
-            JoinError::Store(StoreError::Corrupt {
-                what: "join snapshot task",
-                value: e.to_string(),
-            })
-        })??;
+    tokio::task::spawn_blocking(move || mesh2.accept_rows(reply.rows)).await??;
     info!(seed = %seed, rows = count, "joined the cluster");
     Ok(())
 }

@@ -29,20 +29,31 @@ pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Err
     }
 }
 
+/// Why a body could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("compressed body: {0}")]
+    Compressed(#[source] std::io::Error),
+    #[error("compressed body expands past {limit} bytes")]
+    TooLarge { limit: usize },
+}
+
 /// Decodes a body made by [`encode`] (or plain JSON), refusing one that
 /// expands past `limit` bytes.
-pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8], limit: usize) -> Result<T, String> {
+pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8], limit: usize) -> Result<T, BodyError> {
     if !body.starts_with(&ZSTD_MAGIC) {
-        return serde_json::from_slice(body).map_err(|e| e.to_string());
+        return Ok(serde_json::from_slice(body)?);
     }
     let mut json = Vec::new();
     zstd::stream::read::Decoder::new(body)
         .and_then(|d| d.take(limit as u64 + 1).read_to_end(&mut json))
-        .map_err(|e| format!("compressed body: {e}"))?;
+        .map_err(BodyError::Compressed)?;
     if json.len() > limit {
-        return Err(format!("compressed body expands past {limit} bytes"));
+        return Err(BodyError::TooLarge { limit });
     }
-    serde_json::from_slice(&json).map_err(|e| e.to_string())
+    Ok(serde_json::from_slice(&json)?)
 }
 
 #[cfg(test)]

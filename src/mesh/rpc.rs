@@ -53,11 +53,11 @@ pub enum RpcError {
     },
     #[error("mesh peer {addr} timed out on {path}")]
     Timeout { addr: SocketAddr, path: String },
-    #[error("mesh peer {addr} failed on {path}: {message}")]
+    #[error("mesh peer {addr} failed on {path}: {source}")]
     Http {
         addr: SocketAddr,
         path: String,
-        message: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("mesh peer {addr} answered {path} with {status}: {message}")]
     Status {
@@ -66,11 +66,17 @@ pub enum RpcError {
         status: u16,
         message: String,
     },
-    #[error("mesh peer {addr} sent an invalid answer to {path}: {message}")]
+    #[error("mesh peer {addr} sent an invalid answer to {path}: {source}")]
     Decode {
         addr: SocketAddr,
         path: String,
-        message: String,
+        source: json_body::BodyError,
+    },
+    #[error("cannot encode a request to {path} for mesh peer {addr}: {source}")]
+    Encode {
+        addr: SocketAddr,
+        path: String,
+        source: serde_json::Error,
     },
 }
 
@@ -296,12 +302,12 @@ impl Client {
                 .map_err(|e| RpcError::Http {
                     addr,
                     path: path.to_string(),
-                    message: e.to_string(),
+                    source: e.into(),
                 })?;
             conn.ready().await.map_err(|e| RpcError::Http {
                 addr,
                 path: path.to_string(),
-                message: e.to_string(),
+                source: e.into(),
             })?;
             let response = conn
                 .send_request(request)
@@ -309,16 +315,16 @@ impl Client {
                 .map_err(|e| RpcError::Http {
                     addr,
                     path: path.to_string(),
-                    message: e.to_string(),
+                    source: e.into(),
                 })?;
             let status = response.status();
             let bytes = Limited::new(response.into_body(), limit)
                 .collect()
                 .await
-                .map_err(|e| RpcError::Http {
+                .map_err(|source| RpcError::Http {
                     addr,
                     path: path.to_string(),
-                    message: e.to_string(),
+                    source,
                 })?
                 .to_bytes();
             if !status.is_success() {
@@ -363,18 +369,18 @@ impl Client {
         path: &str,
         request: &Q,
     ) -> Result<A, RpcError> {
-        let body = json_body::encode(request).map_err(|e| RpcError::Decode {
+        let body = json_body::encode(request).map_err(|source| RpcError::Encode {
             addr,
             path: path.to_string(),
-            message: e.to_string(),
+            source,
         })?;
         let bytes = self
             .call(addr, path, Bytes::from(body), MAX_RESPONSE_BYTES)
             .await?;
-        json_body::decode(&bytes, MAX_RESPONSE_BYTES).map_err(|message| RpcError::Decode {
+        json_body::decode(&bytes, MAX_RESPONSE_BYTES).map_err(|source| RpcError::Decode {
             addr,
             path: path.to_string(),
-            message,
+            source,
         })
     }
 

@@ -23,7 +23,7 @@ use crate::deploy::Deployer;
 use crate::git::locks::RepoLocks;
 use crate::live::SiteTable;
 use crate::services::{Listeners, Services};
-use crate::store::{Row, RowError, Store};
+use crate::store::{PointerKind, Row, RowError, RowId, Store, Table};
 use crate::tree::MerkleTree;
 
 /// A peer as the node table describes it.
@@ -49,8 +49,8 @@ pub struct Mesh {
     repos: PathBuf,
     /// Where this node serves HTTP and DNS (peers' health probes check them).
     listeners: Listeners,
-    /// Pointer rows waiting for their revision's content, by (table, key).
-    pending: Mutex<BTreeMap<(String, String), Row>>,
+    /// Pointer rows waiting for their revision's content, by row.
+    pending: Mutex<BTreeMap<RowId, Row>>,
     /// Wakes content sync when a row is held back.
     content_wake: Notify,
     /// Wakes git sync when refs change.
@@ -246,32 +246,35 @@ impl Mesh {
     /// peers, pointers republish the site snapshot, refs wake git sync,
     /// retired revisions free their objects.
     fn after_apply(&self, applied: &[Row]) {
-        let touched = |table: &str| applied.iter().any(|r| r.table == table);
-        if touched("nodes") {
+        let touched = |table: Table| applied.iter().any(|r| r.table() == Some(table));
+        if touched(Table::Nodes) {
             self.members_changed();
         }
-        if touched("domains") || touched("previews") || touched("revisions") {
+        if touched(Table::Domains) || touched(Table::Previews) || touched(Table::Revisions) {
             if let Err(e) = self.deployer.refresh() {
                 warn!(error = %e, "cannot republish sites after replication");
             }
-            for row in applied
-                .iter()
-                .filter(|r| r.table == "domains" && !r.deleted)
-            {
-                info!(
-                    domain = row.text("name").unwrap_or(""),
-                    root = row.text("active_revision").unwrap_or(""),
-                    origin = %row.origin,
-                    "replicated revision active"
-                );
+            for row in applied.iter().filter(|r| !r.deleted) {
+                if let Some(pointer) = row.pointer()
+                    && pointer.kind == PointerKind::Domain
+                {
+                    info!(
+                        domain = pointer.site,
+                        root = pointer.root,
+                        origin = %row.origin,
+                        "replicated revision active"
+                    );
+                }
             }
         }
-        if applied.iter().any(|r| r.table == "revisions" && r.deleted)
+        if applied
+            .iter()
+            .any(|r| r.table() == Some(Table::Revisions) && r.deleted)
             && let Err(e) = self.deployer.collect_garbage()
         {
             warn!(error = %e, "cannot collect garbage after replication");
         }
-        if touched("refs") || touched("repos") {
+        if touched(Table::Refs) || touched(Table::Repos) {
             self.git_wake.notify_one();
         }
     }
@@ -282,16 +285,13 @@ impl Mesh {
         if row.deleted {
             return false;
         }
-        let root = match row.table.as_str() {
-            "domains" => row.text("active_revision"),
-            "previews" => row.text("root"),
-            _ => return false,
+        let Some(pointer) = row.pointer() else {
+            return false;
         };
-        let Some(root) = root else { return false };
-        if self.deployer.has_revision(root) {
+        if self.deployer.has_revision(pointer.root) {
             return false;
         }
-        match self.store.version_of(&row.table, &row.key) {
+        match self.store.version_of(row) {
             Ok(Some((hlc, origin))) => row.beats(hlc, &origin),
             Ok(None) => true,
             Err(_) => true,
@@ -301,7 +301,7 @@ impl Mesh {
     fn hold(&self, rows: Vec<Row>) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for row in rows {
-            let key = (row.table.clone(), crate::store::replica_key(&row.key));
+            let key = row.id();
             let newer = pending
                 .get(&key)
                 .is_none_or(|held| row.beats(held.hlc, &held.origin));
@@ -325,7 +325,7 @@ impl Mesh {
 
     /// Drops a held row once it was applied (or lost to a newer one).
     pub fn release(&self, row: &Row) {
-        let key = (row.table.clone(), crate::store::replica_key(&row.key));
+        let key = row.id();
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if pending
             .get(&key)

@@ -42,7 +42,11 @@ pub enum FetchError {
     #[error("fetched objects: {0}")]
     Batch(#[from] objects::BatchError),
     #[error("a blocking task failed: {0}")]
-    Join(String),
+    Task(#[from] tokio::task::JoinError),
+    #[error("cannot install the fetched revision: {0}")]
+    Install(#[from] crate::deploy::DeployError),
+    #[error("no peer to fetch from")]
+    NoPeer,
 }
 
 /// Fetches manifest `manifest` (whose Merkle root is `root`) from `peer`,
@@ -159,8 +163,7 @@ async fn fetch_whole(
             let sizes = [(manifest, objects::UNKNOWN_SIZE)].into_iter().collect();
             objects::decode(&cas, &batch, &sizes)
         })
-        .await
-        .map_err(|e| FetchError::Join(e.to_string()))??;
+        .await??;
         if stored.is_empty() {
             return Err(FetchError::NoManifest {
                 peer,

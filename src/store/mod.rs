@@ -19,6 +19,8 @@ mod replica;
 mod repos;
 mod revisions;
 mod switch;
+mod table;
+mod view;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -32,13 +34,12 @@ pub use keys::KeyRow;
 pub use members::Member;
 pub use nodes::NodeRow;
 pub use previews::PreviewPointer;
-pub use replica::{
-    Cell, DIGEST_BUCKETS, Row, RowError, TABLES, TableSpec, Version, bucket_hashes, by_key,
-    key_json as replica_key,
-};
+pub use replica::{Row, RowError, Version, bucket_hashes, by_key};
 pub use repos::RepoRow;
 pub use revisions::RevisionRow;
 pub use switch::{DomainPointer, RefUpdate, Switch};
+pub use table::Table;
+pub use view::{Pointer, PointerKind, ReplicatedRef, RowId};
 
 /// Errors from the state database, naming what was being done.
 #[derive(Debug, thiserror::Error)]

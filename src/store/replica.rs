@@ -13,117 +13,8 @@ use std::collections::BTreeMap;
 use rusqlite::types::Value;
 use serde::{Deserialize, Serialize};
 
+use super::table::{TABLES, Table, TableSpec, spec};
 use super::{Hlc, Store, StoreError, query_err};
-
-/// A replicated table: its name, key columns and data columns (the `hlc`,
-/// `origin` and `deleted` columns are implied).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableSpec {
-    pub name: &'static str,
-    pub key: &'static [&'static str],
-    pub data: &'static [&'static str],
-    /// Whether a change to this table may change DNS answers.
-    pub dns: bool,
-}
-
-/// Every replicated table. The node table's `healthy` column is not here:
-/// health is each node's own view of its peers.
-pub const TABLES: &[TableSpec] = &[
-    TableSpec {
-        name: "nodes",
-        key: &["name"],
-        data: &[
-            "ipv4",
-            "ipv6",
-            "latitude",
-            "longitude",
-            "wg_public_key",
-            "mesh_ipv4",
-            "mesh_ipv6",
-            "endpoint",
-            "rpc_addr",
-        ],
-        dns: true,
-    },
-    TableSpec {
-        name: "keys",
-        key: &["fingerprint"],
-        data: &["public_key", "comment"],
-        dns: false,
-    },
-    TableSpec {
-        name: "repos",
-        key: &["name"],
-        data: &["created_ms"],
-        dns: false,
-    },
-    TableSpec {
-        name: "refs",
-        key: &["repo", "name"],
-        data: &["target"],
-        dns: false,
-    },
-    TableSpec {
-        name: "revisions",
-        key: &["domain", "root"],
-        data: &["manifest", "config", "source", "branch", "created_ms"],
-        dns: false,
-    },
-    TableSpec {
-        name: "domains",
-        key: &["name"],
-        data: &["repo", "active_revision"],
-        dns: false,
-    },
-    TableSpec {
-        name: "previews",
-        key: &["host"],
-        data: &["domain", "repo", "branch", "root"],
-        dns: false,
-    },
-    TableSpec {
-        name: "acme_challenges",
-        key: &["name", "value"],
-        data: &[],
-        dns: true,
-    },
-    // Certificates travel with their keys (inside WireGuard) so every node
-    // serves HTTPS; order rows tell the others who is ordering what.
-    TableSpec {
-        name: "acme_accounts",
-        key: &["directory"],
-        data: &["credentials"],
-        dns: false,
-    },
-    TableSpec {
-        name: "certificates",
-        key: &["domain"],
-        data: &[
-            "names",
-            "chain_pem",
-            "key_pem",
-            "not_before_ms",
-            "not_after_ms",
-            "directory",
-            "issued_by",
-        ],
-        dns: false,
-    },
-    TableSpec {
-        name: "cert_orders",
-        key: &["domain"],
-        data: &[
-            "node",
-            "since_ms",
-            "attempts",
-            "last_error",
-            "order_url",
-            "key_pem",
-            "stage",
-        ],
-        dns: false,
-    },
-];
 
 /// Tombstones older than this are removed: a week, far longer than any
 /// node is expected to be away. A node away longer must be re-joined, or it
@@ -170,20 +61,26 @@ impl Cell {
 /// One replicated row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
-    /// The table, one of [`TABLES`].
-    pub table: String,
-    /// Key column values, in [`TableSpec::key`] order.
-    pub key: Vec<Cell>,
-    /// Data column values, in [`TableSpec::data`] order.
-    pub data: Vec<Cell>,
+    /// The table's name as the wire spells it (see [`Table`]); text, so
+    /// a row of a table this node does not know is refused alone.
+    pub(super) table: String,
+    /// Key column values, in the table's key column order.
+    pub(super) key: Vec<Cell>,
+    /// Data column values, in the table's data column order.
+    pub(super) data: Vec<Cell>,
     pub hlc: u64,
     pub origin: String,
     pub deleted: bool,
 }
 
 impl Row {
-    /// The value of data column `column`, if the table has it.
-    pub fn get(&self, column: &str) -> Option<&Cell> {
+    /// The table this row belongs to, if this node knows it.
+    pub fn table(&self) -> Option<Table> {
+        Table::from_name(&self.table)
+    }
+
+    /// The value of column `column`, if the table has it.
+    pub(super) fn get(&self, column: &str) -> Option<&Cell> {
         let spec = spec(&self.table)?;
         spec.data
             .iter()
@@ -198,7 +95,7 @@ impl Row {
     }
 
     /// The text of column `column` (None when null or absent).
-    pub fn text(&self, column: &str) -> Option<&str> {
+    pub(super) fn text(&self, column: &str) -> Option<&str> {
         match self.get(column) {
             Some(Cell::Text(t)) => Some(t),
             _ => None,
@@ -247,11 +144,6 @@ pub enum RowError {
     Store(#[from] StoreError),
 }
 
-/// The spec of replicated table `name`.
-pub fn spec(name: &str) -> Option<&'static TableSpec> {
-    TABLES.iter().find(|t| t.name == name)
-}
-
 /// Which digest bucket the key `key_json` falls in.
 pub fn bucket_of(key_json: &str) -> usize {
     blake3::hash(key_json.as_bytes()).as_bytes()[0] as usize % DIGEST_BUCKETS
@@ -294,13 +186,18 @@ fn read_row(spec: &TableSpec, row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> 
     })
 }
 
+fn table_rows(conn: &rusqlite::Connection, spec: &TableSpec) -> rusqlite::Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(&select_sql(spec))?;
+    stmt.query_map([], |r| read_row(spec, r))?.collect()
+}
+
 impl Store {
     /// Rows this node wrote (origin = this node) with a stamp above `after`,
     /// oldest first, at most `limit`.
     pub fn own_rows_since(&self, after: u64, limit: usize) -> Result<Vec<Row>, StoreError> {
         let conn = self.conn();
         let mut out = Vec::new();
-        for spec in TABLES {
+        for spec in &TABLES {
             let sql = format!(
                 "{} WHERE origin = ?1 AND hlc > ?2 ORDER BY hlc LIMIT ?3",
                 select_sql(spec)
@@ -327,25 +224,21 @@ impl Store {
     pub fn all_rows(&self) -> Result<Vec<Row>, StoreError> {
         let conn = self.conn();
         let mut out = Vec::new();
-        for spec in TABLES {
-            let mut stmt = conn
-                .prepare_cached(&select_sql(spec))
-                .map_err(query_err("reading a snapshot"))?;
-            let rows = stmt
-                .query_map([], |r| read_row(spec, r))
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(query_err("reading a snapshot"))?;
-            out.extend(rows);
+        for spec in &TABLES {
+            out.extend(table_rows(&conn, spec).map_err(query_err("reading a snapshot"))?);
         }
         Ok(out)
     }
 
+    /// Every row of `table`, tombstones included.
+    pub(super) fn rows_of(&self, table: Table) -> Result<Vec<Row>, StoreError> {
+        table_rows(&self.conn(), table.spec()).map_err(query_err("reading a replicated table"))
+    }
+
     /// The version of every row of `table`, grouped by digest bucket.
-    pub fn versions(&self, table: &str) -> Result<Vec<Vec<Version>>, StoreError> {
+    pub fn versions(&self, table: Table) -> Result<Vec<Vec<Version>>, StoreError> {
         let mut buckets = vec![Vec::new(); DIGEST_BUCKETS];
-        let Some(spec) = spec(table) else {
-            return Ok(buckets);
-        };
+        let spec = table.spec();
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&select_sql(spec))
@@ -403,18 +296,14 @@ impl Store {
         Ok(out)
     }
 
-    /// The stored version of one row, if any.
-    pub fn version_of(
-        &self,
-        table: &str,
-        key: &[Cell],
-    ) -> Result<Option<(u64, String)>, StoreError> {
-        let rows = self.rows_by_key(table, &[key_json(key)])?;
+    /// The version stored here of the row `row` would replace, if any.
+    pub fn version_of(&self, row: &Row) -> Result<Option<(u64, String)>, StoreError> {
+        let rows = self.rows_by_key(&row.table, &[key_json(&row.key)])?;
         Ok(rows.into_iter().next().map(|r| (r.hlc, r.origin)))
     }
 
     /// Checks `row` against its table's shape and this node's clock.
-    pub fn check_row(&self, row: &Row) -> Result<&'static TableSpec, RowError> {
+    fn check_row(&self, row: &Row) -> Result<&'static TableSpec, RowError> {
         let spec = spec(&row.table).ok_or_else(|| RowError::UnknownTable(row.table.clone()))?;
         for (what, found, expected) in [
             ("key", row.key.len(), spec.key.len()),
@@ -512,7 +401,10 @@ impl Store {
         if dns {
             self.dns_changed();
         }
-        if applied.iter().any(|r| r.table == "certificates") {
+        if applied
+            .iter()
+            .any(|r| r.table() == Some(Table::Certificates))
+        {
             // TLS listeners reload their certificate snapshot only on this.
             self.certs_changed();
         }
@@ -527,7 +419,7 @@ impl Store {
         let cutoff = self.clock.now().millis().saturating_sub(TOMBSTONE_TTL_MS) << 16;
         let conn = self.conn();
         let mut removed = 0;
-        for spec in TABLES {
+        for spec in &TABLES {
             removed += conn
                 .execute(
                     &format!("DELETE FROM {} WHERE deleted = 1 AND hlc < ?1", spec.name),
@@ -609,8 +501,8 @@ mod tests {
         assert_eq!(kc, kd);
         assert_eq!(kc[0].comment, "from b", "b wrote last");
         assert_eq!(
-            bucket_hashes(&c.versions("keys").unwrap_or_default()),
-            bucket_hashes(&d.versions("keys").unwrap_or_default())
+            bucket_hashes(&c.versions(Table::Keys).unwrap_or_default()),
+            bucket_hashes(&d.versions(Table::Keys).unwrap_or_default())
         );
     }
 

@@ -49,8 +49,7 @@ impl Cache {
         let component = match load(engine, &file) {
             Some(c) => c,
             None => {
-                let c = Component::new(engine, bytes)
-                    .map_err(|e| WasmError::Compile(format!("{e:#}")))?;
+                let c = Component::new(engine, bytes).map_err(|e| WasmError::Compile(e.into()))?;
                 self.store(&file, &c);
                 info!(hash = %&hash.to_hex()[..12], "component compiled");
                 c

@@ -45,7 +45,7 @@ pub fn engine() -> Result<Engine, WasmError> {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config).map_err(|e| WasmError::Engine(format!("{e:#}")))
+    Engine::new(&config).map_err(|e| WasmError::Engine(e.into()))
 }
 
 /// Advances the engine's epoch every [`TICK`] until dropped.
@@ -68,7 +68,10 @@ impl Ticker {
                     engine.increment_epoch();
                 }
             })
-            .map_err(|e| WasmError::Engine(format!("cannot start the epoch thread: {e}")))?;
+            .map_err(|source| WasmError::Thread {
+                what: "the epoch thread",
+                source,
+            })?;
         Ok(Ticker {
             stop,
             thread: Some(thread),

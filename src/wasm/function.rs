@@ -7,20 +7,22 @@ use std::sync::atomic::Ordering;
 
 use tracing::warn;
 
-use super::Shared;
 use super::limits::Limits;
 use super::sandbox::Guest;
 use super::world::http::{HttpPre, NodeContext, Request, Response};
+use super::{Shared, WasmError};
 
 /// Why a call produced no response.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     #[error("{0} exceeded its time limit of {1} ms")]
     Timeout(String, u128),
-    #[error("{0} failed: {1}")]
-    Trap(String, String),
+    #[error("{0} failed: {1:#}")]
+    Trap(String, #[source] super::EngineError),
     #[error("{0}: cannot set up the sandbox: {1}")]
-    Setup(String, String),
+    Setup(String, #[source] WasmError),
+    #[error("{0}: cannot set up the sandbox: {1}")]
+    Closed(String, #[source] tokio::sync::AcquireError),
 }
 
 /// One `[[domain.functions]]` entry, ready to answer requests.
@@ -81,7 +83,7 @@ impl Function {
             .permits
             .acquire()
             .await
-            .map_err(|e| CallError::Setup(self.path.clone(), e.to_string()))?;
+            .map_err(|e| CallError::Closed(self.path.clone(), e))?;
         self.shared.function_calls.fetch_add(1, Ordering::Relaxed);
         let guest = Guest::new(
             &self.path,
@@ -89,7 +91,7 @@ impl Function {
             &self.env,
             &self.limits,
         )
-        .map_err(|e| CallError::Setup(self.path.clone(), e.to_string()))?;
+        .map_err(|e| CallError::Setup(self.path.clone(), e))?;
         let mut store = guest.into_store(&self.shared.engine, &self.limits);
         let node = NodeContext {
             name: self.shared.node.name.clone(),
@@ -123,5 +125,5 @@ pub(super) fn classify(path: &str, limits: &Limits, e: wasmtime::Error) -> CallE
     }
     let message = format!("{e:#}");
     warn!(module = path, error = %message, "guest trapped");
-    CallError::Trap(path.to_string(), message)
+    CallError::Trap(path.to_string(), e.into())
 }

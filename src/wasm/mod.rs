@@ -40,11 +40,22 @@ pub use world::transform::{FileInfo, TransformResult};
 use sandbox::Guest;
 use world::Linked;
 
+/// An error from wasmtime: an `anyhow` error, boxed so it can be a
+/// source; shown with `{:#}`, which prints its whole chain.
+pub type EngineError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why a component could not be prepared.
 #[derive(Debug, thiserror::Error)]
 pub enum WasmError {
-    #[error("cannot start the WebAssembly engine: {0}")]
-    Engine(String),
+    #[error("cannot start the WebAssembly engine: {0:#}")]
+    Engine(#[source] EngineError),
+    #[error("cannot start the WebAssembly engine: cannot start {what}: {source}")]
+    Thread {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("cannot start the WebAssembly engine: a guest runner thread panicked")]
+    RunnerPanicked,
     #[error("{context} {path}: {source}")]
     Io {
         context: &'static str,
@@ -53,19 +64,19 @@ pub enum WasmError {
     },
     #[error("{0}")]
     NotComponent(String),
-    #[error("does not compile: {0}")]
-    Compile(String),
+    #[error("does not compile: {0:#}")]
+    Compile(#[source] EngineError),
     #[error(
-        "imports something this node does not offer (WASI 0.2 and, for functions, wasi:http): {0}"
+        "imports something this node does not offer (WASI 0.2 and, for functions, wasi:http): {0:#}"
     )]
-    Link(String),
-    #[error("is not a {world} component: {message}")]
+    Link(#[source] EngineError),
+    #[error("is not a {world} component: {source:#}")]
     World {
         world: &'static str,
-        message: String,
+        source: EngineError,
     },
-    #[error("cannot open the revision {path} for the guest: {message}")]
-    Sandbox { path: PathBuf, message: String },
+    #[error("cannot open the revision {path} for the guest: {source:#}")]
+    Sandbox { path: PathBuf, source: EngineError },
     #[error("{file}:{line}: {message}")]
     EnvFile {
         file: String,
@@ -125,7 +136,7 @@ impl Host {
     /// Starts the engine; compiled components are cached under `dir`.
     pub fn new(dir: &Path, node: NodeInfo) -> Result<Host, WasmError> {
         let engine = engine::engine()?;
-        let link_err = |e: wasmtime::Error| WasmError::Engine(format!("{e:#}"));
+        let link_err = |e: wasmtime::Error| WasmError::Engine(e.into());
         let mut functions = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut functions).map_err(link_err)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut functions).map_err(link_err)?;
@@ -187,7 +198,7 @@ impl Host {
             )),
             (Linked::Transform(_), _) => Err(WasmError::World {
                 world: Kind::Function.world(),
-                message: "linked as a transform".into(),
+                source: "linked as a transform".into(),
             }),
         }
     }
@@ -209,7 +220,7 @@ impl Host {
             )),
             (Linked::Function(_), _) => Err(WasmError::World {
                 world: Kind::Transform.world(),
-                message: "linked as a function".into(),
+                source: "linked as a function".into(),
             }),
         }
     }
@@ -267,10 +278,13 @@ where
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| WasmError::Engine(format!("cannot start a runtime: {e}")))?;
+                    .map_err(|source| WasmError::Thread {
+                        what: "a runtime",
+                        source,
+                    })?;
                 Ok(runtime.block_on(work))
             })
             .join()
-            .unwrap_or_else(|_| Err(WasmError::Engine("a guest runner thread panicked".into())))
+            .unwrap_or_else(|_| Err(WasmError::RunnerPanicked))
     })
 }

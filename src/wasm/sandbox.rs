@@ -39,7 +39,7 @@ impl Guest {
             wasi.preopened_dir(revision, "/", FsPerms::ReadOnly)
                 .map_err(|e| WasmError::Sandbox {
                     path: revision.to_path_buf(),
-                    message: format!("{e:#}"),
+                    source: e.into(),
                 })?;
         }
         Ok(Guest {

@@ -51,7 +51,7 @@ impl Transformer {
     ) -> Result<Option<TransformResult>, CallError> {
         self.shared.transform_runs.fetch_add(1, Ordering::Relaxed);
         let guest = Guest::new(&self.path, Some(&self.revision), &self.env, &self.limits)
-            .map_err(|e| CallError::Setup(self.path.clone(), e.to_string()))?;
+            .map_err(|e| CallError::Setup(self.path.clone(), e))?;
         let mut store = guest.into_store(&self.shared.engine, &self.limits);
         let node = NodeContext {
             name: self.shared.node.name.clone(),

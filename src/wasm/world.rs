@@ -63,21 +63,21 @@ pub fn link(
 ) -> Result<Linked, WasmError> {
     let pre = linker
         .instantiate_pre(component)
-        .map_err(|e| WasmError::Link(format!("{e:#}")))?;
+        .map_err(|e| WasmError::Link(e.into()))?;
     match kind {
         Kind::Function => {
             http::HttpPre::new(pre)
                 .map(Linked::Function)
                 .map_err(|e| WasmError::World {
                     world: kind.world(),
-                    message: format!("{e:#}"),
+                    source: e.into(),
                 })
         }
         Kind::Transform => transform::TransformPre::new(pre)
             .map(Linked::Transform)
             .map_err(|e| WasmError::World {
                 world: kind.world(),
-                message: format!("{e:#}"),
+                source: e.into(),
             }),
     }
 }

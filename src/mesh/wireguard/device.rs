@@ -55,7 +55,7 @@ impl Device {
         let tun = link::create(&interface, &config.addresses)?;
         let tun = TunDevice::from_tun_device(tun).map_err(|e| WireGuardError::Tun {
             interface: interface.clone(),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         let (client, server) = UapiServer::new();
         let tunnel = gotatun::device::build()
@@ -67,7 +67,7 @@ impl Device {
             .await
             .map_err(|e| WireGuardError::Tunnel {
                 interface: interface.clone(),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         // Setting the key is what binds the UDP sockets (the builder binds
         // only when it is given peers).
@@ -77,7 +77,7 @@ impl Device {
             .map_err(|e| WireGuardError::Listen {
                 interface: interface.clone(),
                 port: config.listen_port,
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         let listen_port = tunnel.read(async |d| d.listen_port()).await;
         let socket = uapi::serve(&interface, client)?;
@@ -176,7 +176,7 @@ impl Device {
             .await
             .map_err(|e| WireGuardError::Tunnel {
                 interface: self.interface.clone(),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         if added + updated + removed > 0 {
             info!(interface = %self.interface, added, updated, removed, "wireguard peers set");

@@ -29,7 +29,7 @@ pub fn create(name: &str, addresses: &[(IpAddr, u8)]) -> Result<tun::AsyncDevice
         return Err(WireGuardError::Address {
             interface: name.to_string(),
             address: format!("{}/{}", v4[1].0, v4[1].1),
-            reason: "a mesh interface takes one IPv4 address".into(),
+            source: "a mesh interface takes one IPv4 address".into(),
         });
     }
     if let Some((ip, len)) = v4.first() {
@@ -38,7 +38,7 @@ pub fn create(name: &str, addresses: &[(IpAddr, u8)]) -> Result<tun::AsyncDevice
     }
     let device = tun::create_as_async(&config).map_err(|e| WireGuardError::Tun {
         interface: name.to_string(),
-        reason: e.to_string(),
+        source: e.into(),
     })?;
     for (ip, len) in addresses {
         if let IpAddr::V6(v6) = ip {
@@ -46,7 +46,7 @@ pub fn create(name: &str, addresses: &[(IpAddr, u8)]) -> Result<tun::AsyncDevice
             add_v6(name, *v6, *len).map_err(|e| WireGuardError::Address {
                 interface: name.to_string(),
                 address: format!("{v6}/{len}"),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
         }
     }
@@ -59,7 +59,7 @@ fn check_prefix(name: &str, ip: IpAddr, len: u8) -> Result<(), WireGuardError> {
         return Err(WireGuardError::Address {
             interface: name.to_string(),
             address: format!("{ip}/{len}"),
-            reason: format!("the prefix length must be at most {max}"),
+            source: format!("the prefix length must be at most {max}").into(),
         });
     }
     Ok(())

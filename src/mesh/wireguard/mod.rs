@@ -67,6 +67,10 @@ pub struct PeerStats {
     pub tx_bytes: u64,
 }
 
+/// An error from the TUN, address or tunnel library beneath the device
+/// (their types differ), or what this node found wrong itself.
+pub type DeviceFault = Box<dyn std::error::Error + Send + Sync>;
+
 /// What went wrong with the WireGuard device; each names the interface,
 /// file or peer involved.
 #[derive(Debug, thiserror::Error)]
@@ -81,22 +85,25 @@ pub enum WireGuardError {
     #[error("invalid interface {interface:?}: {reason}")]
     Interface { interface: String, reason: String },
     #[error(
-        "cannot create the TUN interface {interface}: {reason} (this needs root or CAP_NET_ADMIN and /dev/net/tun; another process may already use the name)"
+        "cannot create the TUN interface {interface}: {source} (this needs root or CAP_NET_ADMIN and /dev/net/tun; another process may already use the name)"
     )]
-    Tun { interface: String, reason: String },
-    #[error("cannot add address {address} to {interface}: {reason}")]
+    Tun {
+        interface: String,
+        source: DeviceFault,
+    },
+    #[error("cannot add address {address} to {interface}: {source}")]
     Address {
         interface: String,
         address: String,
-        reason: String,
+        source: DeviceFault,
     },
     #[error(
-        "{interface}: cannot listen on WireGuard UDP port {port}: {reason}; choose another [mesh] listen_port"
+        "{interface}: cannot listen on WireGuard UDP port {port}: {source}; choose another [mesh] listen_port"
     )]
     Listen {
         interface: String,
         port: u16,
-        reason: String,
+        source: DeviceFault,
     },
     #[error("{interface}: UAPI socket {path}: {reason}")]
     Uapi {
@@ -110,8 +117,11 @@ pub enum WireGuardError {
         peer: PublicKey,
         reason: String,
     },
-    #[error("{interface}: {reason}")]
-    Tunnel { interface: String, reason: String },
+    #[error("{interface}: {source}")]
+    Tunnel {
+        interface: String,
+        source: DeviceFault,
+    },
     #[error("{interface}: the WireGuard device has stopped")]
     Stopped { interface: String },
 }
