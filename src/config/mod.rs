@@ -25,7 +25,7 @@ pub use mesh::{MeshSettings, interface_name};
 pub use node::{
     AcmeSettings, ClusterSettings, HttpSettings, LETS_ENCRYPT, NodeConfig, PeerNode, SshSettings,
 };
-pub use site::{
-    Build, Domain, Function, HeaderRule, OnError, Record, RecordType, Redirect, SiteConfig,
-    Transform,
-};
+pub use records::{Record, RecordType};
+pub use rules::{HeaderRule, Redirect};
+pub use site::{Build, Domain, SiteConfig};
+pub use wasm::{Function, OnError, Transform};

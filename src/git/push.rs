@@ -11,8 +11,8 @@ use gix::ObjectId;
 use tracing::info;
 
 use super::connectivity;
+use super::pack::ReceivedPack;
 use super::pktline::Output;
-use super::receive::ReceivedPack;
 use super::repo::{RefUpdate, Repo};
 use super::tree_source::CommitSource;
 use super::{GitError, GitService};

@@ -10,7 +10,7 @@ use std::path::Path;
 use gix::ObjectId;
 use gix_pack::Find as _;
 
-use super::receive::receive_pack_data;
+use super::pack::receive_pack_data;
 use super::repo::{RefUpdate, Repo};
 use super::upload::{objects_to_send, write_pack_to};
 use super::{GitError, RepoName};
