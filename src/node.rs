@@ -93,7 +93,7 @@ impl Node {
             path: data.clone(),
             source,
         })?;
-        let store = Arc::new(Store::open(&data.join("state.sqlite"), &config.name)?);
+        let store = Arc::new(Store::open(&data.join("state.sqlite"), &config.place.name)?);
         // Until the mesh replicates the node table, node.toml fills it.
         for node in configured_nodes(&config) {
             store.upsert_node(&node)?;
@@ -165,7 +165,7 @@ impl Node {
                 sites: self.deployer.sites(),
                 certs: self.certs.clone(),
                 acme: self.config.acme_settings(),
-                node: self.config.name.clone(),
+                node: self.config.place.name.clone(),
                 dns: dns_addr,
             };
             tasks.spawn(lifecycle.run(shutdown.clone()));
@@ -196,7 +196,7 @@ impl Node {
         )
         .await?
         .map(|(_, addr)| addr);
-        info!(node = %self.config.name, http = %http_addr, https = ?https_addr, dns = ?dns_addr, dot = ?dot_addr, ssh = ?ssh_addr, mesh = ?mesh_addr, "node started");
+        info!(node = %self.config.place.name, http = %http_addr, https = ?https_addr, dns = ?dns_addr, dot = ?dot_addr, ssh = ?ssh_addr, mesh = ?mesh_addr, "node started");
         Ok(RunningNode {
             http_addr,
             dns_addr,
@@ -237,7 +237,7 @@ impl Node {
             data.join("repos"),
             Hooks {
                 dir: hooks_dir,
-                node: self.config.name.clone(),
+                node: self.config.place.name.clone(),
             },
             http_port,
         );
@@ -298,21 +298,11 @@ impl RunningNode {
 /// This node and its `[[nodes]]` as node-table rows, healthy unless the
 /// store already says otherwise.
 pub fn configured_nodes(config: &NodeConfig) -> Vec<NodeRow> {
-    let this = NodeRow {
-        name: config.name.clone(),
-        ipv4: config.ipv4.map(|ip| ip.to_string()),
-        ipv6: config.ipv6.map(|ip| ip.to_string()),
-        latitude: config.latitude,
-        longitude: config.longitude,
-        healthy: true,
-    };
-    let peers = config.nodes.iter().map(|peer| NodeRow {
-        name: peer.name.clone(),
-        ipv4: peer.ipv4.map(|ip| ip.to_string()),
-        ipv6: peer.ipv6.map(|ip| ip.to_string()),
-        latitude: peer.latitude,
-        longitude: peer.longitude,
-        healthy: true,
-    });
-    std::iter::once(this).chain(peers).collect()
+    std::iter::once(&config.place)
+        .chain(&config.nodes)
+        .map(|place| NodeRow {
+            place: place.clone(),
+            healthy: true,
+        })
+        .collect()
 }

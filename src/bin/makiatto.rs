@@ -154,7 +154,7 @@ async fn async_main(command: Cmd) -> ExitCode {
                 Ok(running) => running,
                 Err(e) => return fail(&e.to_string()),
             };
-            println!("makiatto node {} ready", node.config.name);
+            println!("makiatto node {} ready", node.config.place.name);
             if let Some(dns) = running.dns_addr {
                 println!("  dns {dns} (udp+tcp)");
             }

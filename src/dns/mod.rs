@@ -94,8 +94,8 @@ impl Sources {
     }
 }
 
-/// Binds UDP and TCP on `config.dns_listen` (and DNS over TLS on
-/// `config.dns_tls_listen`, with `certs`) and answers until `shutdown`;
+/// Binds UDP and TCP on `config.dns`'s `listen` (and DNS over TLS on its
+/// `tls_listen`, with `certs`) and answers until `shutdown`;
 /// returns the bound addresses. Does nothing (returns `None`s) when the
 /// node has no DNS listener configured.
 pub async fn start(
@@ -106,10 +106,11 @@ pub async fn start(
     shutdown: Shutdown,
     tasks: &mut JoinSet<()>,
 ) -> Result<(Option<SocketAddr>, Option<SocketAddr>), DnsError> {
-    let Some(listen) = config.dns_listen else {
+    let Some(dns) = &config.dns else {
         return Ok((None, None));
     };
-    let geo = Arc::new(match &config.geoip_db {
+    let listen = dns.listen;
+    let geo = Arc::new(match &dns.geoip_db {
         Some(path) => GeoIp::open(path)?,
         None => GeoIp::none(),
     });
@@ -118,8 +119,8 @@ pub async fn start(
         store: store.clone(),
         geo: geo.clone(),
         settings: Settings {
-            ttl: config.dns_ttl,
-            answers: config.dns_answers,
+            ttl: dns.ttl,
+            answers: dns.answers,
         },
     });
     let snapshot = Arc::new(ArcSwap::from_pointee(sources.snapshot()?));
@@ -146,8 +147,8 @@ pub async fn start(
         shutdown.clone(),
     ));
 
-    if config.dns_tls_listen.is_none()
-        && let Some(dot) = config.dns_tls_auto
+    if dns.tls_listen.is_none()
+        && let Some(dot) = dns.tls_auto
     {
         tasks.spawn(tls::serve_once_certified(
             server::Handler {
@@ -157,14 +158,14 @@ pub async fn start(
             dot,
             certs.clone(),
             store.clone(),
-            config.name.clone(),
+            config.place.name.clone(),
             shutdown.clone(),
         ));
     }
     let mut server = Server::new(server::Handler { snapshot, geo });
     server.register_socket(udp);
     server.register_listener(tcp, server::TCP_IDLE, server::TCP_RESPONSE_BUFFER);
-    let dot_addr = match config.dns_tls_listen {
+    let dot_addr = match dns.tls_listen {
         Some(addr) => Some(tls::register(&mut server, addr, certs).await?),
         None => None,
     };
@@ -179,7 +180,7 @@ pub async fn start(
             error!(error = %e, "DNS server stopped");
         }
     });
-    info!(dns = %addr, dot = ?dot_addr, geoip = ?config.geoip_db.as_deref(), "DNS listening");
+    info!(dns = %addr, dot = ?dot_addr, geoip = ?dns.geoip_db.as_deref(), "DNS listening");
     Ok((Some(addr), dot_addr))
 }
 

@@ -86,13 +86,12 @@ fn token_hash(token: &str) -> String {
 
 /// The seed's side: checks the token, records the node, answers a snapshot.
 pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
-    if crate::config::NodeConfig::parse("join request", &format!("name = {:?}\n", request.name))
-        .is_err()
-    {
-        return Err(format!("{:?} is not a valid node name", request.name));
+    let name = &request.place.name;
+    if crate::config::NodeConfig::parse("join request", &format!("name = {name:?}\n")).is_err() {
+        return Err(format!("{name:?} is not a valid node name"));
     }
-    if request.name == mesh.name {
-        return Err(format!("{:?} is this node's own name", request.name));
+    if *name == mesh.name {
+        return Err(format!("{name:?} is this node's own name"));
     }
     // One admission at a time: two joins must never be given one address.
     let _one_at_a_time = ADMISSION.lock().unwrap_or_else(|e| e.into_inner());
@@ -130,17 +129,13 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
     let mesh_ipv6 = mesh_ipv6.map(|a| a.to_string());
     store
         .upsert_node(&NodeRow {
-            name: request.name.clone(),
-            ipv4: request.ipv4.clone(),
-            ipv6: request.ipv6.clone(),
-            latitude: request.latitude,
-            longitude: request.longitude,
+            place: request.place.clone(),
             healthy: true,
         })
         .map_err(|e| e.to_string())?;
     store
         .set_member(&Member {
-            name: request.name.clone(),
+            name: name.clone(),
             wg_public_key: request.wg_public_key.clone(),
             mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
             mesh_ipv6: mesh_ipv6.clone(),
@@ -149,7 +144,7 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, String> {
         })
         .map_err(|e| e.to_string())?;
     mesh.members_version.send_modify(|v| *v = v.wrapping_add(1));
-    info!(node = %request.name, rpc = %rpc_addr, "node joined");
+    info!(node = %name, rpc = %rpc_addr, "node joined");
     Ok(JoinReply {
         mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
         mesh_ipv6,
@@ -171,7 +166,7 @@ fn mesh_addresses(
     members: &[Member],
     request: &JoinRequest,
 ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), AllocError> {
-    let others = || members.iter().filter(|m| m.name != request.name);
+    let others = || members.iter().filter(|m| m.name != request.place.name);
     let used_v4: Vec<(Ipv4Addr, &str)> = others()
         .filter_map(|m| Some((m.mesh_ipv4.as_deref()?.parse().ok()?, m.name.as_str())))
         .collect();
@@ -210,7 +205,7 @@ fn mesh_addresses(
     if request.wg_public_key.is_none() {
         return Ok((None, None));
     }
-    let own = members.iter().find(|m| m.name == request.name);
+    let own = members.iter().find(|m| m.name == request.place.name);
     let held_v4 = own
         .and_then(|m| m.mesh_ipv4.as_deref()?.parse().ok())
         .filter(|a| inside_v4(prefixes.v4, *a) && !used_v4.iter().any(|(u, _)| u == a));
@@ -266,11 +261,7 @@ fn check_placed<A: PartialEq + std::fmt::Display>(
 fn about_this_node(config: &NodeConfig, token: &str) -> JoinRequest {
     JoinRequest {
         token: token.to_string(),
-        name: config.name.clone(),
-        ipv4: config.ipv4.map(|a| a.to_string()),
-        ipv6: config.ipv6.map(|a| a.to_string()),
-        latitude: config.latitude,
-        longitude: config.longitude,
+        place: config.place.clone(),
         wg_public_key: None,
         endpoint: None,
         mesh_ipv4: None,
@@ -381,7 +372,7 @@ pub async fn before_device(
     if mesh.address_v4.is_some() || mesh.address_v6.is_some() {
         return Ok(None);
     }
-    if assigned(store, &config.name) != (None, None) {
+    if assigned(store, &config.place.name) != (None, None) {
         return Ok(None);
     }
     let seed: SocketAddr = seed.parse().map_err(|_| JoinError::BadSeed(seed.clone()))?;
@@ -421,7 +412,7 @@ pub async fn before_device(
         (None, None) => return Err(JoinError::NoAddress { seed }),
     };
     store.set_member(&Member {
-        name: config.name.clone(),
+        name: config.place.name.clone(),
         wg_public_key: Some(key.to_string()),
         mesh_ipv4: v4.map(|a| a.to_string()),
         mesh_ipv6: v6.map(|a| a.to_string()),
@@ -435,6 +426,7 @@ pub async fn before_device(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodePlace;
 
     fn member(name: &str, v4: Option<&str>, v6: Option<&str>) -> Member {
         Member {
@@ -448,11 +440,13 @@ mod tests {
     fn request(name: &str, v4: Option<&str>, v6: Option<&str>) -> JoinRequest {
         JoinRequest {
             token: String::new(),
-            name: name.into(),
-            ipv4: None,
-            ipv6: None,
-            latitude: None,
-            longitude: None,
+            place: NodePlace {
+                name: name.into(),
+                ipv4: None,
+                ipv6: None,
+                latitude: None,
+                longitude: None,
+            },
             wg_public_key: Some("key".into()),
             endpoint: None,
             mesh_ipv4: v4.map(str::to_string),
