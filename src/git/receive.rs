@@ -12,7 +12,7 @@ use gix::ObjectId;
 
 use super::pack::{ReceivedPack, receive_pack_data};
 use super::pktline::{Output, Pkt, read_pkt, text, write_advertisement, write_flush, write_pkt};
-use super::push::{self, Command};
+use super::push::{self, Command, Update};
 use super::repo::Repo;
 use super::{GitError, GitService, RepoName};
 
@@ -82,9 +82,12 @@ pub fn serve(
         }
     }
 
-    let statuses = match &unpack {
+    let updates = match &unpack {
         Ok(pack) => push::apply(service, &repo, &commands, pack.as_ref(), atomic, &mut out)?,
-        Err(_) => vec![Err("unpacker error".to_string()); commands.len()],
+        Err(_) => commands
+            .into_iter()
+            .map(|c| Update::failed(c, "unpacker error"))
+            .collect(),
     };
 
     if caps.contains("report-status") {
@@ -93,10 +96,11 @@ pub fn serve(
             Ok(_) => write_pkt(&mut report, b"unpack ok\n")?,
             Err(e) => write_pkt(&mut report, format!("unpack {}\n", one_line(e)).as_bytes())?,
         }
-        for (command, status) in commands.iter().zip(&statuses) {
-            let line = match status {
-                Ok(()) => format!("ok {}\n", command.name),
-                Err(reason) => format!("ng {} {}\n", command.name, one_line(reason)),
+        for update in &updates {
+            let name = &update.command.name;
+            let line = match &update.status {
+                Ok(()) => format!("ok {name}\n"),
+                Err(reason) => format!("ng {name} {}\n", one_line(reason)),
             };
             write_pkt(&mut report, line.as_bytes())?;
         }
