@@ -577,4 +577,24 @@ mod tests {
                 .unwrap_or(true)
         );
     }
+
+    #[test]
+    fn a_join_request_keeps_its_json_fields() {
+        let mut sent = request("tokyo", Some("198.51.100.7"), None);
+        sent.place.ipv4 = Some(Ipv4Addr::new(203, 0, 113, 1));
+        sent.place.ipv6 = Some(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 3));
+        sent.place.latitude = Some(35.68);
+        sent.place.longitude = Some(139.69);
+        let json = serde_json::to_string(&sent).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            json,
+            r#"{"token":"","name":"tokyo","ipv4":"203.0.113.1","ipv6":"2001:db8::3","latitude":35.68,"longitude":139.69,"wg_public_key":"key","endpoint":null,"mesh_ipv4":"198.51.100.7","mesh_ipv6":null,"rpc_addr":"192.0.2.9:7070"}"#
+        );
+        // A request from a node that leaves out the fields it has no value
+        // for still reads.
+        let sparse =
+            r#"{"token":"t","name":"lima","wg_public_key":null,"endpoint":null,"rpc_addr":""}"#;
+        let read: JoinRequest = serde_json::from_str(sparse).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((read.place.name.as_str(), read.place.ipv4), ("lima", None));
+    }
 }
