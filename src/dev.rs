@@ -11,12 +11,10 @@ use tokio::sync::mpsc;
 use tracing::{error, info};
 
 use crate::config::{DnsSettings, NodeConfig};
-use crate::deploy::{Deployed, Deployer};
+use crate::deploy::{Deployed, Deployer, LOCAL_OWNER};
 use crate::node::{Node, NodeError};
 use crate::shutdown::Shutdown;
 
-/// Who owns domains deployed from a local directory.
-pub const DEV_OWNER: &str = "local";
 /// Quiet time after the last change before redeploying, so an editor's
 /// save (several writes and renames) becomes one deploy.
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -155,7 +153,7 @@ pub enum DevError {
 async fn deploy(deployer: &Arc<Deployer>, dir: &Path) -> Result<Vec<Deployed>, String> {
     let deployer = deployer.clone();
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || deployer.deploy_dir(&dir, DEV_OWNER))
+    tokio::task::spawn_blocking(move || deployer.deploy_dir(&dir, LOCAL_OWNER))
         .await
         .map_err(|e| format!("deploy task failed: {e}"))?
         .map_err(|e| e.to_string())

@@ -143,10 +143,10 @@ impl Node {
         ));
         let data_dir = self.config.data_dir.clone();
         let admin_socket = admin::bind(&data_dir).map_err(NodeError::Listen)?;
-        let deployer = self.deployer.clone();
+        let admin = admin::Context::new(self.deployer.clone());
         let admin_shutdown = shutdown.clone();
         tasks.spawn(async move {
-            if let Err(e) = admin::serve(admin_socket, &data_dir, deployer, admin_shutdown).await {
+            if let Err(e) = admin::serve(admin_socket, &data_dir, admin, admin_shutdown).await {
                 error!(error = %e, "admin socket stopped");
             }
         });

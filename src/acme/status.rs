@@ -114,25 +114,9 @@ impl CertStatus {
         }
     }
 
-    /// The JSON object for `status --json` (`json_string` escapes text).
-    pub fn json(&self, json_string: impl Fn(&str) -> String) -> String {
-        let opt_num = |v: Option<u64>| v.map_or("null".into(), |v| v.to_string());
-        let opt_str = |v: &Option<String>| v.as_deref().map_or("null".into(), &json_string);
-        let names: Vec<String> = self.names.iter().map(|n| json_string(n)).collect();
-        format!(
-            "{{\"state\":{},\"names\":[{}],\"not_after_ms\":{},\"not_after\":{},\"node\":{},\"attempts\":{},\"error\":{},\"retry_at_ms\":{},\"order_url\":{},\"stage\":{}}}",
-            json_string(self.state),
-            names.join(","),
-            opt_num(self.not_after_ms),
-            self.not_after_ms
-                .map_or("null".into(), |ms| json_string(&rfc3339(ms))),
-            opt_str(&self.node),
-            self.attempts,
-            opt_str(&self.error),
-            opt_num(self.retry_at_ms),
-            opt_str(&self.order_url),
-            opt_str(&self.stage),
-        )
+    /// When the certificate expires, as RFC 3339 (`None`: no certificate).
+    pub fn not_after(&self) -> Option<String> {
+        self.not_after_ms.map(rfc3339)
     }
 }
 

@@ -1,12 +1,22 @@
-//! Operator commands (`deploys`, `rollback`, `deploy`, `status`,
-//! `node health`), parsed
-//! from one line of words and run against the node.
+//! Operator commands (`status`, `deploys`, `rollback`, `deploy`,
+//! `node health`, `node remove`, `keys`, `repos`, `join-token`), parsed
+//! from one line of words and run against the node's services.
 //!
-//! The same commands are reachable from the local admin socket now and from
-//! the SSH endpoint later; each transport only moves a line in and text out.
+//! One file per command under `cmd/`; `cmd/mod.rs` dispatches. Two
+//! transports carry the same commands and only move a line in and text
+//! out: the local socket (`socket.rs`) and the SSH endpoint (`git/ssh.rs`).
+//! Text output is laid out by `table.rs`, `--json` output is serialised
+//! view structs through `json.rs`.
 
-mod command;
+pub mod cmd;
+mod context;
+mod error;
+mod json;
 mod socket;
+mod table;
+mod words;
 
-pub use command::{Command, Outcome, ParseError, execute};
-pub use socket::{ADMIN_SOCKET, bind, call, serve};
+pub use cmd::{Command, Outcome, ParseError, Transport, execute};
+pub use context::Context;
+pub use error::AdminError;
+pub use socket::{ADMIN_SOCKET, CallError, bind, call, serve};

@@ -3,14 +3,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::warn;
 
-use super::{Command, Outcome, execute};
-use crate::deploy::Deployer;
+use super::{Command, Context, Outcome, Transport, execute};
 use crate::shutdown::Shutdown;
 
 /// The socket's file name inside the data directory.
@@ -35,7 +33,7 @@ pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
 pub async fn serve(
     listener: UnixListener,
     data_dir: &Path,
-    deployer: Arc<Deployer>,
+    ctx: Context,
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let path = data_dir.join(ADMIN_SOCKET);
@@ -51,9 +49,9 @@ pub async fn serve(
             },
             _ = shutdown.wait() => break,
         };
-        let deployer = deployer.clone();
+        let ctx = ctx.clone();
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, deployer).await {
+            if let Err(e) = answer(stream, ctx).await {
                 warn!(error = %e, "admin connection failed");
             }
         });
@@ -62,23 +60,15 @@ pub async fn serve(
     Ok(())
 }
 
-async fn answer(stream: UnixStream, deployer: Arc<Deployer>) -> std::io::Result<()> {
+async fn answer(stream: UnixStream, ctx: Context) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_LINE))
         .read_line(&mut line)
         .await?;
-    let outcome = match Command::parse(&line) {
-        Ok(command) => tokio::task::spawn_blocking(move || execute(&deployer, command))
-            .await
-            .unwrap_or_else(|e| Outcome {
-                ok: false,
-                text: format!("error: command failed: {e}\n"),
-            }),
-        Err(e) => Outcome {
-            ok: false,
-            text: format!("error: {e}\n"),
-        },
+    let outcome = match Command::parse(&line, Transport::Socket) {
+        Ok(command) => execute(ctx, command).await,
+        Err(e) => Outcome::failed(&e),
     };
     let status = if outcome.ok { "ok\n" } else { "error\n" };
     write.write_all(status.as_bytes()).await?;
@@ -86,24 +76,39 @@ async fn answer(stream: UnixStream, deployer: Arc<Deployer>) -> std::io::Result<
     write.shutdown().await
 }
 
+/// Why the local client could not get an answer from the node.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error(
+        "cannot reach a running node at {}: {source}; start one (`makiatto dev` or `makiatto run`) with this data directory",
+        .path.display()
+    )]
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot send the command: {0}")]
+    Send(#[source] std::io::Error),
+    #[error("cannot read the node's answer: {0}")]
+    Receive(#[source] std::io::Error),
+}
+
 /// Sends `line` to the node whose data directory is `data_dir`.
-pub async fn call(data_dir: &Path, line: &str) -> Result<Outcome, String> {
+pub async fn call(data_dir: &Path, line: &str) -> Result<Outcome, CallError> {
     let path: PathBuf = data_dir.join(ADMIN_SOCKET);
-    let mut stream = UnixStream::connect(&path).await.map_err(|e| {
-        format!(
-            "cannot reach a running node at {}: {e}; start one (`makiatto dev` or `makiatto run`) with this data directory",
-            path.display()
-        )
-    })?;
+    let mut stream = match UnixStream::connect(&path).await {
+        Ok(stream) => stream,
+        Err(source) => return Err(CallError::Connect { path, source }),
+    };
     stream
         .write_all(format!("{}\n", line.replace('\n', " ")).as_bytes())
         .await
-        .map_err(|e| format!("cannot send the command: {e}"))?;
+        .map_err(CallError::Send)?;
     let mut reply = String::new();
     stream
         .read_to_string(&mut reply)
         .await
-        .map_err(|e| format!("cannot read the node's answer: {e}"))?;
+        .map_err(CallError::Receive)?;
     let (status, text) = reply.split_once('\n').unwrap_or((reply.as_str(), ""));
     Ok(Outcome {
         ok: status == "ok",

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use makiatto::admin::{self, Command, cmd};
 use makiatto::config::NodeConfig;
 use makiatto::dev::{self, DevOptions};
 use makiatto::node::Node;
-use makiatto::{admin, readiness, shutdown};
+use makiatto::{readiness, shutdown};
 
 #[derive(Parser)]
 #[command(
@@ -265,38 +266,39 @@ async fn async_main(command: Cmd) -> ExitCode {
                 Ok(dir) => dir,
                 Err(e) => return fail(&format!("cannot open {}: {e}", dir.display())),
             };
-            admin_call(&data, &format!("deploy {}", dir.display())).await
+            admin_call(&data, Command::Deploy(cmd::Deploy { dir })).await
         }
         Cmd::Deploys { domain, json, data } => {
-            let flag = if json { " --json" } else { "" };
-            admin_call(&data, &format!("deploys {domain}{flag}")).await
+            admin_call(&data, Command::Deploys(cmd::Deploys { domain, json })).await
         }
         Cmd::Rollback {
             domain,
             revision,
             data,
-        } => {
-            let line = match revision {
-                Some(rev) => format!("rollback {domain} {rev}"),
-                None => format!("rollback {domain}"),
-            };
-            admin_call(&data, &line).await
-        }
+        } => admin_call(&data, Command::Rollback(cmd::Rollback { domain, revision })).await,
         Cmd::Node {
             command: NodeCmd::Health { name, state, data },
-        } => admin_call(&data, &format!("node health {name} {state}")).await,
-        Cmd::Status { json, data } => {
-            admin_call(&data, if json { "status --json" } else { "status" }).await
+        } => {
+            let healthy = state == "up";
+            admin_call(
+                &data,
+                Command::NodeHealth(cmd::NodeHealth { name, healthy }),
+            )
+            .await
         }
-        Cmd::JoinToken { data } => admin_call(&data, "join-token").await,
+        Cmd::Status { json, data } => {
+            admin_call(&data, Command::Status(cmd::Status { json })).await
+        }
+        Cmd::JoinToken { data } => admin_call(&data, Command::JoinToken(cmd::JoinToken)).await,
         Cmd::Node {
             command: NodeCmd::Remove { name, data },
-        } => admin_call(&data, &format!("node remove {name}")).await,
+        } => admin_call(&data, Command::NodeRemove(cmd::NodeRemove { name })).await,
     }
 }
 
-async fn admin_call(data: &std::path::Path, line: &str) -> ExitCode {
-    match admin::call(data, line).await {
+/// Sends `command` to the node running on `data` and prints its answer.
+async fn admin_call(data: &std::path::Path, command: Command) -> ExitCode {
+    match admin::call(data, &command.to_string()).await {
         Ok(outcome) if outcome.ok => {
             print!("{}", outcome.text);
             ExitCode::SUCCESS
@@ -305,7 +307,7 @@ async fn admin_call(data: &std::path::Path, line: &str) -> ExitCode {
             eprint!("{}", outcome.text);
             ExitCode::FAILURE
         }
-        Err(message) => fail(&message),
+        Err(e) => fail(&e.to_string()),
     }
 }
 

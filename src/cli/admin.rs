@@ -1,15 +1,16 @@
 //! `maki deploys`, `maki rollback`, `maki key …`, `maki status`: a node's
 //! admin commands run over SSH. The node does the work; this builds the
-//! command line (checking words so nothing is misread by the node's parser)
-//! and returns the node's answer.
+//! command (checking words so nothing is misread by the node's parser or a
+//! shell between), sends its line, and returns the node's answer.
 
 use std::path::Path;
 
 use super::remote::{self, Answer, NodeAddr, RemoteError};
+use crate::admin::{Command, cmd};
 
 /// Why an admin subcommand could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum AdminError {
+pub enum RequestError {
     #[error(transparent)]
     Remote(#[from] RemoteError),
     #[error("{0:?} is not a valid argument: use letters, digits and . _ - : / + = only")]
@@ -47,33 +48,39 @@ pub enum Request<'a> {
 }
 
 /// Runs `request` on `node`.
-pub fn run(node: &NodeAddr, request: Request<'_>) -> Result<Answer, AdminError> {
-    let json = |j: bool| if j { " --json" } else { "" };
+pub fn run(node: &NodeAddr, request: Request<'_>) -> Result<Answer, RequestError> {
+    let owned = |w: &str| word(w).map(str::to_string);
     let mut input = None;
-    let line = match request {
-        Request::Status { json: j } => format!("status{}", json(j)),
-        Request::Deploys { domain, json: j } => format!("deploys {}{}", word(domain)?, json(j)),
-        Request::Rollback { domain, revision } => match revision {
-            Some(rev) => format!("rollback {} {}", word(domain)?, word(rev)?),
-            None => format!("rollback {}", word(domain)?),
-        },
-        Request::KeyList { json: j } => format!("keys list{}", json(j)),
+    let command = match request {
+        Request::Status { json } => Command::Status(cmd::Status { json }),
+        Request::Deploys { domain, json } => Command::Deploys(cmd::Deploys {
+            domain: owned(domain)?,
+            json,
+        }),
+        Request::Rollback { domain, revision } => Command::Rollback(cmd::Rollback {
+            domain: owned(domain)?,
+            revision: revision.map(owned).transpose()?,
+        }),
+        Request::KeyList { json } => Command::KeysList(cmd::KeysList { json }),
         Request::KeyAdd { file } => {
-            let text = std::fs::read(file).map_err(|source| AdminError::KeyFile {
+            let text = std::fs::read(file).map_err(|source| RequestError::KeyFile {
                 path: file.display().to_string(),
                 source,
             })?;
             input = Some(text);
-            "keys add".to_string()
+            // Without a key on the line, the node reads it from stdin.
+            Command::KeysAdd(cmd::KeysAdd { key: String::new() })
         }
-        Request::KeyRemove { fingerprint } => format!("keys remove {}", word(fingerprint)?),
+        Request::KeyRemove { fingerprint } => Command::KeysRemove(cmd::KeysRemove {
+            fingerprint: owned(fingerprint)?,
+        }),
     };
-    Ok(remote::call(node, &line, input.as_deref())?)
+    Ok(remote::call(node, &command.to_string(), input.as_deref())?)
 }
 
 /// `w` if it is one harmless word (the remote side splits on spaces, and
 /// a shell may sit between).
-fn word(w: &str) -> Result<&str, AdminError> {
+fn word(w: &str) -> Result<&str, RequestError> {
     let ok = !w.is_empty()
         && !w.starts_with('-')
         && w.bytes()
@@ -81,7 +88,7 @@ fn word(w: &str) -> Result<&str, AdminError> {
     if ok {
         Ok(w)
     } else {
-        Err(AdminError::BadWord(w.to_string()))
+        Err(RequestError::BadWord(w.to_string()))
     }
 }
 

@@ -33,7 +33,7 @@ use crate::tree::{Manifest, ManifestError};
 
 pub use materialise::revision_dir;
 pub use preview::slug;
-pub use source::{DirSource, SiteSource};
+pub use source::{DirSource, LOCAL_OWNER, SiteSource};
 
 /// The file a site's config lives in, at the root of the deployed tree.
 pub const SITE_CONFIG_FILE: &str = "makiatto.toml";
@@ -104,8 +104,6 @@ pub enum DeployError {
     AmbiguousRevision { domain: String, wanted: String },
     #[error("domain {0} has no older revision to roll back to")]
     NothingOlder(String),
-    #[error("no node named {0:?} is known; node.toml's name and [[nodes]] list them")]
-    UnknownNode(String),
 }
 
 /// What one deploy activated.

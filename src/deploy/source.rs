@@ -27,6 +27,11 @@ pub trait SiteSource {
     fn label(&self) -> String;
 }
 
+/// Who owns domains deployed from a directory on this machine (`makiatto
+/// dev --site`, `makiatto deploy`), as a repository's name owns those it
+/// deploys.
+pub const LOCAL_OWNER: &str = "local";
+
 /// A directory on this machine.
 pub struct DirSource<'a> {
     pub dir: &'a Path,

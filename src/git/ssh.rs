@@ -382,53 +382,39 @@ async fn git_service(
     }
 }
 
-/// Runs an admin command; `keys add` without an inline key reads it from stdin.
+/// Runs an admin command; one that wants input (`keys add` without an
+/// inline key) gets the channel's data up to EOF.
 async fn admin_command(
     service: &Arc<GitService>,
     line: &str,
     read_half: &mut russh::ChannelReadHalf,
     write_half: &ChannelWriteHalf<Msg>,
 ) -> u32 {
-    let command = match admin::Command::parse(line) {
-        Ok(admin::Command::Deploy { .. }) => {
-            stderr(
-                write_half,
-                "error: deploy <dir> works only on the node itself; use git push\n",
-            )
-            .await;
-            return 1;
-        }
-        Ok(admin::Command::KeysAdd { key }) if key.trim().is_empty() => {
-            let mut input = Vec::new();
-            while let Some(msg) = read_half.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => {
-                        input.extend_from_slice(&data);
-                        if input.len() > MAX_ADMIN_INPUT {
-                            break;
-                        }
-                    }
-                    ChannelMsg::Eof | ChannelMsg::Close => break,
-                    _ => {}
-                }
-            }
-            admin::Command::KeysAdd {
-                key: String::from_utf8_lossy(&input).into_owned(),
-            }
-        }
+    let mut command = match admin::Command::parse(line, admin::Transport::Ssh) {
         Ok(command) => command,
         Err(e) => {
-            stderr(write_half, &format!("error: {e}\n")).await;
+            stderr(write_half, &admin::Outcome::failed(&e).text).await;
             return 1;
         }
     };
-    let deployer = service.deployer.clone();
-    let outcome = tokio::task::spawn_blocking(move || admin::execute(&deployer, command))
-        .await
-        .unwrap_or_else(|e| admin::Outcome {
-            ok: false,
-            text: format!("error: command failed: {e}\n"),
-        });
+    if command.wants_input() {
+        let mut input = Vec::new();
+        while let Some(msg) = read_half.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    input.extend_from_slice(&data);
+                    if input.len() > MAX_ADMIN_INPUT {
+                        break;
+                    }
+                }
+                ChannelMsg::Eof | ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        command.give_input(String::from_utf8_lossy(&input).into_owned());
+    }
+    let ctx = admin::Context::new(service.deployer.clone());
+    let outcome = admin::execute(ctx, command).await;
     if outcome.ok {
         let _ = write_half
             .data_bytes(Bytes::from(outcome.text.into_bytes()))

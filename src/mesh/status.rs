@@ -2,7 +2,6 @@
 //! the last completed exchange, the pointer rows still waiting for content
 //! and the bytes moved. `status --json` gathers every node's view.
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -157,64 +156,4 @@ pub fn cluster_views() -> Option<Vec<Result<NodeView, String>>> {
         views.push(view);
     }
     Some(views)
-}
-
-/// The views as JSON (an array; unreachable peers as `{"error": …}`).
-pub fn views_json(views: &[Result<NodeView, String>]) -> String {
-    let items: Vec<serde_json::Value> = views
-        .iter()
-        .map(|v| match v {
-            Ok(view) => serde_json::to_value(view).unwrap_or_default(),
-            Err(e) => serde_json::json!({ "error": e }),
-        })
-        .collect();
-    serde_json::Value::Array(items).to_string()
-}
-
-/// The views as a table: one line per (node, peer), then per (node, site).
-pub fn views_table(views: &[Result<NodeView, String>]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<16} {:<16} {:<8} {:>10} {:>10} {:>12} {:>12}",
-        "NODE", "PEER", "HEALTH", "HANDSHAKE", "SYNC AGO", "SENT", "RECEIVED"
-    );
-    for view in views {
-        let view = match view {
-            Ok(view) => view,
-            Err(e) => {
-                let _ = writeln!(out, "unreachable: {e}");
-                continue;
-            }
-        };
-        for p in &view.peers {
-            let ago =
-                |v: Option<u64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v}{unit}"));
-            let _ = writeln!(
-                out,
-                "{:<16} {:<16} {:<8} {:>10} {:>10} {:>12} {:>12}",
-                view.node,
-                p.name,
-                if p.healthy { "up" } else { "down" },
-                ago(p.last_handshake_secs_ago, "s"),
-                ago(p.last_sync_ms_ago.map(|ms| ms / 1000), "s"),
-                p.wg_tx.unwrap_or(p.rpc_sent),
-                p.wg_rx.unwrap_or(p.rpc_received),
-            );
-        }
-    }
-    let _ = writeln!(out, "{:<16} {:<32} REVISION", "NODE", "SITE");
-    for view in views.iter().flatten() {
-        for s in &view.sites {
-            let _ = writeln!(
-                out,
-                "{:<16} {:<32} {}{}",
-                view.node,
-                s.domain,
-                &s.revision[..12.min(s.revision.len())],
-                if view.pending > 0 { "  (syncing)" } else { "" }
-            );
-        }
-    }
-    out
 }
