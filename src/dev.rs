@@ -10,7 +10,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tracing::{error, info};
 
-use crate::config::NodeConfig;
+use crate::config::{DnsSettings, NodeConfig};
 use crate::deploy::{DeployError, Deployed, Deployer, LOCAL_OWNER};
 use crate::live::SiteTable;
 use crate::node::{Node, NodeError};
@@ -47,15 +47,14 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
             config.http.fallback_to_first_site = true;
             config.http.listen = options.http;
             config.data_dir = options.data.clone();
-            config.dns_listen = Some(options.dns);
             config
         }
-        None => {
-            let mut config = NodeConfig::dev(options.data.clone(), options.http);
-            config.dns_listen = Some(options.dns);
-            config
-        }
+        None => NodeConfig::dev(options.data.clone(), options.http),
     };
+    let dns = config
+        .dns
+        .get_or_insert_with(|| DnsSettings::listening_on(options.dns));
+    dns.listen = options.dns;
     config.http.fallback_to_first_site = true;
     // Without an [acme] table dev serves self-signed certificates rather
     // than asking Let's Encrypt for names that may not point here.
@@ -64,11 +63,11 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
         config.https_listen = options.https;
     }
     if options.dot.is_some() {
-        config.dns_tls_listen = options.dot;
+        dns.tls_listen = options.dot;
     }
     // Dev listens only where its flags say: DNS over TLS is `--dot`, never
     // port 853 by itself.
-    config.dns_tls_auto = None;
+    dns.tls_auto = None;
     let mut ssh = config.ssh.take().unwrap_or_default();
     ssh.listen = options.ssh;
     for path in &options.authorized_keys {

@@ -97,7 +97,7 @@ impl Node {
             path: data.clone(),
             source,
         })?;
-        let store = Arc::new(Store::open(&data.join("state.sqlite"), &config.name)?);
+        let store = Arc::new(Store::open(&data.join("state.sqlite"), &config.place.name)?);
         // Until the mesh replicates the node table, node.toml fills it.
         for node in configured_nodes(&config) {
             store.upsert_node(&node)?;
@@ -168,7 +168,7 @@ impl Node {
                 config.data_dir.join("repos"),
                 Hooks {
                     dir: hooks_dir,
-                    node: config.name.clone(),
+                    node: config.place.name.clone(),
                 },
                 http.addr.port(),
             );
@@ -179,7 +179,7 @@ impl Node {
         let mesh = services.mesh.as_ref();
         let mesh_addr = mesh.map(|m| m.rpc_addr());
         let wireguard = mesh.and_then(|m| m.device()).cloned();
-        info!(node = %config.name, http = %http.addr, https = ?http.https_addr, dns = ?dns.addr, dot = ?dns.dot_addr, ssh = ?ssh_addr, mesh = ?mesh_addr, "node started");
+        info!(node = %config.place.name, http = %http.addr, https = ?http.https_addr, dns = ?dns.addr, dot = ?dns.dot_addr, ssh = ?ssh_addr, mesh = ?mesh_addr, "node started");
         Ok(RunningNode {
             http_addr: http.addr,
             dns_addr: dns.addr,
@@ -241,21 +241,11 @@ impl RunningNode {
 /// This node and its `[[nodes]]` as node-table rows, healthy unless the
 /// store already says otherwise.
 pub fn configured_nodes(config: &NodeConfig) -> Vec<NodeRow> {
-    let this = NodeRow {
-        name: config.name.clone(),
-        ipv4: config.ipv4.map(|ip| ip.to_string()),
-        ipv6: config.ipv6.map(|ip| ip.to_string()),
-        latitude: config.latitude,
-        longitude: config.longitude,
-        healthy: true,
-    };
-    let peers = config.nodes.iter().map(|peer| NodeRow {
-        name: peer.name.clone(),
-        ipv4: peer.ipv4.map(|ip| ip.to_string()),
-        ipv6: peer.ipv6.map(|ip| ip.to_string()),
-        latitude: peer.latitude,
-        longitude: peer.longitude,
-        healthy: true,
-    });
-    std::iter::once(this).chain(peers).collect()
+    std::iter::once(&config.place)
+        .chain(&config.nodes)
+        .map(|place| NodeRow {
+            place: place.clone(),
+            healthy: true,
+        })
+        .collect()
 }

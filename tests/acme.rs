@@ -418,11 +418,13 @@ fn only_the_chosen_node_orders_and_this_node_takes_over_when_the_issuer_is_marke
     // A peer the issuer choice ranks first for example.com (the peer's
     // address only ever appears inside DNS answers).
     let row = |name: &str| makiatto::store::NodeRow {
-        name: name.into(),
-        ipv4: Some("203.0.113.1".into()),
-        ipv6: None,
-        latitude: None,
-        longitude: None,
+        place: makiatto::config::NodePlace {
+            name: name.into(),
+            ipv4: Some([203, 0, 113, 1].into()),
+            ipv6: None,
+            latitude: None,
+            longitude: None,
+        },
         healthy: true,
     };
     let peer = [

@@ -265,11 +265,13 @@ impl CaCluster {
 fn first_issuer(domain: &str) -> usize {
     let nodes: Vec<makiatto::store::NodeRow> = (0..3)
         .map(|i| makiatto::store::NodeRow {
-            name: format!("n{i}"),
-            ipv4: None,
-            ipv6: None,
-            latitude: None,
-            longitude: None,
+            place: makiatto::config::NodePlace {
+                name: format!("n{i}"),
+                ipv4: None,
+                ipv6: None,
+                latitude: None,
+                longitude: None,
+            },
             healthy: true,
         })
         .collect();

@@ -25,11 +25,14 @@ pub fn issuer<'a>(
     let healthy = |i: usize| ranking.get(i).is_some_and(|n| n.healthy);
     let start = match order {
         // The holder's place, healthy or not: the order passes on from it.
-        Some(order) => ranking.iter().position(|n| n.name == order.node),
+        Some(order) => ranking.iter().position(|n| n.place.name == order.node),
         None => None,
     };
     let Some(start) = start else {
-        return ranking.iter().find(|n| n.healthy).map(|n| n.name.as_str());
+        return ranking
+            .iter()
+            .find(|n| n.healthy)
+            .map(|n| n.place.name.as_str());
     };
     // Healthy nodes in ranking order starting at the holder (included when
     // healthy), wrapping around.
@@ -43,7 +46,7 @@ pub fn issuer<'a>(
     let since = order.map_or(now_ms, |o| o.since_ms);
     let turns = now_ms.saturating_sub(since) / timeout_ms.max(1);
     let pick = candidates[(turns % candidates.len() as u64) as usize];
-    ranking.get(pick).map(|n| n.name.as_str())
+    ranking.get(pick).map(|n| n.place.name.as_str())
 }
 
 /// `nodes` ordered by their rendezvous weight for `domain` (highest first).
@@ -54,14 +57,14 @@ fn ranking<'a>(domain: &str, nodes: &'a [NodeRow]) -> Vec<&'a NodeRow> {
             let mut h = blake3::Hasher::new();
             h.update(domain.as_bytes());
             h.update(&[0]);
-            h.update(n.name.as_bytes());
+            h.update(n.place.name.as_bytes());
             (h.finalize(), n)
         })
         .collect();
     ranked.sort_by(|a, b| {
         b.0.as_bytes()
             .cmp(a.0.as_bytes())
-            .then_with(|| a.1.name.cmp(&b.1.name))
+            .then_with(|| a.1.place.name.cmp(&b.1.place.name))
     });
     ranked.into_iter().map(|(_, n)| n).collect()
 }
@@ -69,16 +72,19 @@ fn ranking<'a>(domain: &str, nodes: &'a [NodeRow]) -> Vec<&'a NodeRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodePlace;
 
     const TIMEOUT: u64 = 60_000;
 
     fn node(name: &str, healthy: bool) -> NodeRow {
         NodeRow {
-            name: name.into(),
-            ipv4: Some("192.0.2.1".into()),
-            ipv6: None,
-            latitude: None,
-            longitude: None,
+            place: NodePlace {
+                name: name.into(),
+                ipv4: Some([192, 0, 2, 1].into()),
+                ipv6: None,
+                latitude: None,
+                longitude: None,
+            },
             healthy,
         }
     }
@@ -104,7 +110,7 @@ mod tests {
     fn ranked(domain: &str, nodes: &[NodeRow]) -> Vec<String> {
         ranking(domain, nodes)
             .iter()
-            .map(|n| n.name.clone())
+            .map(|n| n.place.name.clone())
             .collect()
     }
 
@@ -127,8 +133,8 @@ mod tests {
             .filter_map(|i| {
                 let domain = format!("site{i}.example");
                 issuer(&domain, &nodes, None, 0, TIMEOUT)
-                    .and_then(|n| nodes.iter().find(|x| x.name == n))
-                    .map(|n| n.name.as_str())
+                    .and_then(|n| nodes.iter().find(|x| x.place.name == n))
+                    .map(|n| n.place.name.as_str())
             })
             .collect();
         assert_eq!(issuers.len(), 3, "30 domains all went to {issuers:?}");
@@ -182,7 +188,7 @@ mod tests {
         let order_of = ranked("example.com", &nodes);
         let holder = order_of[0].clone();
         for n in &mut nodes {
-            if n.name == holder {
+            if n.place.name == holder {
                 n.healthy = false;
             }
         }

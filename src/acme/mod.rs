@@ -55,7 +55,7 @@ pub fn start(config: &NodeConfig, services: &Services, shutdown: Shutdown) -> Ac
         sites: services.live.sites.clone(),
         certs: services.live.certs.clone(),
         acme: config.acme_settings(),
-        node: config.name.clone(),
+        node: config.place.name.clone(),
         dns: services.listeners.dns,
     };
     let mut tasks = JoinSet::new();

@@ -67,23 +67,19 @@ pub fn targets(own_node: &str, own: Option<SocketAddr>, nodes: &[NodeRow]) -> Ve
         IpAddr::V6(_) => (false, true),
     };
     for node in nodes {
-        if node.name == own_node || !node.healthy {
+        let place = &node.place;
+        if place.name == own_node || !node.healthy {
             continue;
         }
         let addresses = [
-            node.ipv4.as_deref().filter(|_| v4),
-            node.ipv6.as_deref().filter(|_| v6),
+            place.ipv4.map(IpAddr::V4).filter(|_| v4),
+            place.ipv6.map(IpAddr::V6).filter(|_| v6),
         ];
-        for text in addresses.into_iter().flatten() {
-            match text.parse::<IpAddr>() {
-                Ok(ip) => targets.push(Target {
-                    node: node.name.clone(),
-                    addr: SocketAddr::new(ip, own.port()),
-                }),
-                Err(_) => {
-                    warn!(node = %node.name, address = %text, "node table address is not an IP address; its DNS is not checked")
-                }
-            }
+        for ip in addresses.into_iter().flatten() {
+            targets.push(Target {
+                node: place.name.clone(),
+                addr: SocketAddr::new(ip, own.port()),
+            });
         }
     }
     targets
@@ -194,14 +190,17 @@ async fn txt_values(dns: SocketAddr, name: &str, id: u16) -> Option<Vec<String>>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodePlace;
 
     fn node(name: &str, ipv4: Option<&str>, ipv6: Option<&str>, healthy: bool) -> NodeRow {
         NodeRow {
-            name: name.into(),
-            ipv4: ipv4.map(str::to_string),
-            ipv6: ipv6.map(str::to_string),
-            latitude: None,
-            longitude: None,
+            place: NodePlace {
+                name: name.into(),
+                ipv4: ipv4.and_then(|a| a.parse().ok()),
+                ipv6: ipv6.and_then(|a| a.parse().ok()),
+                latitude: None,
+                longitude: None,
+            },
             healthy,
         }
     }

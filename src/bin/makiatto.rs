@@ -161,7 +161,7 @@ async fn async_main(command: Cmd) -> ExitCode {
                 Ok(running) => running,
                 Err(e) => return fail(&e.to_string()),
             };
-            println!("makiatto node {} ready", node.config.name);
+            println!("makiatto node {} ready", node.config.place.name);
             if let Some(dns) = running.dns_addr {
                 println!("  dns {dns} (udp+tcp)");
             }
@@ -195,7 +195,7 @@ async fn async_main(command: Cmd) -> ExitCode {
             let signal = signal_received();
             let status = format!(
                 "node {} serving http {}",
-                node.config.name, running.http_addr
+                node.config.place.name, running.http_addr
             );
             // The service manager would stop a node that never says ready;
             // say why in the log, since it is then the likely cause.
@@ -314,7 +314,7 @@ async fn admin_call(data: &std::path::Path, command: Command) -> ExitCode {
 /// What a checked node.toml would run, one listener or table a line.
 fn config_summary(node: &NodeConfig) -> String {
     let mut lines = vec![
-        format!("  node {}", node.name),
+        format!("  node {}", node.place.name),
         format!("  data {}", node.data_dir.display()),
         format!("  http {}", node.http.listen),
     ];
@@ -325,13 +325,13 @@ fn config_summary(node: &NodeConfig) -> String {
             .unwrap_or_default();
         lines.push(format!("  https {https} (certificates from {ca})"));
     }
-    if let Some(dns) = node.dns_listen {
-        lines.push(format!("  dns {dns} (udp+tcp)"));
-    }
-    if let Some(dot) = node.dns_tls_listen {
-        lines.push(format!("  dot {dot}"));
-    } else if let Some(dot) = node.dns_tls_auto {
-        lines.push(format!("  dot {dot} (once a certificate covers the node)"));
+    if let Some(dns) = &node.dns {
+        lines.push(format!("  dns {} (udp+tcp)", dns.listen));
+        if let Some(dot) = dns.tls_listen {
+            lines.push(format!("  dot {dot}"));
+        } else if let Some(dot) = dns.tls_auto {
+            lines.push(format!("  dot {dot} (once a certificate covers the node)"));
+        }
     }
     if let Some(ssh) = &node.ssh {
         lines.push(format!(

@@ -25,7 +25,7 @@ pub fn setup(config_path: &Path, domain: Option<&str>) -> Result<String, SetupEr
     let config = NodeConfig::load(config_path)?;
     let state = config.data_dir.join("state.sqlite");
     let (nodes, deployed) = if state.is_file() {
-        let store = Store::open(&state, &config.name)?;
+        let store = Store::open(&state, &config.place.name)?;
         let mut nodes = store.nodes()?;
         if nodes.is_empty() {
             nodes = crate::node::configured_nodes(&config);

@@ -6,10 +6,13 @@
 //! that parses is also validated, so the rest of the node never sees a domain
 //! it cannot serve or a path that escapes the repository.
 
+mod address;
 mod diagnostic;
+mod dns;
 mod mesh;
 mod names;
 mod node;
+mod place;
 mod raw;
 mod records;
 mod repo_path;
@@ -21,11 +24,13 @@ mod toml_error;
 mod wasm;
 
 pub use diagnostic::ConfigError;
+pub use dns::DnsSettings;
 pub use mesh::{MeshSettings, interface_name};
 pub use node::{
-    AcmeSettings, ClusterSettings, HttpSettings, LETS_ENCRYPT, NodeConfig, PeerNode, SshSettings,
+    AcmeSettings, ClusterSettings, HttpSettings, LETS_ENCRYPT, NodeConfig, SshSettings,
 };
-pub use site::{
-    Build, Domain, Function, HeaderRule, OnError, Record, RecordType, Redirect, SiteConfig,
-    Transform,
-};
+pub use place::NodePlace;
+pub use records::{Record, RecordType};
+pub use rules::{HeaderRule, Redirect};
+pub use site::{Build, Domain, SiteConfig};
+pub use wasm::{Function, OnError, Transform};

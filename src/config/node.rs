@@ -1,43 +1,32 @@
 //! `node.toml`: one server's configuration, written by its operator.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde_spanned::Spanned;
 
+use super::address::{ipv4, ipv6, socket_addr};
 use super::diagnostic::Source;
-use super::raw::{self, RawAcme, RawCluster, RawHttp, RawNode, RawPeer};
-use super::{ConfigError, names};
+use super::dns::{DEV_DNS_LISTEN, DnsSettings, dns};
+use super::place::{NodePlace, coordinates, peer};
+use super::raw::{self, RawAcme, RawCluster, RawHttp, RawNode};
+use super::{ConfigError, MeshSettings, names};
 
 /// A parsed and validated `node.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeConfig {
-    /// This node's name: `[a-z0-9-]{1,63}`, unique in the cluster.
-    pub name: String,
+    /// This node's name, public addresses and coordinates.
+    pub place: NodePlace,
     /// Where state, objects, repos and revisions live.
     pub data_dir: PathBuf,
-    pub ipv4: Option<Ipv4Addr>,
-    pub ipv6: Option<Ipv6Addr>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
     /// How many revisions per domain are kept for rollback (default 10).
     pub keep_revisions: usize,
     pub http: HttpSettings,
-    /// `[dns]` listen address (UDP and TCP on the same port): `0.0.0.0:53`
-    /// when `[dns]` is present without `listen`; `None` (no DNS server)
-    /// without `[dns]`.
-    pub dns_listen: Option<SocketAddr>,
-    /// An MMDB city database for locating clients; `None`: every client's
-    /// location is unknown, so every answer lists all healthy nodes.
-    pub geoip_db: Option<PathBuf>,
-    /// TTL in seconds of geographic answers (default 60).
-    pub dns_ttl: u32,
-    /// How many of the nearest healthy nodes a geographic answer lists: 1 or
-    /// 2 (default 1).
-    pub dns_answers: usize,
+    /// `[dns]`: the DNS server; `None` (no `[dns]` table): none.
+    pub dns: Option<DnsSettings>,
     /// `[[nodes]]`: other nodes, until the mesh replicates the node table.
-    pub nodes: Vec<PeerNode>,
+    pub nodes: Vec<NodePlace>,
     /// `[ssh]`: the git and admin endpoint; `None` (no `[ssh]` table) runs
     /// no SSH listener.
     pub ssh: Option<SshSettings>,
@@ -48,21 +37,15 @@ pub struct NodeConfig {
     /// `[acme]` table, Let's Encrypt with the defaults; `makiatto dev`
     /// without one uses a self-signed certificate instead.
     pub acme: Option<AcmeSettings>,
-    /// `[dns] tls_listen`: DNS over TLS (RFC 7858); `None`: none.
-    pub dns_tls_listen: Option<SocketAddr>,
     /// Without `[acme]`, serve self-signed certificates instead of asking
     /// Let's Encrypt (`makiatto dev`); false for `node.toml`.
     pub self_signed_without_acme: bool,
     /// `[mesh]`: the WireGuard mesh; `None` (no `[mesh]` table) keeps the
     /// node on its own.
-    pub mesh: Option<super::MeshSettings>,
+    pub mesh: Option<MeshSettings>,
     /// `[cluster]`: how this node joins a cluster and where its mesh RPC
     /// listens when it runs without WireGuard; `None`: a single node.
     pub cluster: Option<ClusterSettings>,
-    /// DNS over TLS opened once the node holds a certificate for its
-    /// `<node>.ns.<domain>` name: the DNS listener's address at port 853,
-    /// unless `[dns] tls_listen` names one or `[dns] tls = false`.
-    pub dns_tls_auto: Option<SocketAddr>,
 }
 
 /// `[cluster]`: joining, and the mesh RPC address outside WireGuard.
@@ -151,16 +134,6 @@ pub struct HttpSettings {
     pub fallback_to_first_site: bool,
 }
 
-/// One `[[nodes]]` entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeerNode {
-    pub name: String,
-    pub ipv4: Option<Ipv4Addr>,
-    pub ipv6: Option<Ipv6Addr>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-}
-
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
@@ -209,79 +182,17 @@ impl NodeConfig {
             Some(h) => http(src, h)?,
             None => HttpSettings::default(),
         };
-        let mut dns_tls_listen = None;
-        let mut dns_tls_auto = None;
-        let mut dns_ttl = DEFAULT_DNS_TTL;
-        let mut dns_answers = 1;
-        let (dns_listen, geoip_db) = match &raw.dns {
-            Some(d) => {
-                let listen = match &d.listen {
-                    Some(l) => socket_addr(src, l, "dns.listen", "0.0.0.0:53")?,
-                    None => SocketAddr::from(([0, 0, 0, 0], 53)),
-                };
-                if let Some(t) = &d.ttl {
-                    // RFC 2181 §8: TTLs above 2^31 - 1 are treated as zero.
-                    if *t.get_ref() > i32::MAX as u64 {
-                        return Err(src.at(
-                            t.span(),
-                            format!(
-                                "dns.ttl {} is too large; the maximum is 2147483647 seconds (the default is 60)",
-                                t.get_ref()
-                            ),
-                        ));
-                    }
-                    dns_ttl = *t.get_ref() as u32;
-                }
-                if let Some(a) = &d.answers {
-                    if !(1..=2).contains(a.get_ref()) {
-                        return Err(src.at(
-                            a.span(),
-                            format!(
-                                "dns.answers {} is not supported; use 1 (the nearest node) or 2 (the nearest two)",
-                                a.get_ref()
-                            ),
-                        ));
-                    }
-                    dns_answers = *a.get_ref() as usize;
-                }
-                let tls_on = d.tls.as_ref().is_none_or(|t| *t.get_ref());
-                match (&d.tls_listen, &d.tls) {
-                    (Some(l), Some(t)) if !*t.get_ref() => {
-                        return Err(src.at(
-                            l.span(),
-                            "dns.tls_listen is set but dns.tls = false turns DNS over TLS off; remove one of them",
-                        ));
-                    }
-                    (Some(l), _) => {
-                        dns_tls_listen =
-                            Some(socket_addr(src, l, "dns.tls_listen", "0.0.0.0:853")?);
-                    }
-                    (None, _) if tls_on => {
-                        dns_tls_auto = Some(SocketAddr::new(listen.ip(), 853));
-                    }
-                    (None, _) => {}
-                }
-                let geoip = match &d.geoip_db {
-                    Some(g) if g.get_ref().is_empty() => {
-                        return Err(src.at(
-                            g.span(),
-                            "geoip_db is empty; write the path of a GeoLite2-City.mmdb file, or remove it",
-                        ));
-                    }
-                    Some(g) => Some(PathBuf::from(g.get_ref())),
-                    None => None,
-                };
-                (Some(listen), geoip)
-            }
-            None => (None, None),
+        let dns = match &raw.dns {
+            Some(d) => Some(dns(src, d)?),
+            None => None,
         };
 
         // Every node name with the line it first appears on; this node first.
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         seen.insert(name_text.clone(), src.line_of(&name.span()));
         let mut nodes = Vec::with_capacity(raw.nodes.len());
-        for peer in &raw.nodes {
-            nodes.push(peer_node(src, peer, &mut seen)?);
+        for raw_peer in &raw.nodes {
+            nodes.push(peer(src, raw_peer, &mut seen)?);
         }
 
         let ssh = match &raw.ssh {
@@ -322,30 +233,27 @@ impl NodeConfig {
         };
 
         Ok(NodeConfig {
-            name: name_text,
+            place: NodePlace {
+                name: name_text,
+                ipv4: node_ipv4,
+                ipv6: node_ipv6,
+                latitude,
+                longitude,
+            },
             data_dir,
-            ipv4: node_ipv4,
-            ipv6: node_ipv6,
-            latitude,
-            longitude,
             keep_revisions,
             http,
-            dns_listen,
-            geoip_db,
-            dns_ttl,
-            dns_answers,
+            dns,
             nodes,
             ssh,
             https_listen,
             acme,
-            dns_tls_listen,
             self_signed_without_acme: false,
             mesh,
             cluster: match &raw.cluster {
                 Some(c) => Some(cluster(src, c)?),
                 None => None,
             },
-            dns_tls_auto,
         })
     }
 
@@ -369,7 +277,7 @@ impl NodeConfig {
         {
             *hooks = base.join(&*hooks);
         }
-        if let Some(db) = config.geoip_db.as_mut()
+        if let Some(db) = config.dns.as_mut().and_then(|d| d.geoip_db.as_mut())
             && db.is_relative()
         {
             *db = base.join(&*db);
@@ -388,22 +296,21 @@ impl NodeConfig {
     /// The single-machine defaults `makiatto dev` starts from.
     pub fn dev(data_dir: PathBuf, http_listen: SocketAddr) -> NodeConfig {
         NodeConfig {
-            name: "dev".into(),
+            place: NodePlace {
+                name: "dev".into(),
+                ipv4: Some(Ipv4Addr::LOCALHOST),
+                ipv6: None,
+                latitude: None,
+                longitude: None,
+            },
             data_dir,
-            ipv4: Some(Ipv4Addr::LOCALHOST),
-            ipv6: None,
-            latitude: None,
-            longitude: None,
             keep_revisions: 10,
             http: HttpSettings {
                 listen: http_listen,
                 fallback_to_first_site: true,
                 ..HttpSettings::default()
             },
-            dns_listen: Some(DEV_DNS_LISTEN),
-            geoip_db: None,
-            dns_ttl: DEFAULT_DNS_TTL,
-            dns_answers: 1,
+            dns: Some(DnsSettings::listening_on(DEV_DNS_LISTEN)),
             nodes: Vec::new(),
             ssh: Some(SshSettings {
                 listen: SocketAddr::from(([127, 0, 0, 1], 2222)),
@@ -411,11 +318,9 @@ impl NodeConfig {
             }),
             https_listen: None,
             acme: None,
-            dns_tls_listen: None,
             self_signed_without_acme: true,
             mesh: None,
             cluster: None,
-            dns_tls_auto: None,
         }
     }
 
@@ -585,13 +490,6 @@ fn cluster(src: Source<'_>, raw: &RawCluster) -> Result<ClusterSettings, ConfigE
     })
 }
 
-/// Where `makiatto dev` answers DNS unless told otherwise.
-pub const DEV_DNS_LISTEN: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5300);
-/// TTL of geographic answers: short, so a failed node stops receiving
-/// visitors within a minute.
-const DEFAULT_DNS_TTL: u32 = 60;
-
 /// Where a node keeps its state unless `data_dir` says otherwise.
 const DEFAULT_DATA_DIR: &str = "/var/lib/makiatto";
 
@@ -626,140 +524,10 @@ fn http(src: Source<'_>, raw: &RawHttp) -> Result<HttpSettings, ConfigError> {
     Ok(http)
 }
 
-/// Checks one `[[nodes]]` entry and that its name is new.
-fn peer_node(
-    src: Source<'_>,
-    raw: &Spanned<RawPeer>,
-    seen: &mut BTreeMap<String, usize>,
-) -> Result<PeerNode, ConfigError> {
-    let table = raw.span();
-    let raw = raw.get_ref();
-    let Some(name) = &raw.name else {
-        return Err(src.at(
-            table,
-            "missing field \"name\" in [[nodes]]; add the other node's name, e.g. name = \"tokyo\"",
-        ));
-    };
-    let name_text = names::node_name(name.get_ref()).map_err(|m| src.at(name.span(), m))?;
-    if let Some(line) = seen.get(&name_text) {
-        return Err(src.at(
-            name.span(),
-            format!("node {name_text:?} is declared twice (first at line {line}); node names must be unique"),
-        ));
-    }
-    seen.insert(name_text.clone(), src.line_of(&name.span()));
-    let ipv4 = ipv4(src, &raw.ipv4, "ipv4")?;
-    let ipv6 = ipv6(src, &raw.ipv6, "ipv6")?;
-    if ipv4.is_none() && ipv6.is_none() {
-        return Err(src.at(
-            table,
-            format!("node {name_text:?} has no address; add ipv4 = \"...\" and/or ipv6 = \"...\""),
-        ));
-    }
-    let (latitude, longitude) = coordinates(src, &raw.latitude, &raw.longitude)?;
-    Ok(PeerNode {
-        name: name_text,
-        ipv4,
-        ipv6,
-        latitude,
-        longitude,
-    })
-}
-
-fn socket_addr(
-    src: Source<'_>,
-    raw: &Spanned<String>,
-    field: &str,
-    example: &str,
-) -> Result<SocketAddr, ConfigError> {
-    raw.get_ref().parse().map_err(|_| {
-        src.at(
-            raw.span(),
-            format!(
-                "{field} {:?} is not an address and port; write e.g. {example:?} (IPv6: \"[::]:{}\")",
-                raw.get_ref(),
-                example.rsplit(':').next().unwrap_or("80")
-            ),
-        )
-    })
-}
-
-fn ipv4(
-    src: Source<'_>,
-    raw: &Option<Spanned<String>>,
-    field: &str,
-) -> Result<Option<Ipv4Addr>, ConfigError> {
-    let Some(raw) = raw else { return Ok(None) };
-    raw.get_ref().parse().map(Some).map_err(|_| {
-        let hint = if raw.get_ref().parse::<Ipv6Addr>().is_ok() {
-            "it is an IPv6 address; put it in ipv6"
-        } else {
-            "write one such as \"192.0.2.1\""
-        };
-        src.at(
-            raw.span(),
-            format!("{field} {:?} is not an IPv4 address; {hint}", raw.get_ref()),
-        )
-    })
-}
-
-fn ipv6(
-    src: Source<'_>,
-    raw: &Option<Spanned<String>>,
-    field: &str,
-) -> Result<Option<Ipv6Addr>, ConfigError> {
-    let Some(raw) = raw else { return Ok(None) };
-    raw.get_ref().parse().map(Some).map_err(|_| {
-        let hint = if raw.get_ref().parse::<Ipv4Addr>().is_ok() {
-            "it is an IPv4 address; put it in ipv4"
-        } else {
-            "write one such as \"2001:db8::1\""
-        };
-        src.at(
-            raw.span(),
-            format!("{field} {:?} is not an IPv6 address; {hint}", raw.get_ref()),
-        )
-    })
-}
-
-/// Latitude and longitude in decimal degrees: both or neither, in range.
-fn coordinates(
-    src: Source<'_>,
-    latitude: &Option<Spanned<f64>>,
-    longitude: &Option<Spanned<f64>>,
-) -> Result<(Option<f64>, Option<f64>), ConfigError> {
-    for (field, value, limit) in [
-        ("latitude", latitude, 90.0),
-        ("longitude", longitude, 180.0),
-    ] {
-        if let Some(v) = value
-            && !(-limit..=limit).contains(v.get_ref())
-        {
-            return Err(src.at(
-                v.span(),
-                format!(
-                    "{field} {} is out of range; use decimal degrees from -{limit} to {limit}",
-                    v.get_ref()
-                ),
-            ));
-        }
-    }
-    match (latitude, longitude) {
-        (Some(lat), Some(lon)) => Ok((Some(*lat.get_ref()), Some(*lon.get_ref()))),
-        (None, None) => Ok((None, None)),
-        (Some(lat), None) => Err(src.at(
-            lat.span(),
-            "latitude is set without longitude; set both (decimal degrees) or neither",
-        )),
-        (None, Some(lon)) => Err(src.at(
-            lon.span(),
-            "longitude is set without latitude; set both (decimal degrees) or neither",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv6Addr;
+
     use super::*;
 
     fn parse(text: &str) -> NodeConfig {
@@ -779,14 +547,14 @@ mod tests {
     #[test]
     fn example_file_parses() {
         let config = parse(include_str!("../../node.toml.example"));
-        assert_eq!(config.name, "london");
+        assert_eq!(config.place.name, "london");
         assert_eq!(
-            config.ipv6,
+            config.place.ipv6,
             Some("2001:db8::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED))
         );
-        assert_eq!(config.latitude, Some(51.51));
+        assert_eq!(config.place.latitude, Some(51.51));
         assert_eq!(
-            config.dns_listen,
+            config.dns.as_ref().map(|d| d.listen),
             Some(SocketAddr::from(([0, 0, 0, 0], 53)))
         );
         assert_eq!(config.nodes.len(), 2);
@@ -796,9 +564,9 @@ mod tests {
             config.https_listen,
             Some(SocketAddr::from(([0, 0, 0, 0], 443)))
         );
-        assert_eq!(config.dns_tls_listen, None);
+        assert_eq!(config.dns.as_ref().and_then(|d| d.tls_listen), None);
         assert_eq!(
-            config.dns_tls_auto,
+            config.dns.as_ref().and_then(|d| d.tls_auto),
             Some(SocketAddr::from(([0, 0, 0, 0], 853)))
         );
         assert_eq!(
@@ -835,18 +603,21 @@ mod tests {
             "node.toml:3:11: acme.contact \"ops\" is not an e-mail address; write one such as \"ops@example.com\""
         );
         assert_eq!(
-            parse("name = \"a\"\n[dns]\nlisten = \"192.0.2.1:53\"\n").dns_tls_auto,
+            parse("name = \"a\"\n[dns]\nlisten = \"192.0.2.1:53\"\n")
+                .dns
+                .and_then(|d| d.tls_auto),
             Some(SocketAddr::from(([192, 0, 2, 1], 853)))
         );
         let off = parse("name = \"a\"\n[dns]\ntls = false\n");
-        assert_eq!((off.dns_tls_auto, off.dns_tls_listen), (None, None));
+        let off = off.dns.map(|d| (d.tls_auto, d.tls_listen));
+        assert_eq!(off, Some((None, None)));
         let explicit = parse("name = \"a\"\n[dns]\ntls_listen = \"0.0.0.0:8853\"\n");
-        assert_eq!(explicit.dns_tls_auto, None);
+        assert_eq!(explicit.dns.and_then(|d| d.tls_auto), None);
         assert_eq!(
             error("name = \"a\"\n[dns]\ntls = false\ntls_listen = \"0.0.0.0:853\"\n"),
             "node.toml:4:14: dns.tls_listen is set but dns.tls = false turns DNS over TLS off; remove one of them"
         );
-        assert_eq!(parse("name = \"a\"\n").dns_tls_auto, None);
+        assert_eq!(parse("name = \"a\"\n").dns.and_then(|d| d.tls_auto), None);
         assert_eq!(
             error("name = \"a\"\n[acme]\ntakeover_secs = 1\n"),
             "node.toml:3:17: acme.takeover_secs must be at least 3; the default is 600 (ten minutes)"
@@ -891,32 +662,31 @@ mod tests {
         assert_eq!(
             parse("name = \"london\"\n"),
             NodeConfig {
-                name: "london".into(),
+                place: NodePlace {
+                    name: "london".into(),
+                    ipv4: None,
+                    ipv6: None,
+                    latitude: None,
+                    longitude: None,
+                },
                 data_dir: PathBuf::from("/var/lib/makiatto"),
-                ipv4: None,
-                ipv6: None,
-                latitude: None,
-                longitude: None,
                 keep_revisions: 10,
                 http: HttpSettings::default(),
-                dns_listen: None,
-                geoip_db: None,
-                dns_ttl: 60,
-                dns_answers: 1,
+                dns: None,
                 nodes: vec![],
                 ssh: None,
                 https_listen: None,
                 acme: None,
-                dns_tls_listen: None,
                 self_signed_without_acme: false,
                 mesh: None,
                 cluster: None,
-                dns_tls_auto: None,
             }
         );
         // Integers are accepted as coordinates.
         assert_eq!(
-            parse("name = \"a\"\nlatitude = 51\nlongitude = 0\n").latitude,
+            parse("name = \"a\"\nlatitude = 51\nlongitude = 0\n")
+                .place
+                .latitude,
             Some(51.0)
         );
     }
@@ -1003,12 +773,12 @@ mod tests {
     fn dns_settings_have_defaults_and_limits() {
         let config = parse("name = \"a\"\n[dns]\n");
         assert_eq!(
-            config.dns_listen,
+            config.dns.as_ref().map(|d| d.listen),
             Some(SocketAddr::from(([0, 0, 0, 0], 53)))
         );
-        assert_eq!((config.dns_ttl, config.dns_answers), (60, 1));
+        assert_eq!(config.dns.map(|d| (d.ttl, d.answers)), Some((60, 1)));
         let config = parse("name = \"a\"\n[dns]\nttl = 30\nanswers = 2\n");
-        assert_eq!((config.dns_ttl, config.dns_answers), (30, 2));
+        assert_eq!(config.dns.map(|d| (d.ttl, d.answers)), Some((30, 2)));
         assert_eq!(
             error("name = \"a\"\n[dns]\nanswers = 3\n"),
             "node.toml:3:11: dns.answers 3 is not supported; use 1 (the nearest node) or 2 (the nearest two)"
@@ -1083,7 +853,10 @@ mod tests {
             Err(e) => panic!("load: {e}"),
         };
         assert_eq!(config.data_dir, dir.path().join("data"));
-        assert_eq!(config.geoip_db, Some(dir.path().join("geo/City.mmdb")));
+        assert_eq!(
+            config.dns.and_then(|d| d.geoip_db),
+            Some(dir.path().join("geo/City.mmdb"))
+        );
 
         let absolute = "name = \"a\"\ndata_dir = \"/var/lib/x\"\n";
         if let Err(e) = std::fs::write(&path, absolute) {

@@ -8,8 +8,37 @@ use serde_spanned::Spanned;
 
 use super::diagnostic::Source;
 use super::raw::RawRecord;
-use super::site::{Record, RecordType};
 use super::{ConfigError, names, suggest};
+
+/// DNS record types a site may add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordType {
+    A,
+    Aaaa,
+    Cname,
+    Mx,
+    Txt,
+    Srv,
+    Caa,
+    Ns,
+}
+
+/// One `[[domain.records]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub record_type: RecordType,
+    /// Relative name (`@` for the apex, `www`, `_dmarc`…) as written, lowercase.
+    pub name: String,
+    pub value: String,
+    /// MX and SRV priority.
+    pub priority: Option<u16>,
+    /// SRV weight.
+    pub weight: Option<u16>,
+    /// SRV port.
+    pub port: Option<u16>,
+    /// Seconds; `None` uses the zone default.
+    pub ttl: Option<u32>,
+}
 
 /// Record type names as written in the file, in the order messages list them.
 const TYPES: [&str; 8] = ["A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS"];

@@ -10,7 +10,26 @@ use serde_spanned::Spanned;
 use super::ConfigError;
 use super::diagnostic::Source;
 use super::raw::{RawHeader, RawRedirect};
-use super::site::{HeaderRule, Redirect};
+
+/// One `[[domain.headers]]` entry: headers added to responses whose path
+/// matches the glob.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeaderRule {
+    /// URL-path glob (`/assets/**`), validated as a glob.
+    pub pattern: String,
+    /// Header name (lowercase, valid token) → value (valid header value).
+    pub values: BTreeMap<String, String>,
+}
+
+/// One `[[domain.redirects]]` entry, Netlify-style: `from` may end in `*`
+/// (captured as `:splat`) and contain `:name` placeholders; `to` may use both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redirect {
+    pub from: String,
+    pub to: String,
+    /// 301, 302, 303, 307, 308 redirect; 200 rewrites; 404 serves `to` as not found.
+    pub status: u16,
+}
 
 /// Headers the server computes itself; a rule setting them would corrupt
 /// responses rather than decorate them.

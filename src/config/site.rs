@@ -6,7 +6,10 @@ use serde_spanned::Spanned;
 
 use super::diagnostic::Source;
 use super::raw::{self, RawBuild, RawDomain, RawSite};
-use super::{ConfigError, names, records, repo_path, rules, wasm};
+use super::records::{self, Record, RecordType};
+use super::rules::{self, HeaderRule, Redirect};
+use super::wasm::{self, Function, Transform};
+use super::{ConfigError, names, repo_path};
 
 /// A parsed and validated `makiatto.toml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,95 +49,6 @@ pub struct Domain {
     /// `Strict-Transport-Security` max-age in seconds once HTTPS is served;
     /// `None` sends no HSTS header.
     pub hsts_max_age: Option<u64>,
-}
-
-/// DNS record types a site may add.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordType {
-    A,
-    Aaaa,
-    Cname,
-    Mx,
-    Txt,
-    Srv,
-    Caa,
-    Ns,
-}
-
-/// One `[[domain.records]]` entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    pub record_type: RecordType,
-    /// Relative name (`@` for the apex, `www`, `_dmarc`…) as written, lowercase.
-    pub name: String,
-    pub value: String,
-    /// MX and SRV priority.
-    pub priority: Option<u16>,
-    /// SRV weight.
-    pub weight: Option<u16>,
-    /// SRV port.
-    pub port: Option<u16>,
-    /// Seconds; `None` uses the zone default.
-    pub ttl: Option<u32>,
-}
-
-/// One `[[domain.headers]]` entry: headers added to responses whose path
-/// matches the glob.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HeaderRule {
-    /// URL-path glob (`/assets/**`), validated as a glob.
-    pub pattern: String,
-    /// Header name (lowercase, valid token) → value (valid header value).
-    pub values: BTreeMap<String, String>,
-}
-
-/// One `[[domain.redirects]]` entry, Netlify-style: `from` may end in `*`
-/// (captured as `:splat`) and contain `:name` placeholders; `to` may use both.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Redirect {
-    pub from: String,
-    pub to: String,
-    /// 301, 302, 303, 307, 308 redirect; 200 rewrites; 404 serves `to` as not found.
-    pub status: u16,
-}
-
-/// One `[[domain.functions]]` entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Function {
-    /// Path of the component in the served tree; the route is this path
-    /// without the `.wasm` extension.
-    pub path: String,
-    /// Allowed methods, uppercase; empty means all.
-    pub methods: Vec<String>,
-    pub env: BTreeMap<String, String>,
-    pub env_file: Option<String>,
-    pub timeout_ms: Option<u64>,
-    pub max_memory_mb: Option<u64>,
-}
-
-/// What a failing transform does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnError {
-    /// Serve the untransformed file and log the failure.
-    #[default]
-    Skip,
-    /// Refuse the deploy, naming the transform and the file; the previous
-    /// revision stays live.
-    Fail,
-}
-
-/// One `[[domain.transforms]]` entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transform {
-    pub path: String,
-    /// Glob over served file paths (relative, no leading `/`).
-    pub files: String,
-    pub env: BTreeMap<String, String>,
-    pub env_file: Option<String>,
-    pub timeout_ms: Option<u64>,
-    pub max_memory_mb: Option<u64>,
-    pub max_file_size_kb: Option<u64>,
-    pub on_error: OnError,
 }
 
 /// The `[build]` table.
@@ -368,6 +282,7 @@ fn build(src: Source<'_>, raw: &Spanned<RawBuild>) -> Result<Build, ConfigError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::OnError;
 
     fn parse(text: &str) -> SiteConfig {
         match SiteConfig::parse("makiatto.toml", text) {

@@ -9,8 +9,46 @@ use serde_spanned::Spanned;
 
 use super::diagnostic::Source;
 use super::raw::{RawFunction, RawTransform};
-use super::site::{Function, OnError, Transform};
 use super::{ConfigError, repo_path, rules, suggest};
+
+/// One `[[domain.functions]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    /// Path of the component in the served tree; the route is this path
+    /// without the `.wasm` extension.
+    pub path: String,
+    /// Allowed methods, uppercase; empty means all.
+    pub methods: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub env_file: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub max_memory_mb: Option<u64>,
+}
+
+/// What a failing transform does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Serve the untransformed file and log the failure.
+    #[default]
+    Skip,
+    /// Refuse the deploy, naming the transform and the file; the previous
+    /// revision stays live.
+    Fail,
+}
+
+/// One `[[domain.transforms]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transform {
+    pub path: String,
+    /// Glob over served file paths (relative, no leading `/`).
+    pub files: String,
+    pub env: BTreeMap<String, String>,
+    pub env_file: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub max_memory_mb: Option<u64>,
+    pub max_file_size_kb: Option<u64>,
+    pub on_error: OnError,
+}
 
 /// Checks one `[[domain.functions]]` entry.
 pub(super) fn function(

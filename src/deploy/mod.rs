@@ -168,9 +168,9 @@ impl Deployer {
         let wasm = crate::wasm::Host::new(
             &data.join("wasm").join("compiled"),
             crate::wasm::NodeInfo {
-                name: config.name.clone(),
-                latitude: config.latitude.unwrap_or(0.0),
-                longitude: config.longitude.unwrap_or(0.0),
+                name: config.place.name.clone(),
+                latitude: config.place.latitude.unwrap_or(0.0),
+                longitude: config.place.longitude.unwrap_or(0.0),
             },
         )?;
         let deployer = Deployer {

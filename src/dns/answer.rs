@@ -327,7 +327,7 @@ value = "wild"
 
     fn nodes() -> Vec<NodeRow> {
         let mut tokyo = node("tokyo", "203.0.113.1", (35.68, 139.69));
-        tokyo.ipv6 = Some("2001:db8::3".into());
+        tokyo.place.ipv6 = "2001:db8::3".parse().ok();
         vec![
             node("london", "192.0.2.1", (51.51, -0.13)),
             node("seattle", "198.51.100.1", (47.61, -122.33)),

@@ -106,8 +106,8 @@ pub struct Dns {
     pub tasks: JoinSet<()>,
 }
 
-/// Binds UDP and TCP on `config.dns_listen` (and DNS over TLS on
-/// `config.dns_tls_listen`, with the live certificates) and answers from
+/// Binds UDP and TCP on `config.dns`'s `listen` (and DNS over TLS on its
+/// `tls_listen`, with the live certificates) and answers from
 /// the live sites and the store until `shutdown`. Does nothing (no
 /// addresses) when the node has no DNS listener configured.
 pub async fn start(
@@ -116,7 +116,7 @@ pub async fn start(
     shutdown: Shutdown,
 ) -> Result<Dns, DnsError> {
     let mut tasks = JoinSet::new();
-    let Some(listen) = config.dns_listen else {
+    let Some(dns) = &config.dns else {
         return Ok(Dns {
             addr: None,
             dot_addr: None,
@@ -125,7 +125,8 @@ pub async fn start(
     };
     let store = services.store.clone();
     let certs = services.live.certs.clone();
-    let geo = Arc::new(match &config.geoip_db {
+    let listen = dns.listen;
+    let geo = Arc::new(match &dns.geoip_db {
         Some(path) => GeoIp::open(path)?,
         None => GeoIp::none(),
     });
@@ -134,8 +135,8 @@ pub async fn start(
         store: store.clone(),
         geo: geo.clone(),
         settings: Settings {
-            ttl: config.dns_ttl,
-            answers: config.dns_answers,
+            ttl: dns.ttl,
+            answers: dns.answers,
         },
     });
     let snapshot = Arc::new(ArcSwap::from_pointee(sources.snapshot()?));
@@ -162,8 +163,8 @@ pub async fn start(
         shutdown.clone(),
     ));
 
-    if config.dns_tls_listen.is_none()
-        && let Some(dot) = config.dns_tls_auto
+    if dns.tls_listen.is_none()
+        && let Some(dot) = dns.tls_auto
     {
         tasks.spawn(tls::serve_once_certified(
             server::Handler {
@@ -173,14 +174,14 @@ pub async fn start(
             dot,
             certs.clone(),
             store.clone(),
-            config.name.clone(),
+            config.place.name.clone(),
             shutdown.clone(),
         ));
     }
     let mut server = Server::new(server::Handler { snapshot, geo });
     server.register_socket(udp);
     server.register_listener(tcp, server::TCP_IDLE, server::TCP_RESPONSE_BUFFER);
-    let dot_addr = match config.dns_tls_listen {
+    let dot_addr = match dns.tls_listen {
         Some(addr) => Some(tls::register(&mut server, addr, certs).await?),
         None => None,
     };
@@ -195,7 +196,7 @@ pub async fn start(
             error!(error = %e, "DNS server stopped");
         }
     });
-    info!(dns = %addr, dot = ?dot_addr, geoip = ?config.geoip_db.as_deref(), "DNS listening");
+    info!(dns = %addr, dot = ?dot_addr, geoip = ?dns.geoip_db.as_deref(), "DNS listening");
     Ok(Dns {
         addr: Some(addr),
         dot_addr,

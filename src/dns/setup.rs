@@ -2,6 +2,7 @@
 //! each `<node>.ns.<domain>`, the NS list, and `dig` commands to check.
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use crate::store::NodeRow;
 
@@ -10,7 +11,7 @@ pub fn registrar_steps(domain: &str, nodes: &[NodeRow]) -> String {
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     let servers: Vec<&NodeRow> = nodes
         .iter()
-        .filter(|n| n.ipv4.is_some() || n.ipv6.is_some())
+        .filter(|n| n.place.ipv4.is_some() || n.place.ipv6.is_some())
         .collect();
     let mut out = String::new();
     let _ = writeln!(out, "Delegating {domain} to this cluster\n");
@@ -23,7 +24,7 @@ pub fn registrar_steps(domain: &str, nodes: &[NodeRow]) -> String {
     }
     let width = servers
         .iter()
-        .map(|n| n.name.len() + ".ns.".len() + domain.len())
+        .map(|n| n.place.name.len() + ".ns.".len() + domain.len())
         .max()
         .unwrap_or(0);
     let _ = writeln!(
@@ -31,11 +32,11 @@ pub fn registrar_steps(domain: &str, nodes: &[NodeRow]) -> String {
         "1. At the registrar of {domain}, create these glue records\n   (often called \"child name servers\", \"host records\" or \"register name servers\"):\n"
     );
     for node in &servers {
-        let host = format!("{}.ns.{domain}", node.name);
-        if let Some(ip) = &node.ipv4 {
+        let host = format!("{}.ns.{domain}", node.place.name);
+        if let Some(ip) = &node.place.ipv4 {
             let _ = writeln!(out, "   {host:<width$}  A     {ip}");
         }
-        if let Some(ip) = &node.ipv6 {
+        if let Some(ip) = &node.place.ipv6 {
             let _ = writeln!(out, "   {host:<width$}  AAAA  {ip}");
         }
     }
@@ -44,14 +45,17 @@ pub fn registrar_steps(domain: &str, nodes: &[NodeRow]) -> String {
         "\n2. Set the name servers of {domain} to exactly these, replacing the registrar's:\n"
     );
     for node in &servers {
-        let _ = writeln!(out, "   {}.ns.{domain}", node.name);
+        let _ = writeln!(out, "   {}.ns.{domain}", node.place.name);
     }
     let _ = writeln!(
         out,
         "\n3. Check each node answers now (AA flag, the records above):\n"
     );
     for node in &servers {
-        let ip = node.ipv4.as_deref().or(node.ipv6.as_deref()).unwrap_or("");
+        let ip = (node.place.ipv4.map(IpAddr::V4))
+            .or(node.place.ipv6.map(IpAddr::V6))
+            .map(|ip| ip.to_string())
+            .unwrap_or_default();
         let _ = writeln!(out, "   dig +norecurse NS {domain} @{ip}");
     }
     let _ = writeln!(
@@ -64,24 +68,29 @@ pub fn registrar_steps(domain: &str, nodes: &[NodeRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodePlace;
 
     #[test]
     fn steps_list_glue_name_servers_and_checks() {
         let nodes = [
             NodeRow {
-                name: "london".into(),
-                ipv4: Some("192.0.2.1".into()),
-                ipv6: Some("2001:db8::1".into()),
-                latitude: None,
-                longitude: None,
+                place: NodePlace {
+                    name: "london".into(),
+                    ipv4: "192.0.2.1".parse().ok(),
+                    ipv6: "2001:db8::1".parse().ok(),
+                    latitude: None,
+                    longitude: None,
+                },
                 healthy: true,
             },
             NodeRow {
-                name: "tokyo".into(),
-                ipv4: Some("203.0.113.1".into()),
-                ipv6: None,
-                latitude: None,
-                longitude: None,
+                place: NodePlace {
+                    name: "tokyo".into(),
+                    ipv4: "203.0.113.1".parse().ok(),
+                    ipv6: None,
+                    latitude: None,
+                    longitude: None,
+                },
                 healthy: false,
             },
         ];

@@ -21,6 +21,7 @@ use tracing::warn;
 
 use super::geo::GeoIp;
 use super::select::Candidate;
+use crate::config::NodePlace;
 use crate::config::{Domain, RecordType as ConfigType};
 use crate::store::{AcmeChallenge, NodeRow};
 
@@ -200,9 +201,15 @@ fn dns_nodes(rows: &[NodeRow], geo: &GeoIp) -> Vec<DnsNode> {
     let mut nodes: Vec<DnsNode> = rows
         .iter()
         .map(|row| {
-            let ipv4 = row.ipv4.as_deref().and_then(|a| a.parse().ok());
-            let ipv6 = row.ipv6.as_deref().and_then(|a| a.parse().ok());
-            let configured = row.latitude.zip(row.longitude);
+            let NodePlace {
+                name,
+                ipv4,
+                ipv6,
+                latitude,
+                longitude,
+            } = &row.place;
+            let (ipv4, ipv6) = (*ipv4, *ipv6);
+            let configured = latitude.zip(*longitude);
             let location = configured.or_else(|| {
                 [
                     ipv4.map(std::net::IpAddr::V4),
@@ -213,7 +220,7 @@ fn dns_nodes(rows: &[NodeRow], geo: &GeoIp) -> Vec<DnsNode> {
                 .find_map(|ip| geo.locate(ip).coordinates)
             });
             DnsNode {
-                name: row.name.clone(),
+                name: name.clone(),
                 ipv4,
                 ipv6,
                 candidate: Candidate {
@@ -525,11 +532,13 @@ pub(crate) mod tests {
 
     pub(crate) fn node(name: &str, ipv4: &str, at: (f64, f64)) -> NodeRow {
         NodeRow {
-            name: name.into(),
-            ipv4: Some(ipv4.into()),
-            ipv6: None,
-            latitude: Some(at.0),
-            longitude: Some(at.1),
+            place: NodePlace {
+                name: name.into(),
+                ipv4: ipv4.parse().ok(),
+                ipv6: None,
+                latitude: Some(at.0),
+                longitude: Some(at.1),
+            },
             healthy: true,
         }
     }

@@ -14,6 +14,7 @@ mod hooks;
 mod host_key;
 pub mod keys;
 pub mod locks;
+mod pack;
 mod pktline;
 mod push;
 mod receive;

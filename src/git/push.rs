@@ -1,7 +1,9 @@
-//! What a push does once its objects are stored: check each ref update,
-//! validate the site config at each new branch tip, run `pre-receive`,
-//! then — holding the repository's lock — check the old ids, deploy, and
-//! move the refs in one transaction; finally `post-receive` and the URLs.
+//! What a push does once its objects are stored, as phases over one list
+//! of ref updates, each carrying its own status: check (names,
+//! connectivity, the site config at each new branch tip), `pre-receive`,
+//! then, holding the repository's lock, check the old ids, deploy, and
+//! write the refs in one transaction; finally report (`post-receive`, the
+//! URLs). A phase only looks at the updates still standing.
 //!
 //! Deploying before moving the ref means a failed deploy leaves the ref
 //! (and every served site) as it was; the lock means two pushes to one
@@ -11,8 +13,8 @@ use gix::ObjectId;
 use tracing::info;
 
 use super::connectivity;
+use super::pack::ReceivedPack;
 use super::pktline::Output;
-use super::receive::ReceivedPack;
 use super::repo::{RefUpdate, Repo};
 use super::tree_source::CommitSource;
 use super::{GitError, GitService};
@@ -24,7 +26,63 @@ pub type Command = RefUpdate;
 /// Per-command outcome: `Err(reason)` is reported as `ng <ref> <reason>`.
 pub type Status = Result<(), String>;
 
-/// Applies `commands`; returns one status per command, in order.
+/// One ref update of a push and what has become of it so far.
+#[derive(Debug)]
+pub struct Update {
+    pub command: Command,
+    pub status: Status,
+    /// Whether a deploy recorded this update's ref row with its pointers
+    /// (one stamp, see store/switch.rs), so it needs no row of its own.
+    switched: bool,
+}
+
+impl Update {
+    /// `command`, refused already if its name may not be pushed.
+    pub fn new(command: Command) -> Update {
+        let status = check_name(&command.name);
+        Update {
+            command,
+            status,
+            switched: false,
+        }
+    }
+
+    /// `command`, failed for `reason` before any phase ran.
+    pub fn failed(command: Command, reason: &str) -> Update {
+        Update {
+            command,
+            status: Err(reason.to_string()),
+            switched: false,
+        }
+    }
+
+    fn standing(&self) -> bool {
+        self.status.is_ok()
+    }
+
+    /// The branch this update moves, while it still stands.
+    fn standing_branch(&self) -> Option<&str> {
+        branch(&self.command.name).filter(|_| self.standing())
+    }
+}
+
+/// The push being applied: where, and whether one failure fails all.
+struct Push<'a, W: std::io::Write> {
+    service: &'a GitService,
+    repo: &'a Repo,
+    atomic: bool,
+    out: &'a mut Output<W>,
+}
+
+/// What the deploy phase made live or took down, for the report.
+#[derive(Default)]
+struct Deployments {
+    live: Vec<Deployed>,
+    removed: Vec<String>,
+}
+
+/// Applies `commands`; returns one update per command, in order, each
+/// with its final status.
 pub fn apply<W: std::io::Write>(
     service: &GitService,
     repo: &Repo,
@@ -32,179 +90,243 @@ pub fn apply<W: std::io::Write>(
     pack: Option<&ReceivedPack>,
     atomic: bool,
     out: &mut Output<W>,
-) -> Result<Vec<Status>, GitError> {
-    let mut statuses: Vec<Status> = commands.iter().map(|c| check_name(&c.name)).collect();
-
-    // Connectivity: every new tip must reach only objects that exist.
-    let in_pack = |id: &ObjectId| pack.is_some_and(|p| p.contains(id));
-    let mut holes = false;
-    for (c, status) in commands.iter().zip(statuses.iter_mut()) {
-        if status.is_ok()
-            && !c.new.is_null()
-            && let Err(e) = connectivity::check(&repo.odb, &[c.new], &in_pack)
-        {
-            out.message(&format!("error: {}: {e}", c.name))?;
-            *status = Err("missing necessary objects".into());
-            holes = true;
-        }
-    }
-    if holes && let Some(pack) = pack {
-        // Keep the invariant that every stored pack is closed.
-        pack.discard();
-    }
-
-    info!(repo = %repo.name, "connectivity checked");
-    // The site config at each new branch tip must deploy.
-    for (c, status) in commands.iter().zip(statuses.iter_mut()) {
-        if status.is_err() || c.new.is_null() || branch(&c.name).is_none() {
-            continue;
-        }
-        let checked = CommitSource::new(&repo.odb, c.new)
-            .and_then(|source| service.services.deployer.check(&source, repo.name.as_str()));
-        if let Err(e) = checked {
-            out.message(&format!("error: {e}"))?;
-            *status = Err(match e {
-                DeployError::Config(_) => "invalid makiatto.toml".into(),
-                DeployError::DomainOwned { .. } => "domain owned by another repository".into(),
-                DeployError::MissingModule { .. } | DeployError::MissingEnvFile { .. } => {
-                    "missing WebAssembly file".into()
-                }
-                DeployError::InvalidModule { .. } => "invalid WebAssembly module".into(),
-                _ => "site check failed".into(),
-            });
-        }
-    }
-    fail_all_if_atomic(atomic, &mut statuses);
-
-    // pre-receive sees exactly the updates still standing.
-    let standing: Vec<Command> = accepted(commands, &statuses);
-    if standing.is_empty() {
-        return Ok(statuses);
-    }
-    if let Some(run) =
-        service
-            .hooks
-            .run("pre-receive", repo.name.as_str(), &repo.path, &standing)?
-    {
-        for line in &run.output {
-            out.message(line)?;
-        }
-        if !run.success {
-            for status in statuses.iter_mut().filter(|s| s.is_ok()) {
-                *status = Err("pre-receive hook declined".into());
-            }
-            return Ok(statuses);
-        }
+) -> Result<Vec<Update>, GitError> {
+    let mut updates: Vec<Update> = commands.iter().cloned().map(Update::new).collect();
+    let mut push = Push {
+        service,
+        repo,
+        atomic,
+        out,
+    };
+    push.check_connectivity(&mut updates, pack)?;
+    push.check_sites(&mut updates)?;
+    if !push.pre_receive(&mut updates)? {
+        return Ok(updates);
     }
 
     info!(repo = %repo.name, "push validated");
     let lock = service.repo_lock(repo.name.as_str());
     let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-    let current = repo.refs()?;
-    for (c, status) in commands.iter().zip(statuses.iter_mut()) {
-        if status.is_err() {
-            continue;
-        }
-        let now = current
-            .iter()
-            .find(|(n, _)| *n == c.name)
-            .map(|(_, id)| *id);
-        let expected = (!c.old.is_null()).then_some(c.old);
-        if now != expected {
-            let is = now.map_or_else(|| "missing".to_string(), |id| id.to_string());
-            out.message(&format!(
-                "error: cannot lock ref '{}': is at {is} but expected {}",
-                c.name, c.old
-            ))?;
-            *status = Err("failed to update ref".into());
-        }
-    }
-    fail_all_if_atomic(atomic, &mut statuses);
-
-    // Deploy, then move the refs that deployed. A deploy records its ref's
-    // row in the same switch as its pointers (one stamp, see
-    // store/switch.rs); `switched` says which commands' rows went that way.
-    let mut live: Vec<Deployed> = Vec::new();
-    let mut removed: Vec<String> = Vec::new();
-    let mut switched = vec![false; commands.len()];
-    for ((c, status), switched) in commands.iter().zip(statuses.iter_mut()).zip(&mut switched) {
-        let Some(branch) = branch(&c.name).filter(|_| status.is_ok()) else {
-            continue;
-        };
-        if c.new.is_null() {
-            removed.extend(
-                service
-                    .services
-                    .deployer
-                    .remove_previews(repo.name.as_str(), branch)?,
-            );
-            continue;
-        }
-        let short = &c.new.to_string()[..7];
-        out.progress(&format!("deploying {branch} ({short})"))?;
-        let row = store_ref(repo, c);
-        match deploy_branch(service, repo, branch, c.new, &row) {
-            Ok(deployed) => {
-                *switched = !deployed.is_empty();
-                live.extend(deployed);
-            }
-            Err(e) => {
-                out.message(&format!("error: deploy of {branch} failed: {e}"))?;
-                *status = Err("deploy failed".into());
-            }
-        }
-    }
-    fail_all_if_atomic(atomic, &mut statuses);
-    info!(repo = %repo.name, "deployed");
-    let updates = accepted(commands, &statuses);
-    if !updates.is_empty()
-        && let Err(e) = repo.update_refs(&updates)
-    {
-        out.message(&format!("error: {e}"))?;
-        for status in statuses.iter_mut().filter(|s| s.is_ok()) {
-            *status = Err("failed to update ref".into());
-        }
-    }
-    // Ref rows for the updates no deploy switched. A switched row stays
-    // even if its update failed after all: its deploy is live, and the
-    // replicated ref then follows the row (git_sync), so the branch and
-    // the served site never disagree.
-    let store = &service.services.store;
-    for ((c, status), switched) in commands.iter().zip(&statuses).zip(&switched) {
-        if status.is_err() || *switched {
-            continue;
-        }
-        for r in &store_ref(repo, c) {
-            store.set_ref(&r.repo, &r.name, r.target.as_deref())?;
-        }
-    }
+    push.check_old_ids(&mut updates)?;
+    let deployments = push.deploy(&mut updates)?;
+    push.write_refs(&mut updates)?;
     drop(guard);
 
-    let updated = accepted(commands, &statuses);
-    if !updated.is_empty()
-        && let Some(run) =
-            service
+    push.report(&updates, &deployments)?;
+    Ok(updates)
+}
+
+impl<W: std::io::Write> Push<'_, W> {
+    /// Every new tip must reach only objects that exist; a pack that
+    /// leaves a hole is deleted, keeping every stored pack closed.
+    fn check_connectivity(
+        &mut self,
+        updates: &mut [Update],
+        pack: Option<&ReceivedPack>,
+    ) -> Result<(), GitError> {
+        let in_pack = |id: &ObjectId| pack.is_some_and(|p| p.contains(id));
+        let mut holes = false;
+        for u in updates.iter_mut() {
+            let c = &u.command;
+            if u.standing()
+                && !c.new.is_null()
+                && let Err(e) = connectivity::check(&self.repo.odb, &[c.new], &in_pack)
+            {
+                self.out.message(&format!("error: {}: {e}", c.name))?;
+                u.status = Err("missing necessary objects".into());
+                holes = true;
+            }
+        }
+        if holes && let Some(pack) = pack {
+            pack.discard();
+        }
+        info!(repo = %self.repo.name, "connectivity checked");
+        Ok(())
+    }
+
+    /// The site config at each new branch tip must deploy.
+    fn check_sites(&mut self, updates: &mut [Update]) -> Result<(), GitError> {
+        for u in updates.iter_mut() {
+            let c = &u.command;
+            if c.new.is_null() || u.standing_branch().is_none() {
+                continue;
+            }
+            let checked = CommitSource::new(&self.repo.odb, c.new).and_then(|source| {
+                self.service
+                    .services
+                    .deployer
+                    .check(&source, self.repo.name.as_str())
+            });
+            if let Err(e) = checked {
+                self.out.message(&format!("error: {e}"))?;
+                u.status = Err(site_refusal(&e).into());
+            }
+        }
+        self.fail_all_if_atomic(updates);
+        Ok(())
+    }
+
+    /// Runs `pre-receive` on exactly the updates still standing; false
+    /// when none stands or the hook declined (the push ends there).
+    fn pre_receive(&mut self, updates: &mut [Update]) -> Result<bool, GitError> {
+        let standing = standing(updates);
+        if standing.is_empty() {
+            return Ok(false);
+        }
+        let repo = self.repo;
+        let Some(run) =
+            self.service
                 .hooks
-                .run("post-receive", repo.name.as_str(), &repo.path, &updated)?
-    {
+                .run("pre-receive", repo.name.as_str(), &repo.path, &standing)?
+        else {
+            return Ok(true);
+        };
         for line in &run.output {
-            out.message(line)?;
+            self.out.message(line)?;
+        }
+        if !run.success {
+            fail_standing(updates, "pre-receive hook declined");
+        }
+        Ok(run.success)
+    }
+
+    /// Under the lock: each ref must still be where the client saw it, as
+    /// git's stale update check says.
+    fn check_old_ids(&mut self, updates: &mut [Update]) -> Result<(), GitError> {
+        let current = self.repo.refs()?;
+        for u in updates.iter_mut().filter(|u| u.standing()) {
+            let c = &u.command;
+            let now = current
+                .iter()
+                .find(|(n, _)| *n == c.name)
+                .map(|(_, id)| *id);
+            let expected = (!c.old.is_null()).then_some(c.old);
+            if now != expected {
+                let is = now.map_or_else(|| "missing".to_string(), |id| id.to_string());
+                self.out.message(&format!(
+                    "error: cannot lock ref '{}': is at {is} but expected {}",
+                    c.name, c.old
+                ))?;
+                u.status = Err("failed to update ref".into());
+            }
+        }
+        self.fail_all_if_atomic(updates);
+        Ok(())
+    }
+
+    /// Deploys each standing branch (a deleted branch takes its previews
+    /// down). A deploy records its ref's row in the same switch as its
+    /// pointers; `switched` says which updates' rows went that way.
+    fn deploy(&mut self, updates: &mut [Update]) -> Result<Deployments, GitError> {
+        let mut deployments = Deployments::default();
+        let repo = self.repo;
+        for u in updates.iter_mut() {
+            let Some(branch) = u.standing_branch() else {
+                continue;
+            };
+            let c = &u.command;
+            if c.new.is_null() {
+                deployments.removed.extend(
+                    self.service
+                        .services
+                        .deployer
+                        .remove_previews(repo.name.as_str(), branch)?,
+                );
+                continue;
+            }
+            let short = &c.new.to_string()[..7];
+            self.out
+                .progress(&format!("deploying {branch} ({short})"))?;
+            let row = store_ref(repo, c);
+            match deploy_branch(self.service, repo, branch, c.new, &row) {
+                Ok(deployed) => {
+                    u.switched = !deployed.is_empty();
+                    deployments.live.extend(deployed);
+                }
+                Err(e) => {
+                    self.out
+                        .message(&format!("error: deploy of {branch} failed: {e}"))?;
+                    u.status = Err("deploy failed".into());
+                }
+            }
+        }
+        self.fail_all_if_atomic(updates);
+        info!(repo = %repo.name, "deployed");
+        Ok(deployments)
+    }
+
+    /// Moves the standing refs in one transaction, then records the ref
+    /// rows no deploy switched. A switched row stays even if its update
+    /// failed after all: its deploy is live, and the replicated ref then
+    /// follows the row (git_sync), so the branch and the served site never
+    /// disagree.
+    fn write_refs(&mut self, updates: &mut [Update]) -> Result<(), GitError> {
+        let moves = standing(updates);
+        if !moves.is_empty()
+            && let Err(e) = self.repo.update_refs(&moves)
+        {
+            self.out.message(&format!("error: {e}"))?;
+            fail_standing(updates, "failed to update ref");
+        }
+        let store = &self.service.services.store;
+        for u in updates.iter().filter(|u| u.standing() && !u.switched) {
+            for r in &store_ref(self.repo, &u.command) {
+                store.set_ref(&r.repo, &r.name, r.target.as_deref())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `post-receive` on the updates that went through, then what was
+    /// taken down and the URLs now live.
+    fn report(&mut self, updates: &[Update], deployments: &Deployments) -> Result<(), GitError> {
+        let updated = standing(updates);
+        let repo = self.repo;
+        if !updated.is_empty()
+            && let Some(run) =
+                self.service
+                    .hooks
+                    .run("post-receive", repo.name.as_str(), &repo.path, &updated)?
+        {
+            for line in &run.output {
+                self.out.message(line)?;
+            }
+        }
+        for host in &deployments.removed {
+            self.out.message(&format!("preview removed: {host}"))?;
+        }
+        for d in &deployments.live {
+            for host in &d.hosts {
+                self.out.message(&format!(
+                    "live: {}  (revision {}, {} files)",
+                    self.service.url(host),
+                    &d.root[..12],
+                    d.files
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// With `atomic`, one failure fails every update.
+    fn fail_all_if_atomic(&self, updates: &mut [Update]) {
+        if self.atomic && updates.iter().any(|u| !u.standing()) {
+            fail_standing(updates, "atomic push failed");
         }
     }
-    for host in &removed {
-        out.message(&format!("preview removed: {host}"))?;
-    }
-    for d in &live {
-        for host in &d.hosts {
-            out.message(&format!(
-                "live: {}  (revision {}, {} files)",
-                service.url(host),
-                &d.root[..12],
-                d.files
-            ))?;
+}
+
+/// The `ng` reason for a site that would not deploy.
+fn site_refusal(e: &DeployError) -> &'static str {
+    match e {
+        DeployError::Config(_) => "invalid makiatto.toml",
+        DeployError::DomainOwned { .. } => "domain owned by another repository",
+        DeployError::MissingModule { .. } | DeployError::MissingEnvFile { .. } => {
+            "missing WebAssembly file"
         }
+        DeployError::InvalidModule { .. } => "invalid WebAssembly module",
+        _ => "site check failed",
     }
-    Ok(statuses)
 }
 
 /// Deploys `commit` of `branch`: production for the domains whose
@@ -235,22 +357,19 @@ fn store_ref(repo: &Repo, c: &Command) -> [crate::store::RefUpdate; 1] {
     }]
 }
 
-/// The commands whose status is still ok.
-fn accepted(commands: &[Command], statuses: &[Status]) -> Vec<Command> {
-    commands
+/// The commands of the updates still standing.
+fn standing(updates: &[Update]) -> Vec<Command> {
+    updates
         .iter()
-        .zip(statuses)
-        .filter(|(_, s)| s.is_ok())
-        .map(|(c, _)| c.clone())
+        .filter(|u| u.standing())
+        .map(|u| u.command.clone())
         .collect()
 }
 
-/// With `atomic`, one failure fails every command.
-fn fail_all_if_atomic(atomic: bool, statuses: &mut [Status]) {
-    if atomic && statuses.iter().any(|s| s.is_err()) {
-        for status in statuses.iter_mut().filter(|s| s.is_ok()) {
-            *status = Err("atomic push failed".into());
-        }
+/// Fails every update still standing, for `reason`.
+fn fail_standing(updates: &mut [Update], reason: &str) {
+    for u in updates.iter_mut().filter(|u| u.standing()) {
+        u.status = Err(reason.into());
     }
 }
 

@@ -7,13 +7,12 @@
 
 use std::collections::HashSet;
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
 use gix::ObjectId;
 
+use super::pack::{ReceivedPack, receive_pack_data};
 use super::pktline::{Output, Pkt, read_pkt, text, write_advertisement, write_flush, write_pkt};
-use super::push::{self, Command};
+use super::push::{self, Command, Update};
 use super::repo::Repo;
 use super::{GitError, GitService, RepoName};
 
@@ -23,26 +22,6 @@ fn capabilities() -> String {
         "report-status delete-refs side-band-64k quiet atomic ofs-delta object-format=sha1 agent=makiatto/{}",
         env!("CARGO_PKG_VERSION")
     )
-}
-
-/// A pack received and indexed into the repository.
-pub struct ReceivedPack {
-    pub index: gix_pack::index::File,
-    pub pack_path: PathBuf,
-    pub index_path: PathBuf,
-}
-
-impl ReceivedPack {
-    /// Whether `id` arrived in this pack.
-    pub fn contains(&self, id: &ObjectId) -> bool {
-        self.index.lookup(id).is_some()
-    }
-
-    /// Deletes the pack (it failed the connectivity check).
-    pub fn discard(&self) {
-        let _ = std::fs::remove_file(&self.index_path);
-        let _ = std::fs::remove_file(&self.pack_path);
-    }
 }
 
 /// Serves one `git-receive-pack` session on `input`/`output`.
@@ -103,9 +82,12 @@ pub fn serve(
         }
     }
 
-    let statuses = match &unpack {
+    let updates = match &unpack {
         Ok(pack) => push::apply(service, &repo, &commands, pack.as_ref(), atomic, &mut out)?,
-        Err(_) => vec![Err("unpacker error".to_string()); commands.len()],
+        Err(_) => commands
+            .into_iter()
+            .map(|c| Update::failed(c, "unpacker error"))
+            .collect(),
     };
 
     if caps.contains("report-status") {
@@ -114,10 +96,11 @@ pub fn serve(
             Ok(_) => write_pkt(&mut report, b"unpack ok\n")?,
             Err(e) => write_pkt(&mut report, format!("unpack {}\n", one_line(e)).as_bytes())?,
         }
-        for (command, status) in commands.iter().zip(&statuses) {
-            let line = match status {
-                Ok(()) => format!("ok {}\n", command.name),
-                Err(reason) => format!("ng {} {}\n", command.name, one_line(reason)),
+        for update in &updates {
+            let name = &update.command.name;
+            let line = match &update.status {
+                Ok(()) => format!("ok {name}\n"),
+                Err(reason) => format!("ng {name} {}\n", one_line(reason)),
             };
             write_pkt(&mut report, line.as_bytes())?;
         }
@@ -159,82 +142,4 @@ fn parse_command(line: &[u8]) -> Result<Command, GitError> {
         new: id(new)?,
         name: name.to_string(),
     })
-}
-
-/// Reads the pack that follows the commands into `objects/pack`, resolving
-/// a thin pack's bases from the repository; `None` for an empty pack (the
-/// client had nothing new to send, e.g. a branch at a known commit).
-pub(super) fn receive_pack_data(
-    repo: &Repo,
-    input: &mut dyn std::io::BufRead,
-) -> Result<Option<ReceivedPack>, GitError> {
-    let interrupt = AtomicBool::new(false);
-    // Spool the pack to disk first, then index it: indexing straight from
-    // the SSH channel measured ~20x slower than from a file (reads small
-    // and interleaved with the transfer), and the file bounds nothing more
-    // than the pack itself would.
-    let spool = Spool::receive(&repo.pack_dir(), input)?;
-    let mut spooled = std::io::BufReader::with_capacity(256 * 1024, spool.open()?);
-    let input: &mut dyn std::io::BufRead = &mut spooled;
-    let options = gix_pack::bundle::write::Options {
-        thread_limit: None,
-        iteration_mode: gix_pack::data::input::Mode::Verify,
-        index_version: gix_pack::index::Version::V2,
-        ..Default::default()
-    };
-    let outcome = gix_pack::Bundle::write_to_directory(
-        input,
-        Some(&repo.pack_dir()),
-        &mut gix::progress::Discard,
-        &interrupt,
-        Some(repo.odb.clone()),
-        gix::hash::Kind::Sha1,
-        options,
-    )
-    .map_err(|e| GitError::Pack(e.into()))?;
-    let (Some(index_path), Some(pack_path)) = (outcome.index_path, outcome.data_path) else {
-        if outcome.index.num_objects == 0 {
-            return Ok(None);
-        }
-        return Err(GitError::Pack("the pack was not written".into()));
-    };
-    let index = gix_pack::index::File::at(&index_path, gix::hash::Kind::Sha1)
-        .map_err(|e| GitError::Pack(e.into()))?;
-    Ok(Some(ReceivedPack {
-        index,
-        pack_path,
-        index_path,
-    }))
-}
-
-/// The pack as received, in `objects/pack/incoming-*.tmp`, removed on drop.
-struct Spool {
-    path: PathBuf,
-}
-
-impl Spool {
-    fn receive(
-        pack_dir: &std::path::Path,
-        input: &mut dyn std::io::BufRead,
-    ) -> Result<Spool, GitError> {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let spool = Spool {
-            path: pack_dir.join(format!("incoming-{}-{n}.tmp", std::process::id())),
-        };
-        let mut file = std::fs::File::create(&spool.path)?;
-        let bytes = std::io::copy(input, &mut file)?;
-        tracing::debug!(bytes, "pack spooled");
-        Ok(spool)
-    }
-
-    fn open(&self) -> Result<std::fs::File, GitError> {
-        Ok(std::fs::File::open(&self.path)?)
-    }
-}
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }

@@ -11,7 +11,7 @@ use gix::ObjectId;
 use gix_pack::Find as _;
 
 use super::locks::RepoLocks;
-use super::receive::receive_pack_data;
+use super::pack::receive_pack_data;
 use super::repo::{RefUpdate, Repo};
 use super::upload::{objects_to_send, write_pack_to};
 use super::{GitError, RepoName};

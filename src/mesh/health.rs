@@ -114,7 +114,7 @@ async fn mark(mesh: &Mesh, name: &str, healthy: bool, why: Option<ProbeError>) {
             .nodes()
             .ok()?
             .into_iter()
-            .find(|n| n.name == peer)
+            .find(|n| n.place.name == peer)
             .map(|n| n.healthy)?;
         store.set_node_health(&peer, healthy).ok()?;
         Some(was != healthy)

@@ -105,13 +105,12 @@ fn token_hash(token: &str) -> String {
 
 /// The seed's side: checks the token, records the node, answers a snapshot.
 pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, AdmitError> {
-    if crate::config::NodeConfig::parse("join request", &format!("name = {:?}\n", request.name))
-        .is_err()
-    {
-        return Err(AdmitError::BadName(request.name.clone()));
+    let name = &request.place.name;
+    if crate::config::NodeConfig::parse("join request", &format!("name = {name:?}\n")).is_err() {
+        return Err(AdmitError::BadName(name.clone()));
     }
-    if request.name == mesh.name() {
-        return Err(AdmitError::OwnName(request.name.clone()));
+    if *name == mesh.name() {
+        return Err(AdmitError::OwnName(name.clone()));
     }
     // One admission at a time: two joins must never be given one address.
     let _one_at_a_time = mesh.admission();
@@ -139,15 +138,11 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, AdmitError
     }
     let mesh_ipv6 = mesh_ipv6.map(|a| a.to_string());
     store.upsert_node(&NodeRow {
-        name: request.name.clone(),
-        ipv4: request.ipv4.clone(),
-        ipv6: request.ipv6.clone(),
-        latitude: request.latitude,
-        longitude: request.longitude,
+        place: request.place.clone(),
         healthy: true,
     })?;
     store.set_member(&Member {
-        name: request.name.clone(),
+        name: name.clone(),
         wg_public_key: request.wg_public_key.clone(),
         mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
         mesh_ipv6: mesh_ipv6.clone(),
@@ -155,7 +150,7 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, AdmitError
         rpc_addr: Some(rpc_addr.clone()),
     })?;
     mesh.members_changed();
-    info!(node = %request.name, rpc = %rpc_addr, "node joined");
+    info!(node = %name, rpc = %rpc_addr, "node joined");
     Ok(JoinReply {
         mesh_ipv4: mesh_ipv4.map(|a| a.to_string()),
         mesh_ipv6,
@@ -177,7 +172,7 @@ fn mesh_addresses(
     members: &[Member],
     request: &JoinRequest,
 ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), AllocError> {
-    let others = || members.iter().filter(|m| m.name != request.name);
+    let others = || members.iter().filter(|m| m.name != request.place.name);
     let used_v4: Vec<(Ipv4Addr, &str)> = others()
         .filter_map(|m| Some((m.mesh_ipv4.as_deref()?.parse().ok()?, m.name.as_str())))
         .collect();
@@ -216,7 +211,7 @@ fn mesh_addresses(
     if request.wg_public_key.is_none() {
         return Ok((None, None));
     }
-    let own = members.iter().find(|m| m.name == request.name);
+    let own = members.iter().find(|m| m.name == request.place.name);
     let held_v4 = own
         .and_then(|m| m.mesh_ipv4.as_deref()?.parse().ok())
         .filter(|a| inside_v4(prefixes.v4, *a) && !used_v4.iter().any(|(u, _)| u == a));
@@ -272,11 +267,7 @@ fn check_placed<A: PartialEq + std::fmt::Display>(
 fn about_this_node(config: &NodeConfig, token: &str) -> JoinRequest {
     JoinRequest {
         token: token.to_string(),
-        name: config.name.clone(),
-        ipv4: config.ipv4.map(|a| a.to_string()),
-        ipv6: config.ipv6.map(|a| a.to_string()),
-        latitude: config.latitude,
-        longitude: config.longitude,
+        place: config.place.clone(),
         wg_public_key: None,
         endpoint: None,
         mesh_ipv4: None,
@@ -380,7 +371,7 @@ pub async fn before_device(
     if mesh.address_v4.is_some() || mesh.address_v6.is_some() {
         return Ok(None);
     }
-    if assigned(store, &config.name) != (None, None) {
+    if assigned(store, &config.place.name) != (None, None) {
         return Ok(None);
     }
     let seed: SocketAddr = seed.parse().map_err(|_| JoinError::BadSeed(seed.clone()))?;
@@ -420,7 +411,7 @@ pub async fn before_device(
         (None, None) => return Err(JoinError::NoAddress { seed }),
     };
     store.set_member(&Member {
-        name: config.name.clone(),
+        name: config.place.name.clone(),
         wg_public_key: Some(key.to_string()),
         mesh_ipv4: v4.map(|a| a.to_string()),
         mesh_ipv6: v6.map(|a| a.to_string()),
@@ -434,6 +425,7 @@ pub async fn before_device(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodePlace;
 
     fn member(name: &str, v4: Option<&str>, v6: Option<&str>) -> Member {
         Member {
@@ -447,11 +439,13 @@ mod tests {
     fn request(name: &str, v4: Option<&str>, v6: Option<&str>) -> JoinRequest {
         JoinRequest {
             token: String::new(),
-            name: name.into(),
-            ipv4: None,
-            ipv6: None,
-            latitude: None,
-            longitude: None,
+            place: NodePlace {
+                name: name.into(),
+                ipv4: None,
+                ipv6: None,
+                latitude: None,
+                longitude: None,
+            },
             wg_public_key: Some("key".into()),
             endpoint: None,
             mesh_ipv4: v4.map(str::to_string),
@@ -581,5 +575,25 @@ mod tests {
                 .take_join_token(&token_hash(&token), 0)
                 .unwrap_or(true)
         );
+    }
+
+    #[test]
+    fn a_join_request_keeps_its_json_fields() {
+        let mut sent = request("tokyo", Some("198.51.100.7"), None);
+        sent.place.ipv4 = Some(Ipv4Addr::new(203, 0, 113, 1));
+        sent.place.ipv6 = Some(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 3));
+        sent.place.latitude = Some(35.68);
+        sent.place.longitude = Some(139.69);
+        let json = serde_json::to_string(&sent).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            json,
+            r#"{"token":"","name":"tokyo","ipv4":"203.0.113.1","ipv6":"2001:db8::3","latitude":35.68,"longitude":139.69,"wg_public_key":"key","endpoint":null,"mesh_ipv4":"198.51.100.7","mesh_ipv6":null,"rpc_addr":"192.0.2.9:7070"}"#
+        );
+        // A request from a node that leaves out the fields it has no value
+        // for still reads.
+        let sparse =
+            r#"{"token":"t","name":"lima","wg_public_key":null,"endpoint":null,"rpc_addr":""}"#;
+        let read: JoinRequest = serde_json::from_str(sparse).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((read.place.name.as_str(), read.place.ipv4), ("lima", None));
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::NodePlace;
 use crate::store::{Row, Version};
 
 pub const PATH_APPLY: &str = "/v1/apply";
@@ -129,11 +130,9 @@ pub struct ObjectsRequest {
 pub struct JoinRequest {
     /// The one-time token, or empty when the node holds an operator key.
     pub token: String,
-    pub name: String,
-    pub ipv4: Option<String>,
-    pub ipv6: Option<String>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
+    /// Name, public addresses and coordinates, as flat fields on the wire.
+    #[serde(flatten)]
+    pub place: NodePlace,
     pub wg_public_key: Option<String>,
     pub endpoint: Option<String>,
     /// Mesh addresses the node was given by hand, if any.

@@ -119,10 +119,10 @@ pub async fn start(
     let own = store
         .members()?
         .into_iter()
-        .find(|m| m.name == config.name)
+        .find(|m| m.name == config.place.name)
         .unwrap_or_default();
     let mut member = Member {
-        name: config.name.clone(),
+        name: config.place.name.clone(),
         rpc_addr: Some(rpc_addr.to_string()),
         ..own
     };
@@ -150,7 +150,7 @@ pub async fn start(
     ));
     // A node inside WireGuard cannot be reached by one not yet peered: its
     // public address answers joins (token-checked) and nothing else.
-    if let (Some(_), Some(m), Some(ip)) = (mesh.device(), &config.mesh, config.ipv4) {
+    if let (Some(_), Some(m), Some(ip)) = (mesh.device(), &config.mesh, config.place.ipv4) {
         let addr = SocketAddr::from((ip, m.rpc_port));
         let join_listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -231,7 +231,7 @@ async fn start_wireguard(
 pub fn settings(config: &NodeConfig, store: &Store) -> Option<MeshSettings> {
     let mut settings = config.mesh.clone()?;
     if settings.address_v4.is_none() && settings.address_v6.is_none() {
-        (settings.address_v4, settings.address_v6) = join::assigned(store, &config.name);
+        (settings.address_v4, settings.address_v6) = join::assigned(store, &config.place.name);
     }
     Some(settings)
 }

@@ -84,7 +84,7 @@ impl Mesh {
         device: Option<Arc<Device>>,
     ) -> Mesh {
         Mesh {
-            name: config.name.clone(),
+            name: config.place.name.clone(),
             store: services.store.clone(),
             deployer: services.deployer.clone(),
             sites: services.live.sites.clone(),

@@ -62,7 +62,7 @@ pub fn local_view(mesh: &Mesh) -> NodeView {
         .nodes()
         .unwrap_or_default()
         .into_iter()
-        .map(|n| (n.name, n.healthy))
+        .map(|n| (n.place.name, n.healthy))
         .collect();
     let last_sync = mesh.last_sync();
     let now = now_ms();

@@ -6,16 +6,13 @@
 use rusqlite::params;
 
 use super::{Store, StoreError, query_err};
+use crate::config::NodePlace;
 
 /// One node as the store holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRow {
-    pub name: String,
-    /// Textual addresses as configured; checked by the reader.
-    pub ipv4: Option<String>,
-    pub ipv6: Option<String>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
+    /// Name, public addresses and coordinates, as the node stated them.
+    pub place: NodePlace,
     /// Whether the node should receive visitors.
     pub healthy: bool,
 }
@@ -39,11 +36,11 @@ impl Store {
                     OR nodes.latitude IS NOT excluded.latitude
                     OR nodes.longitude IS NOT excluded.longitude OR nodes.deleted = 1",
                 params![
-                    node.name,
-                    node.ipv4,
-                    node.ipv6,
-                    node.latitude,
-                    node.longitude,
+                    node.place.name,
+                    node.place.ipv4.map(|a| a.to_string()),
+                    node.place.ipv6.map(|a| a.to_string()),
+                    node.place.latitude,
+                    node.place.longitude,
                     node.healthy,
                     hlc.0 as i64,
                     self.origin
@@ -91,12 +88,18 @@ impl Store {
             .map_err(query_err("listing nodes"))?;
         let rows = stmt
             .query_map([], |row| {
+                // Addresses are stored as text (the replicated column type);
+                // one that does not parse is as good as none.
+                let ipv4: Option<String> = row.get(1)?;
+                let ipv6: Option<String> = row.get(2)?;
                 Ok(NodeRow {
-                    name: row.get(0)?,
-                    ipv4: row.get(1)?,
-                    ipv6: row.get(2)?,
-                    latitude: row.get(3)?,
-                    longitude: row.get(4)?,
+                    place: NodePlace {
+                        name: row.get(0)?,
+                        ipv4: ipv4.and_then(|a| a.parse().ok()),
+                        ipv6: ipv6.and_then(|a| a.parse().ok()),
+                        latitude: row.get(3)?,
+                        longitude: row.get(4)?,
+                    },
                     healthy: row.get(5)?,
                 })
             })
@@ -119,11 +122,13 @@ mod tests {
 
     fn london() -> NodeRow {
         NodeRow {
-            name: "london".into(),
-            ipv4: Some("192.0.2.1".into()),
-            ipv6: None,
-            latitude: Some(51.51),
-            longitude: Some(-0.13),
+            place: NodePlace {
+                name: "london".into(),
+                ipv4: Some([192, 0, 2, 1].into()),
+                ipv6: None,
+                latitude: Some(51.51),
+                longitude: Some(-0.13),
+            },
             healthy: true,
         }
     }
@@ -138,11 +143,14 @@ mod tests {
         assert!(changes.has_changed().unwrap_or(false));
         assert_eq!(store.set_node_health("london", false).ok(), Some(true));
         let mut moved = london();
-        moved.ipv4 = Some("192.0.2.9".into());
+        moved.place.ipv4 = Some([192, 0, 2, 9].into());
         store.upsert_node(&moved).unwrap_or_else(|e| panic!("{e}"));
         let nodes = store.nodes().unwrap_or_default();
         assert_eq!(nodes.len(), 1);
-        assert_eq!(nodes[0].ipv4.as_deref(), Some("192.0.2.9"));
+        assert_eq!(
+            nodes[0].place.ipv4.map(|a| a.to_string()).as_deref(),
+            Some("192.0.2.9")
+        );
         assert!(
             !nodes[0].healthy,
             "a config reload must not revive a node marked down"

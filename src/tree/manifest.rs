@@ -8,8 +8,6 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::merkle::MerkleTree;
-
 /// Longest path a manifest accepts, in bytes.
 pub const MAX_PATH_LEN: usize = 4096;
 
@@ -129,12 +127,6 @@ impl Manifest {
     /// Whether the manifest holds no file.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
-    }
-
-    /// The Merkle root: names the whole revision. Builds the tree; keep a
-    /// [`MerkleTree`] when more than the root is needed.
-    pub fn root(&self) -> blake3::Hash {
-        MerkleTree::build(self).root()
     }
 
     /// An existing path that `path` cannot live beside: a file where one of

@@ -46,6 +46,15 @@ pub struct DirNode {
     pub children: Vec<Child>,
 }
 
+impl Manifest {
+    /// The Merkle root: names the whole revision. Builds the tree; keep a
+    /// [`MerkleTree`] when more than the root is needed. It lives here, not
+    /// in `manifest.rs`, so the manifest knows nothing of the tree over it.
+    pub fn root(&self) -> blake3::Hash {
+        MerkleTree::build(self).root()
+    }
+}
+
 /// Directory hashes of a manifest, built once and walked by `diff`.
 #[derive(Debug, Clone)]
 pub struct MerkleTree {

@@ -5,15 +5,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::WasmError;
-use super::limits::{MAX_CONCURRENT, MAX_MEMORY_MB};
-
-/// How often the epoch advances: the granularity of every timeout.
-pub const TICK: Duration = Duration::from_millis(5);
+use super::limits::{MAX_CONCURRENT, MAX_MEMORY_MB, TICK};
 
 /// Instances the pool holds at once: every concurrent call plus room for
 /// deploy-time transforms and checks.

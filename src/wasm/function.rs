@@ -106,7 +106,7 @@ impl Function {
         };
         // The epoch stops guest code; this also bounds time spent waiting in
         // host calls (an outgoing request), where the epoch does not reach.
-        let wall = self.limits.timeout + super::engine::TICK * 4;
+        let wall = self.limits.timeout + super::limits::TICK * 4;
         match tokio::time::timeout(wall, run).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(classify(&self.path, &self.limits, e)),

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 
-use super::engine::TICK;
+/// How often the engine's epoch advances: the granularity of every timeout.
+pub const TICK: Duration = Duration::from_millis(5);
 
 /// Calls (function requests) running at once on a node; more wait.
 pub const MAX_CONCURRENT: usize = 256;

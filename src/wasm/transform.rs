@@ -64,7 +64,7 @@ impl Transformer {
                 .call_transform(&mut store, &node, &info, &content)
                 .await
         };
-        let wall = self.limits.timeout + super::engine::TICK * 4;
+        let wall = self.limits.timeout + super::limits::TICK * 4;
         match tokio::time::timeout(wall, run).await {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(e)) => Err(classify(&self.path, &self.limits, e)),
