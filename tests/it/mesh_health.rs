@@ -4,14 +4,12 @@
 //! `node remove` takes a node out of every node's answers, and `status`
 //! shows every node's view.
 
-mod support;
-
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::loopback::{join_token as token, member_toml, rpc_of, start_member};
-use support::{Node, run_command, temp_dir, write_file};
+use crate::support::loopback::{join_token as token, member_toml, rpc_of, start_member};
+use crate::support::{Node, run_command, temp_dir, write_file};
 use tempfile::TempDir;
 
 /// The bound `mesh::health` documents: 3 failed probe rounds 2 s apart,

@@ -1,12 +1,10 @@
 //! `git push` to a dev node with the real git client: deploys, previews,
 //! tags, concurrency, validation, hooks and refusals.
 
-mod support;
-
 use std::path::Path;
 
-use support::git::{Client, commit_all, init_repo, repo_url};
-use support::{Node, write_file, write_tree};
+use crate::support::git::{Client, commit_all, init_repo, repo_url};
+use crate::support::{Node, write_file, write_tree};
 
 const SITE_CONFIG: &str = "[[domain]]\nname = \"example.com\"\npath = \"public\"\n";
 
@@ -20,7 +18,7 @@ fn site_repo(client: &Client, dir: &Path, index: &str) {
     commit_all(client, dir, "first");
 }
 
-fn get_host(node: &Node, host: &str, path: &str) -> support::Reply {
+fn get_host(node: &Node, host: &str, path: &str) -> crate::support::Reply {
     node.get_with(path, &[("host", host)])
 }
 
@@ -355,7 +353,7 @@ fn path_like_and_over_long_repo_names_are_refused() {
             .current_dir(&work)
             .args(["push", &remote, "main"])
             .env("GIT_SSH_COMMAND", &ssh);
-        let out = support::run_command(command, std::time::Duration::from_secs(60));
+        let out = crate::support::run_command(command, std::time::Duration::from_secs(60));
         assert!(!out.success(), "{name}: {}", out.describe());
         assert!(
             out.stderr.contains("invalid repository name"),

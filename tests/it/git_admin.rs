@@ -1,13 +1,11 @@
 //! Admin commands over the SSH endpoint, directly with `ssh` and through
 //! `maki --node`: status, deploys, rollback, keys.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
-use support::git::{Client, commit_all, init_repo, repo_url};
-use support::{CmdOutput, Node, run_command, write_file, write_tree};
+use crate::support::git::{Client, commit_all, init_repo, repo_url};
+use crate::support::{CmdOutput, Node, run_command, write_file, write_tree};
 
 fn maki(client: &Client, node: &Node, args: &[&str]) -> CmdOutput {
     let mut command = Command::new(env!("CARGO_BIN_EXE_maki"));
@@ -74,7 +72,8 @@ fn maki_rollback_switches_the_served_revision_and_deploys_lists_commits() {
             let agent = node.agent();
             let mut seen = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let reply = support::fetch_with(&agent, &node.url("/"), &[("host", "example.com")]);
+                let reply =
+                    crate::support::fetch_with(&agent, &node.url("/"), &[("host", "example.com")]);
                 let text = reply.text();
                 assert!(text == "<h1>v1</h1>" || text == "<h1>v2</h1>", "{text:?}");
                 seen += 1;
@@ -151,7 +150,7 @@ fn keys_are_listed_added_and_removed_over_ssh_and_status_answers() {
 fn a_run_node_takes_pushes_from_the_keys_its_node_toml_lists() {
     let client = Client::new();
     let key = std::fs::read_to_string(&client.public_key).expect("public key");
-    let dir = support::temp_dir();
+    let dir = crate::support::temp_dir();
     write_file(
         dir.path(),
         "node.toml",

@@ -3,8 +3,6 @@
 //! our DNS. Visitors are played by curl (`--cacert` pebble's root,
 //! `--resolve` to the node) and kdig for DNS over TLS.
 
-mod support;
-
 use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,9 +10,9 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::git::{Client, commit_all, init_repo, repo_url};
-use support::pebble::{PebblePlan, free_port};
-use support::{CmdOutput, Node, run_command, write_file, write_tree};
+use crate::support::git::{Client, commit_all, init_repo, repo_url};
+use crate::support::pebble::{PebblePlan, free_port};
+use crate::support::{CmdOutput, Node, run_command, write_file, write_tree};
 
 const SITE_CONFIG: &str = "[[domain]]\nname = \"example.com\"\npath = \"public\"\naliases = [\"www.example.com\"]\nhsts_max_age = 300\n";
 /// How long issuance may take (pebble with no artificial sleeps, a debug
@@ -493,7 +491,7 @@ fn only_the_chosen_node_orders_and_this_node_takes_over_when_the_issuer_is_marke
 #[test]
 fn a_production_node_from_node_toml_gets_its_certificate_and_serves_https() {
     let plan = PebblePlan::new();
-    let dir = support::temp_dir();
+    let dir = crate::support::temp_dir();
     let config = dir.path().join("node.toml");
     std::fs::write(
         &config,
@@ -507,7 +505,7 @@ fn a_production_node_from_node_toml_gets_its_certificate_and_serves_https() {
     let data = dir.path().join("data");
     let node = Node::start_run(&config, dir, data);
     let pebble = plan.start(node.dns(), None, &[]);
-    let site = support::temp_dir();
+    let site = crate::support::temp_dir();
     write_tree(
         site.path(),
         &[

@@ -2,7 +2,7 @@
 //! each in its own network namespace with its WireGuard device, joined
 //! through one seed. Every client (git over ssh, HTTP, dig) runs in the
 //! foreign namespace on the same bridge, as a user outside the cluster
-//! would. One cluster serves every step in turn, so this binary builds and
+//! would. One cluster serves every step in turn, so this test builds and
 //! joins it once:
 //!
 //! 1. a `git push` to node A is served by all three with one revision and
@@ -19,8 +19,6 @@
 //!
 //! Needs root and network namespaces; without them it fails saying so.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -30,9 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::cluster::{Cluster, enter_netns};
-use support::git::{Client, commit_all, init_repo};
-use support::{Xorshift, run_command, temp_dir, write_file};
+use crate::support::cluster::{Cluster, enter_netns};
+use crate::support::git::{Client, commit_all, init_repo};
+use crate::support::{Xorshift, run_command, temp_dir, write_file};
 
 /// Upper bound for any convergence; reached only when the mesh is broken.
 const CONVERGE: Duration = Duration::from_secs(180);
@@ -717,17 +715,17 @@ fn deploy(cluster: &Cluster, i: usize, dir: &Path) -> String {
 }
 
 fn deploy_at(data: &Path, dir: &Path) -> String {
-    let mut command = Command::new(support::makiatto_bin());
+    let mut command = Command::new(crate::support::makiatto_bin());
     command.arg("deploy").arg(dir).arg("--data").arg(data);
     let out = run_command(command, Duration::from_secs(300));
     assert!(out.success(), "deploy: {}", out.describe());
-    support::revision_in(&out.stdout)
+    crate::support::revision_in(&out.stdout)
         .unwrap_or_else(|| panic!("deploy printed no revision: {}", out.describe()))
 }
 
 /// Node i's `status --json`.
 fn status(cluster: &Cluster, i: usize) -> serde_json::Value {
-    let mut command = Command::new(support::makiatto_bin());
+    let mut command = Command::new(crate::support::makiatto_bin());
     command
         .args(["status", "--json", "--data"])
         .arg(cluster.data_dir(i));

@@ -4,8 +4,6 @@
 //! one-file change moving about one file, a node killed mid-sync that
 //! restarts and converges without ever serving a partial revision.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::loopback::{join_token, member_toml, rpc_of, start_member};
-use support::{Node, Xorshift, temp_dir, write_file};
+use crate::support::loopback::{join_token, member_toml, rpc_of, start_member};
+use crate::support::{Node, Xorshift, temp_dir, write_file};
 use tempfile::TempDir;
 
 /// Upper bound for convergence; reached only when replication is broken.
@@ -214,12 +212,12 @@ fn a_wrong_join_token_is_refused_with_advice() {
     let seed_home = Home::new("seed", None);
     let seed = seed_home.start();
     let home = Home::new("intruder", Some((&rpc_of(&seed), "mkj_not-a-token")));
-    let mut command = std::process::Command::new(support::makiatto_bin());
+    let mut command = std::process::Command::new(crate::support::makiatto_bin());
     command
         .arg("run")
         .arg("--config")
         .arg(home.dir.path().join("node.toml"));
-    let out = support::run_command(command, Duration::from_secs(60));
+    let out = crate::support::run_command(command, Duration::from_secs(60));
     assert!(!out.success(), "{}", out.describe());
     assert!(
         out.stderr.contains("refused") && out.stderr.contains("join-token"),

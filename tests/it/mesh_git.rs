@@ -2,15 +2,13 @@
 //! on loopback): a push to one node is served by all, a fast-forward push
 //! to another node builds on it, and `git fetch` from a third sees it.
 
-mod support;
-
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::git::{Client, commit_all, init_repo, repo_url};
-use support::loopback::{join_token as token, member_toml, rpc_of, start_member};
-use support::{Node, temp_dir, write_file};
+use crate::support::git::{Client, commit_all, init_repo, repo_url};
+use crate::support::loopback::{join_token as token, member_toml, rpc_of, start_member};
+use crate::support::{Node, temp_dir, write_file};
 use tempfile::TempDir;
 
 /// Upper bound for convergence; reached only when replication is broken.

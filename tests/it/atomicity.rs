@@ -1,14 +1,12 @@
 //! Activation is atomic: while deploys alternate between two sites, every
 //! response is whole and belongs to the revision its header names.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use support::{Node, temp_dir, write_file};
+use crate::support::{Node, temp_dir, write_file};
 
 /// A site whose index.html and style.css both embed `marker`, padded so a
 /// torn read would be visible.

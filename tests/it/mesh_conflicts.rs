@@ -2,13 +2,11 @@
 //! loopback): every node converges on the same winner (HLC, then node name)
 //! and the losing revision stays in every node's `deploys` history.
 
-mod support;
-
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::loopback::{join_token as token, rpc_of, start_member};
-use support::{Node, temp_dir, write_file};
+use crate::support::loopback::{join_token as token, rpc_of, start_member};
+use crate::support::{Node, temp_dir, write_file};
 use tempfile::TempDir;
 
 const CONVERGE: Duration = Duration::from_secs(120);
@@ -17,7 +15,10 @@ const HOST: &str = "race.example";
 fn start(dir: &TempDir, name: &str, join: Option<(&str, &str)>) -> Node {
     let head =
         format!("name = \"{name}\"\ndata_dir = \"data\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n");
-    start_member(dir.path(), &support::loopback::member_toml(&head, join))
+    start_member(
+        dir.path(),
+        &crate::support::loopback::member_toml(&head, join),
+    )
 }
 
 fn site(text: &str) -> TempDir {

@@ -4,8 +4,6 @@
 //! trees. A `Node` stops its process when dropped, so no node outlives a
 //! test, even one that panics.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
-
 pub mod cluster;
 pub mod git;
 pub mod loopback;

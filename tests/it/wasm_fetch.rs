@@ -1,12 +1,10 @@
 //! `maki wasm fetch DIR` writes the WIT worlds the node implements.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{run_command, temp_dir};
+use crate::support::{run_command, temp_dir};
 
 #[test]
 fn wasm_fetch_writes_both_worlds_as_the_repository_has_them() {

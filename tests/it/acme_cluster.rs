@@ -6,15 +6,13 @@
 //! before each validation, as a real CA takes its time, which leaves room
 //! to kill an issuer in the middle of its order. Needs root.
 
-mod support;
-
 use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use support::cluster::Cluster;
-use support::pebble::PebblePlan;
-use support::{run_command, temp_dir, write_file};
+use crate::support::cluster::Cluster;
+use crate::support::pebble::PebblePlan;
+use crate::support::{run_command, temp_dir, write_file};
 
 /// How long issuance may take: pebble's validation sleeps (up to
 /// `VA_SLEEP_SECS` per challenge, three at a time), debug builds,
@@ -104,7 +102,7 @@ impl CaCluster {
         cluster.write_config(0, &seed);
         cluster.start(0);
         for i in 1..cluster.len() {
-            let mut command = Command::new(support::makiatto_bin());
+            let mut command = Command::new(crate::support::makiatto_bin());
             command
                 .arg("join-token")
                 .arg("--data")
@@ -178,7 +176,7 @@ impl CaCluster {
             format!("[[domain]]\nname = \"{domain}\"\n"),
         );
         write_file(site.path(), "index.html", format!("hello from {domain}"));
-        let mut deploy = Command::new(support::makiatto_bin());
+        let mut deploy = Command::new(crate::support::makiatto_bin());
         deploy
             .arg("deploy")
             .arg(site.path())
@@ -190,7 +188,7 @@ impl CaCluster {
 
     /// Node i's `status --json` entry for `domain`'s certificate.
     fn cert_status(&self, i: usize, domain: &str) -> Option<serde_json::Value> {
-        let mut status = Command::new(support::makiatto_bin());
+        let mut status = Command::new(crate::support::makiatto_bin());
         status
             .args(["status", "--json", "--data"])
             .arg(self.cluster.data_dir(i));

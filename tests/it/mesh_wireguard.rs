@@ -5,11 +5,9 @@
 //! These tests need root and network namespaces; without them they fail
 //! with a message saying so.
 
-mod support;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use support::cluster::{Cluster, WgPeer};
+use crate::support::cluster::{Cluster, WgPeer};
 
 /// Long enough for a handshake under a loaded debug build; only reached
 /// when something is broken.

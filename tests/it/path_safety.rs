@@ -2,13 +2,11 @@
 //! slow and oversized request heads. Sent over raw TCP, since HTTP clients
 //! normalise `..` away before it reaches the server.
 
-mod support;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use support::{Node, status_of, temp_dir, write_file};
+use crate::support::{Node, status_of, temp_dir, write_file};
 
 /// Marker in a file beside (outside) the served directory.
 const SECRET: &str = "TOP-SECRET-7f3a9c";
@@ -24,7 +22,7 @@ fn guarded_node() -> (tempfile::TempDir, Node) {
     (parent, node)
 }
 
-fn get_raw(node: &Node, target: &str) -> support::RawReply {
+fn get_raw(node: &Node, target: &str) -> crate::support::RawReply {
     let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     node.raw(request.as_bytes())
 }
