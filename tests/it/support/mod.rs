@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod git;
 pub mod loopback;
 pub mod pebble;
+pub mod stop;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
