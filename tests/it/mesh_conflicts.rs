@@ -72,7 +72,11 @@ fn concurrent_deploys_on_two_nodes_converge_on_one_winner_and_keep_the_loser() {
     let (rev_a, rev_b) = thread::scope(|s| {
         let ta = s.spawn(|| a.deploy(on_a.path()));
         let tb = s.spawn(|| b.deploy(on_b.path()));
-        (ta.join().unwrap_or_default(), tb.join().unwrap_or_default())
+        // A deploy that panicked fails the test here, with its own message.
+        let join = |t: thread::ScopedJoinHandle<'_, String>| {
+            t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+        };
+        (join(ta), join(tb))
     });
     assert_ne!(rev_a, rev_b);
 
