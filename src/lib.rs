@@ -17,6 +17,7 @@ pub mod git;
 pub mod http;
 pub mod mesh;
 pub mod node;
+pub mod readiness;
 pub mod shutdown;
 pub mod store;
 pub mod tree;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use makiatto::config::NodeConfig;
 use makiatto::dev::{self, DevOptions};
 use makiatto::node::Node;
-use makiatto::{admin, shutdown};
+use makiatto::{admin, readiness, shutdown};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +26,12 @@ enum Cmd {
     /// Run a production node from its node.toml.
     Run {
         #[arg(long, default_value = "/etc/makiatto/node.toml")]
+        config: PathBuf,
+    },
+    /// Check a node.toml without starting anything: prints OK and what the
+    /// node would run, or the error with its file, line and column.
+    CheckConfig {
+        #[arg(value_name = "FILE")]
         config: PathBuf,
     },
     /// Run a node on this machine with single-machine defaults.
@@ -185,13 +191,37 @@ async fn async_main(command: Cmd) -> ExitCode {
                 println!("  mesh rpc {mesh}");
             }
             println!("  http://{}/", running.http_addr);
+            let signal = signal_received();
+            let status = format!(
+                "node {} serving http {}",
+                node.config.name, running.http_addr
+            );
+            // The service manager would stop a node that never says ready;
+            // say why in the log, since it is then the likely cause.
+            if let Err(e) = readiness::ready(&status) {
+                tracing::warn!(error = %e, "readiness not delivered");
+            }
             tokio::spawn(async move {
-                wait_for_signal().await;
+                signal.await;
+                if let Err(e) = readiness::stopping() {
+                    tracing::warn!(error = %e, "shutdown not announced");
+                }
                 trigger.trigger();
             });
             running.wait().await;
             ExitCode::SUCCESS
         }
+        Cmd::CheckConfig { config } => match NodeConfig::load(&config) {
+            Ok(node) => {
+                println!("OK {}", config.display());
+                print!("{}", config_summary(&node));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Dev {
             site,
             data,
@@ -208,8 +238,9 @@ async fn async_main(command: Cmd) -> ExitCode {
                 Err(e) => return fail(&e.to_string()),
             };
             let (trigger, shutdown) = shutdown::channel();
+            let signal = signal_received();
             tokio::spawn(async move {
-                wait_for_signal().await;
+                signal.await;
                 eprintln!("shutting down");
                 trigger.trigger();
             });
@@ -278,29 +309,72 @@ async fn admin_call(data: &std::path::Path, line: &str) -> ExitCode {
     }
 }
 
+/// What a checked node.toml would run, one listener or table a line.
+fn config_summary(node: &NodeConfig) -> String {
+    let mut lines = vec![
+        format!("  node {}", node.name),
+        format!("  data {}", node.data_dir.display()),
+        format!("  http {}", node.http.listen),
+    ];
+    if let Some(https) = node.https_listen {
+        let ca = node
+            .acme_settings()
+            .map(|a| a.directory)
+            .unwrap_or_default();
+        lines.push(format!("  https {https} (certificates from {ca})"));
+    }
+    if let Some(dns) = node.dns_listen {
+        lines.push(format!("  dns {dns} (udp+tcp)"));
+    }
+    if let Some(dot) = node.dns_tls_listen {
+        lines.push(format!("  dot {dot}"));
+    } else if let Some(dot) = node.dns_tls_auto {
+        lines.push(format!("  dot {dot} (once a certificate covers the node)"));
+    }
+    if let Some(ssh) = &node.ssh {
+        lines.push(format!(
+            "  ssh {} ({} authorized keys in node.toml)",
+            ssh.listen,
+            ssh.authorized_keys.len()
+        ));
+    }
+    if let Some(mesh) = &node.mesh {
+        lines.push(format!(
+            "  wireguard {} udp {} (mesh rpc port {})",
+            mesh.interface, mesh.listen_port, mesh.rpc_port
+        ));
+    }
+    if let Some(join) = node.cluster.as_ref().and_then(|c| c.join.as_ref()) {
+        lines.push(format!("  joins the cluster through {join}"));
+    }
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::FAILURE
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled, so a signal that arrives
+/// right after the node said it was ready still stops it cleanly.
+fn signal_received() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
                 tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
+                    _ = interrupt.recv() => {},
+                    _ = terminate.recv() => {},
                 }
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
+            (Ok(mut one), Err(_)) | (Err(_), Ok(mut one)) => {
+                one.recv().await;
             }
+            // Without handlers the signals keep their default action.
+            (Err(_), Err(_)) => std::future::pending().await,
         }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

@@ -74,8 +74,13 @@ pub struct ClusterSettings {
     pub rpc_listen: Option<SocketAddr>,
     /// An existing node's mesh RPC address to join through (first start).
     pub join: Option<String>,
-    /// The one-time token `join-token` printed on that node.
+    /// The one-time token `join-token` printed on that node; read from
+    /// `join_token_file` by [`NodeConfig::load`] when the token is kept
+    /// out of node.toml.
     pub join_token: Option<String>,
+    /// A file holding the token (a secret kept apart from node.toml, e.g. a
+    /// systemd credential); relative to node.toml's directory once loaded.
+    pub join_token_file: Option<PathBuf>,
 }
 
 /// `[acme]`: the certificate authority and how to talk to it.
@@ -374,6 +379,9 @@ impl NodeConfig {
         {
             *root = base.join(&*root);
         }
+        if let Some(cluster) = config.cluster.as_mut() {
+            read_join_token(&file, base, cluster)?;
+        }
         Ok(config)
     }
 
@@ -485,6 +493,42 @@ fn acme(src: Source<'_>, raw: &RawAcme) -> Result<AcmeSettings, ConfigError> {
     Ok(acme)
 }
 
+/// Fills `cluster.join_token` from `join_token_file` (resolved against
+/// `base`), so the token never has to be written into node.toml.
+fn read_join_token(
+    file: &str,
+    base: &Path,
+    cluster: &mut ClusterSettings,
+) -> Result<(), ConfigError> {
+    let Some(path) = cluster.join_token_file.as_mut() else {
+        return Ok(());
+    };
+    if path.is_relative() {
+        *path = base.join(&*path);
+    }
+    let failed = |message: String| ConfigError {
+        file: file.to_string(),
+        line: 0,
+        column: 0,
+        message,
+    };
+    let text = std::fs::read_to_string(&*path).map_err(|e| {
+        failed(format!(
+            "cannot read cluster.join_token_file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(failed(format!(
+            "cluster.join_token_file {} is empty; put the token `join-token` printed in it",
+            path.display()
+        )));
+    }
+    cluster.join_token = Some(token.to_string());
+    Ok(())
+}
+
 /// Checks `[cluster]`.
 fn cluster(src: Source<'_>, raw: &RawCluster) -> Result<ClusterSettings, ConfigError> {
     let rpc_listen = match &raw.rpc_listen {
@@ -508,13 +552,26 @@ fn cluster(src: Source<'_>, raw: &RawCluster) -> Result<ClusterSettings, ConfigE
         "join_token",
         "paste what `ssh -p 2222 git@NODE join-token` printed, or remove it",
     )?;
-    if join.is_some() != join_token.is_some() {
+    let join_token_file = text(
+        &raw.join_token_file,
+        "join_token_file",
+        "write the path of a file holding the token, or remove it",
+    )?
+    .map(PathBuf::from);
+    if let (Some(_), Some(file)) = (&join_token, &raw.join_token_file) {
+        return Err(src.at(
+            file.span(),
+            "cluster.join_token and cluster.join_token_file both give the token; keep one",
+        ));
+    }
+    if join.is_some() != (join_token.is_some() || join_token_file.is_some()) {
         let span = raw
             .join
             .as_ref()
             .or(raw.join_token.as_ref())
+            .or(raw.join_token_file.as_ref())
             .map(|s| s.span());
-        let message = "cluster.join and cluster.join_token go together: the address of a node and the token it printed";
+        let message = "cluster.join and cluster.join_token (or join_token_file) go together: the address of a node and the token it printed";
         return Err(match span {
             Some(span) => src.at(span, message),
             None => src.whole(message),
@@ -524,6 +581,7 @@ fn cluster(src: Source<'_>, raw: &RawCluster) -> Result<ClusterSettings, ConfigE
         rpc_listen,
         join,
         join_token,
+        join_token_file,
     })
 }
 
@@ -1033,6 +1091,43 @@ mod tests {
         }
         let config = NodeConfig::load(&path).map(|c| c.data_dir);
         assert_eq!(config, Ok(PathBuf::from("/var/lib/x")));
+    }
+
+    #[test]
+    fn the_join_token_can_come_from_a_file_beside_the_config() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let path = dir.path().join("node.toml");
+        let text = "name = \"b\"\n[cluster]\njoin = \"192.0.2.1:7070\"\njoin_token_file = \"secret/token\"\n";
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write: {e}"));
+
+        let missing = NodeConfig::load(&path).map(|_| ()).unwrap_err().to_string();
+        assert!(
+            missing.contains("cannot read cluster.join_token_file")
+                && missing.contains("secret/token"),
+            "{missing}"
+        );
+
+        std::fs::create_dir(dir.path().join("secret")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        std::fs::write(dir.path().join("secret/token"), "mkj_abc\n")
+            .unwrap_or_else(|e| panic!("write: {e}"));
+        let cluster = NodeConfig::load(&path)
+            .unwrap_or_else(|e| panic!("load: {e}"))
+            .cluster
+            .unwrap_or_else(|| panic!("[cluster] is set"));
+        assert_eq!(cluster.join_token.as_deref(), Some("mkj_abc"));
+        assert_eq!(
+            cluster.join_token_file,
+            Some(dir.path().join("secret/token"))
+        );
+
+        assert!(
+            error("name = \"b\"\n[cluster]\njoin = \"192.0.2.1:7070\"\njoin_token = \"mkj_x\"\njoin_token_file = \"t\"\n")
+                .starts_with("node.toml:5:19: cluster.join_token and cluster.join_token_file both give the token")
+        );
+        assert!(
+            error("name = \"b\"\n[cluster]\njoin_token_file = \"t\"\n")
+                .starts_with("node.toml:3:19: cluster.join and cluster.join_token (or join_token_file) go together")
+        );
     }
 
     #[test]

@@ -146,6 +146,7 @@ pub(super) struct RawCluster {
     pub rpc_listen: Option<S<String>>,
     pub join: Option<S<String>>,
     pub join_token: Option<S<String>>,
+    pub join_token_file: Option<S<String>>,
 }
 
 /// `[https]` in `node.toml`.
