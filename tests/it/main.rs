@@ -26,6 +26,8 @@ mod mesh_git;
 mod mesh_health;
 mod mesh_replication;
 mod mesh_wireguard;
+mod nix;
+mod packaging;
 mod path_safety;
 mod rules;
 mod run_mode;
