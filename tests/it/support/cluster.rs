@@ -81,7 +81,6 @@ struct ClusterNode {
 struct NodeProcess {
     child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
-    stderr_log: PathBuf,
 }
 
 impl Cluster {
@@ -92,7 +91,7 @@ impl Cluster {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             panic!(
-                "this test needs root and network namespaces (ip netns, veth, bridge, /dev/net/tun); run it as root, e.g. `sudo -E cargo test --test mesh_wireguard`"
+                "this test needs root and network namespaces (ip netns, veth, bridge, /dev/net/tun); run it as root, e.g. `sudo -E cargo test --test it mesh_wireguard::`"
             );
         }
         assert!(
@@ -312,16 +311,6 @@ impl Cluster {
         self.nodes.len()
     }
 
-    /// Node i's namespace name.
-    pub fn namespace(&self, i: usize) -> &str {
-        &self.nodes[i].ns.name
-    }
-
-    /// The foreign namespace's name.
-    pub fn foreign_namespace(&self) -> &str {
-        &self.foreign.name
-    }
-
     /// Node i's underlay (public) IPv4 address.
     pub fn underlay_v4(&self, i: usize) -> Ipv4Addr {
         Ipv4Addr::new(192, 0, 2, (i + 1) as u8)
@@ -447,11 +436,7 @@ impl Cluster {
             .spawn()
             .expect("spawn ip netns exec makiatto");
         let (stdout, rx) = super::stdout_lines(&mut child);
-        self.nodes[i].process = Some(NodeProcess {
-            child,
-            stdout,
-            stderr_log,
-        });
+        self.nodes[i].process = Some(NodeProcess { child, stdout });
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

@@ -1,11 +1,9 @@
 //! `makiatto run`: a production node from its node.toml, and the operator
 //! CLI's `maki init`.
 
-mod support;
-
 use std::process::Command;
 
-use support::{CmdOutput, Node, run_command, temp_dir, write_file, write_tree};
+use crate::support::{CmdOutput, Node, run_command, temp_dir, write_file, write_tree};
 
 /// Writes a node.toml for a node with its data inside `dir`, HTTP on an
 /// ephemeral loopback port.
@@ -72,7 +70,7 @@ fn run_refuses_a_broken_node_toml_and_says_where() {
         "node.toml",
         "name = \"edge-1\"\ndata_dir = \"data\"\nkeep_revison = 3\n",
     );
-    let mut command = Command::new(support::makiatto_bin());
+    let mut command = Command::new(crate::support::makiatto_bin());
     command
         .arg("run")
         .arg("--config")

@@ -2,13 +2,11 @@
 //! loopback): every node converges on the same winner (HLC, then node name)
 //! and the losing revision stays in every node's `deploys` history.
 
-mod support;
-
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::loopback::{join_token as token, rpc_of, start_member};
-use support::{Node, temp_dir, write_file};
+use crate::support::loopback::{join_token as token, rpc_of, start_member};
+use crate::support::{Node, temp_dir, write_file};
 use tempfile::TempDir;
 
 const CONVERGE: Duration = Duration::from_secs(120);
@@ -17,7 +15,10 @@ const HOST: &str = "race.example";
 fn start(dir: &TempDir, name: &str, join: Option<(&str, &str)>) -> Node {
     let head =
         format!("name = \"{name}\"\ndata_dir = \"data\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n");
-    start_member(dir.path(), &support::loopback::member_toml(&head, join))
+    start_member(
+        dir.path(),
+        &crate::support::loopback::member_toml(&head, join),
+    )
 }
 
 fn site(text: &str) -> TempDir {
@@ -71,7 +72,11 @@ fn concurrent_deploys_on_two_nodes_converge_on_one_winner_and_keep_the_loser() {
     let (rev_a, rev_b) = thread::scope(|s| {
         let ta = s.spawn(|| a.deploy(on_a.path()));
         let tb = s.spawn(|| b.deploy(on_b.path()));
-        (ta.join().unwrap_or_default(), tb.join().unwrap_or_default())
+        // A deploy that panicked fails the test here, with its own message.
+        let join = |t: thread::ScopedJoinHandle<'_, String>| {
+            t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+        };
+        (join(ta), join(tb))
     });
     assert_ne!(rev_a, rev_b);
 

@@ -2,13 +2,11 @@
 //! slow and oversized request heads. Sent over raw TCP, since HTTP clients
 //! normalise `..` away before it reaches the server.
 
-mod support;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use support::{Node, status_of, temp_dir, write_file};
+use crate::support::{Node, status_of, temp_dir, write_file};
 
 /// Marker in a file beside (outside) the served directory.
 const SECRET: &str = "TOP-SECRET-7f3a9c";
@@ -24,7 +22,7 @@ fn guarded_node() -> (tempfile::TempDir, Node) {
     (parent, node)
 }
 
-fn get_raw(node: &Node, target: &str) -> support::RawReply {
+fn get_raw(node: &Node, target: &str) -> crate::support::RawReply {
     let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     node.raw(request.as_bytes())
 }
@@ -45,6 +43,24 @@ fn assert_rejected(node: &Node, target: &str) {
     assert!(
         !body.trim().is_empty(),
         "GET {target}: a 400 should explain itself, got:\n{}",
+        reply.text
+    );
+}
+
+/// The node still answers an ordinary request: the hostile one before it
+/// closed one connection, not the server.
+fn assert_still_serves(node: &mut Node) {
+    assert!(node.is_running(), "the node exited");
+    let reply = get_raw(node, "/");
+    assert_eq!(
+        reply.status,
+        Some(200),
+        "GET / afterwards got:\n{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains("<h1>home</h1>"),
+        "GET / afterwards got:\n{}",
         reply.text
     );
 }
@@ -151,7 +167,7 @@ fn read_until_closed(stream: &mut TcpStream, limit: Duration, what: &str) -> Str
 
 #[test]
 fn a_stalled_request_head_is_disconnected() {
-    let (_parent, node) = guarded_node();
+    let (_parent, mut node) = guarded_node();
     let mut stream = TcpStream::connect(node.addr).expect("connect");
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
@@ -162,11 +178,12 @@ fn a_stalled_request_head_is_disconnected() {
         received.is_empty() || status_of(&received) == Some(408),
         "a stalled request head got a response other than 408 before the close: {received:?}"
     );
+    assert_still_serves(&mut node);
 }
 
 #[test]
 fn an_oversized_header_block_is_refused() {
-    let (_parent, node) = guarded_node();
+    let (_parent, mut node) = guarded_node();
     let mut stream = TcpStream::connect(node.addr).expect("connect");
     let mut request = String::from("GET / HTTP/1.1\r\nHost: localhost\r\n");
     for i in 0..40 {
@@ -187,4 +204,5 @@ fn an_oversized_header_block_is_refused() {
         request.len(),
         received.chars().take(500).collect::<String>()
     );
+    assert_still_serves(&mut node);
 }

@@ -3,8 +3,6 @@
 //! Tokyo) and locates clients with the shared GeoIP test database. Client
 //! geography comes only from EDNS Client Subnet, never from real traffic.
 
-mod support;
-
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -13,10 +11,10 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::{Node, Xorshift, run_command, temp_dir, write_file};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
-use support::{Node, Xorshift, run_command, temp_dir, write_file};
 
 /// How long a change (health, redeploy) may take to reach DNS answers; only
 /// reached when the product is broken.

@@ -2,7 +2,7 @@
 //! each in its own network namespace with its WireGuard device, joined
 //! through one seed. Every client (git over ssh, HTTP, dig) runs in the
 //! foreign namespace on the same bridge, as a user outside the cluster
-//! would. One cluster serves every step in turn, so this binary builds and
+//! would. One cluster serves every step in turn, so this test builds and
 //! joins it once:
 //!
 //! 1. a `git push` to node A is served by all three with one revision and
@@ -19,20 +19,18 @@
 //!
 //! Needs root and network namespaces; without them it fails saying so.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::cluster::{Cluster, enter_netns};
-use support::git::{Client, commit_all, init_repo};
-use support::{Xorshift, run_command, temp_dir, write_file};
+use crate::support::cluster::{Cluster, enter_netns};
+use crate::support::git::{Client, commit_all, init_repo};
+use crate::support::stop::Stop;
+use crate::support::{Xorshift, run_command, temp_dir, write_file};
 
 /// Upper bound for any convergence; reached only when the mesh is broken.
 const CONVERGE: Duration = Duration::from_secs(180);
@@ -277,7 +275,7 @@ fn a_one_file_change_in_a_5000_file_site_moves_about_that_file(cluster: &Cluster
     wait_until(cluster, "no node waits for content", || {
         (0..3).all(|i| status(cluster, i)["cluster"][0]["pending"].as_u64() == Some(0))
     });
-    thread::sleep(Duration::from_secs(4));
+    wait_synced_since(cluster, Instant::now());
 
     // The steady background (health probes, anti-entropy, keepalives and
     // these status calls) over a quiet window, for comparison.
@@ -354,6 +352,30 @@ fn a_one_file_change_in_a_5000_file_site_moves_about_that_file(cluster: &Cluster
         total_sent < site_bytes as u64 / 50,
         "a one-file change moved {total_sent} B, not far below the site's {site_bytes} B"
     );
+}
+
+/// Waits until every node has finished an anti-entropy exchange with every
+/// peer after `since`: whatever rows were still moving then have moved.
+fn wait_synced_since(cluster: &Cluster, since: Instant) {
+    cluster.wait_for("every node synced with every peer", CONVERGE, || {
+        (0..cluster.len())
+            .all(|i| {
+                // Read before asking, so a sync the answer dates
+                // within it happened after `since`.
+                let bound = since.elapsed();
+                let status = status(cluster, i);
+                let peers = status["cluster"][0]["peers"].as_array().cloned();
+                peers.is_some_and(|peers| {
+                    !peers.is_empty()
+                        && peers.iter().all(|p| {
+                            p["last_sync_ms_ago"]
+                                .as_u64()
+                                .is_some_and(|ms| Duration::from_millis(ms) < bound)
+                        })
+                })
+            })
+            .then_some(())
+    });
 }
 
 /// Text that compresses like a web page: words from a small vocabulary.
@@ -467,8 +489,10 @@ fn a_node_killed_mid_replication_converges_and_only_ever_served_complete_revisio
     }
     let large_bytes: usize = large.values().map(Vec::len).sum();
 
-    // A client in the foreign namespace polls C the whole time.
-    let stop = Arc::new(AtomicBool::new(false));
+    // A client in the foreign namespace polls C the whole time (until the
+    // guard below drops, at the end or while a failure unwinds).
+    let stop = Arc::new(Stop::new(CONVERGE * 4));
+    let stopping = stop.guard();
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::new(Mutex::new(Vec::new()));
     let poller = {
         let (stop, seen, paths) = (stop.clone(), seen.clone(), paths.clone());
@@ -477,7 +501,7 @@ fn a_node_killed_mid_replication_converges_and_only_ever_served_complete_revisio
         thread::spawn(move || {
             enter_netns(&ns);
             let mut i = 0usize;
-            while !stop.load(Ordering::Relaxed) {
+            while stop.running() {
                 i = (i + 7919) % paths.len();
                 let Some(reply) = get(target, LARGE_HOST, &format!("/{}", paths[i])) else {
                     thread::sleep(Duration::from_millis(5)); // C is down
@@ -528,17 +552,32 @@ fn a_node_killed_mid_replication_converges_and_only_ever_served_complete_revisio
     );
 
     let restarted = Instant::now();
+    let seen_before_restart = seen.lock().unwrap_or_else(|e| e.into_inner()).len();
     cluster.start(C);
     wait_all_serve(cluster, LARGE_HOST, &format!("/{}", paths[0]), &second);
     println!(
         "restarted, C serves the large revision {:?} later",
         restarted.elapsed()
     );
-    thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
+    // The poller, too, has had an answer from the restarted C.
+    cluster.wait_for(
+        "the poller sees the large revision from C",
+        CONVERGE,
+        || {
+            seen.lock().unwrap_or_else(|e| e.into_inner())[seen_before_restart..]
+                .iter()
+                .any(|s| s.0 == second)
+                .then_some(())
+        },
+    );
+    drop(stopping);
     poller
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    assert!(
+        stop.stopped_in_time(),
+        "the poller ran out of time before C converged"
+    );
 
     let hashes = |files: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, blake3::Hash> {
         files
@@ -608,18 +647,42 @@ fn a_stopped_node_leaves_dns_answers_and_returns_when_restarted(cluster: &mut Cl
             dns_answers(cluster, i) == all
         });
     }
-    cluster.stop(C);
+    let exit = cluster.stop(C);
+    assert!(
+        exit.is_some(),
+        "C did not exit on SIGTERM\n{}",
+        cluster.output(C)
+    );
     let stopped = Instant::now();
-    let mut left = Vec::new();
-    for i in [A, B] {
-        wait_until(cluster, &format!("node {i} stops answering with C"), || {
-            dns_answers(cluster, i) == without_c
-        });
-        left.push(stopped.elapsed());
+    let c_ip = cluster.underlay_v4(C).to_string();
+    // The bound holds if no answer asked for after it still names C: the
+    // last query that did was sent before C left, whatever the polling's
+    // pace.
+    let mut last_seen = [Duration::ZERO; 2];
+    let mut gone = [false; 2];
+    cluster.wait_for("A and B stop answering with C", CONVERGE, || {
+        for (k, i) in [A, B].into_iter().enumerate() {
+            if gone[k] {
+                continue;
+            }
+            let asked = stopped.elapsed();
+            let got = dns_answers(cluster, i);
+            if got.contains(&c_ip) {
+                last_seen[k] = asked;
+            }
+            gone[k] = got == without_c;
+        }
+        (!gone.contains(&false)).then_some(())
+    });
+    for (i, seen) in [A, B].into_iter().zip(last_seen) {
+        assert!(
+            seen < DOCUMENTED_BOUND,
+            "node {i} still answered with the stopped node {seen:?} after it stopped, past the documented bound {DOCUMENTED_BOUND:?}"
+        );
     }
     println!(
-        "a stopped node left A's DNS answers after {:?} and B's after {:?} (documented bound {DOCUMENTED_BOUND:?})",
-        left[0], left[1]
+        "a stopped node was last in A's DNS answers {:?} and in B's {:?} after it stopped (documented bound {DOCUMENTED_BOUND:?})",
+        last_seen[0], last_seen[1]
     );
 
     cluster.start(C);
@@ -717,17 +780,17 @@ fn deploy(cluster: &Cluster, i: usize, dir: &Path) -> String {
 }
 
 fn deploy_at(data: &Path, dir: &Path) -> String {
-    let mut command = Command::new(support::makiatto_bin());
+    let mut command = Command::new(crate::support::makiatto_bin());
     command.arg("deploy").arg(dir).arg("--data").arg(data);
     let out = run_command(command, Duration::from_secs(300));
     assert!(out.success(), "deploy: {}", out.describe());
-    support::revision_in(&out.stdout)
+    crate::support::revision_in(&out.stdout)
         .unwrap_or_else(|| panic!("deploy printed no revision: {}", out.describe()))
 }
 
 /// Node i's `status --json`.
 fn status(cluster: &Cluster, i: usize) -> serde_json::Value {
-    let mut command = Command::new(support::makiatto_bin());
+    let mut command = Command::new(crate::support::makiatto_bin());
     command
         .args(["status", "--json", "--data"])
         .arg(cluster.data_dir(i));

@@ -6,15 +6,13 @@
 //! before each validation, as a real CA takes its time, which leaves room
 //! to kill an issuer in the middle of its order. Needs root.
 
-mod support;
-
 use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use support::cluster::Cluster;
-use support::pebble::PebblePlan;
-use support::{run_command, temp_dir, write_file};
+use crate::support::cluster::Cluster;
+use crate::support::pebble::PebblePlan;
+use crate::support::{run_command, temp_dir, write_file};
 
 /// How long issuance may take: pebble's validation sleeps (up to
 /// `VA_SLEEP_SECS` per challenge, three at a time), debug builds,
@@ -104,7 +102,7 @@ impl CaCluster {
         cluster.write_config(0, &seed);
         cluster.start(0);
         for i in 1..cluster.len() {
-            let mut command = Command::new(support::makiatto_bin());
+            let mut command = Command::new(crate::support::makiatto_bin());
             command
                 .arg("join-token")
                 .arg("--data")
@@ -178,7 +176,7 @@ impl CaCluster {
             format!("[[domain]]\nname = \"{domain}\"\n"),
         );
         write_file(site.path(), "index.html", format!("hello from {domain}"));
-        let mut deploy = Command::new(support::makiatto_bin());
+        let mut deploy = Command::new(crate::support::makiatto_bin());
         deploy
             .arg("deploy")
             .arg(site.path())
@@ -190,7 +188,7 @@ impl CaCluster {
 
     /// Node i's `status --json` entry for `domain`'s certificate.
     fn cert_status(&self, i: usize, domain: &str) -> Option<serde_json::Value> {
-        let mut status = Command::new(support::makiatto_bin());
+        let mut status = Command::new(crate::support::makiatto_bin());
         status
             .args(["status", "--json", "--data"])
             .arg(self.cluster.data_dir(i));
@@ -259,26 +257,15 @@ impl CaCluster {
     }
 }
 
-/// The node (index) that orders `domain` first among nodes `n0`..`n2` when
-/// all are healthy: the library's own choice, so the test knows in advance
-/// whom to kill.
-fn first_issuer(domain: &str) -> usize {
-    let nodes: Vec<makiatto::store::NodeRow> = (0..3)
-        .map(|i| makiatto::store::NodeRow {
-            place: makiatto::config::NodePlace {
-                name: format!("n{i}"),
-                ipv4: None,
-                ipv6: None,
-                latitude: None,
-                longitude: None,
-            },
-            healthy: true,
-        })
-        .collect();
-    let name = makiatto::acme::issuer::issuer(domain, &nodes, None, 0, 1)
-        .expect("three healthy nodes give an issuer");
-    name.trim_start_matches('n').parse().expect("node index")
-}
+/// The first domain, and the node (index) that orders it first among
+/// `n0`..`n2` when all are healthy: the rendezvous ranking (blake3 of
+/// domain and node name) for "one.example" is n0, n2, n1. Computed once
+/// and written down rather than asked of the library, so a change of the
+/// hash, which would move every cluster's orders on an upgrade, fails here.
+const FIRST: (&str, usize) = ("one.example", 0);
+/// A domain whose first issuer is not pebble's resolver (n0), and that
+/// issuer: "site0.example" ranks n2, n1, n0.
+const SECOND: (&str, usize) = ("site0.example", 2);
 
 #[test]
 fn one_node_orders_for_the_cluster_and_a_successor_finishes_the_order_of_an_issuer_killed_mid_order()
@@ -287,7 +274,7 @@ fn one_node_orders_for_the_cluster_and_a_successor_finishes_the_order_of_an_issu
 
     // (a) One domain: exactly one order, and all three nodes serve the
     // certificate it produced.
-    let first = "one.example";
+    let (first, first_issuer) = FIRST;
     ca.deploy(0, first);
     let fingerprint = ca.same_certificate_on(&[0, 1, 2], first);
     println!("every node serves {first} with {fingerprint}");
@@ -312,7 +299,7 @@ fn one_node_orders_for_the_cluster_and_a_successor_finishes_the_order_of_an_issu
         issuers.iter().all(|n| n == &issuers[0]),
         "every node names one issuer: {issuers:?}"
     );
-    assert_eq!(issuers[0], format!("n{}", first_issuer(first)));
+    assert_eq!(issuers[0], format!("n{first_issuer}"));
 
     // With a certificate for its `<node>.ns.<domain>` name, every node
     // answers DNS over TLS on port 853 by itself (no `tls_listen` set).
@@ -339,11 +326,8 @@ fn one_node_orders_for_the_cluster_and_a_successor_finishes_the_order_of_an_issu
 
     // (b) A domain whose issuer is not pebble's resolver: kill that issuer
     // once its order is placed at the CA and before it is finished.
-    let second = (0..50)
-        .map(|k| format!("site{k}.example"))
-        .find(|d| first_issuer(d) != RESOLVER_NODE)
-        .expect("some domain is ordered by another node");
-    let victim = first_issuer(&second);
+    let (second, victim) = (SECOND.0.to_string(), SECOND.1);
+    assert_ne!(victim, RESOLVER_NODE, "the resolver is never killed");
     let survivors: Vec<usize> = (0..3).filter(|&i| i != victim).collect();
     ca.deploy(RESOLVER_NODE, &second);
     let in_flight = ca.cluster.wait_for(

@@ -4,12 +4,11 @@
 //! trees. A `Node` stops its process when dropped, so no node outlives a
 //! test, even one that panics.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
-
 pub mod cluster;
 pub mod git;
 pub mod loopback;
 pub mod pebble;
+pub mod stop;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,9 +1,7 @@
 //! `[[domain.headers]]` and `[[domain.redirects]]` rules from makiatto.toml,
 //! as a visitor sees them.
 
-mod support;
-
-use support::{Node, temp_dir, write_tree};
+use crate::support::{Node, temp_dir, write_tree};
 
 const CONFIG: &str = r#"[[domain]]
 name = "rules.test"
@@ -74,7 +72,7 @@ fn rules_node() -> (tempfile::TempDir, Node) {
     (site, node)
 }
 
-fn get(node: &Node, path: &str) -> support::Reply {
+fn get(node: &Node, path: &str) -> crate::support::Reply {
     node.get_with(path, &[("host", "rules.test")])
 }
 

@@ -1,12 +1,11 @@
 //! `git push` to a dev node with the real git client: deploys, previews,
 //! tags, concurrency, validation, hooks and refusals.
 
-mod support;
-
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use support::git::{Client, commit_all, init_repo, repo_url};
-use support::{Node, write_file, write_tree};
+use crate::support::git::{Client, commit_all, init_repo, repo_url};
+use crate::support::{Node, write_file, write_tree};
 
 const SITE_CONFIG: &str = "[[domain]]\nname = \"example.com\"\npath = \"public\"\n";
 
@@ -20,7 +19,7 @@ fn site_repo(client: &Client, dir: &Path, index: &str) {
     commit_all(client, dir, "first");
 }
 
-fn get_host(node: &Node, host: &str, path: &str) -> support::Reply {
+fn get_host(node: &Node, host: &str, path: &str) -> crate::support::Reply {
     node.get_with(path, &[("host", host)])
 }
 
@@ -169,11 +168,46 @@ fn concurrent_pushes_to_two_branches_both_land_and_to_one_branch_one_wins() {
         "<h1>b</h1>"
     );
 
-    // A slow pre-receive makes both pushes see the same old main before
-    // either moves it: the node itself must reject the second.
-    std::fs::write(node.data.join("hooks/pre-receive"), "#!/bin/sh\nsleep 1\n")
-        .expect("write hook");
-    let (pa, pb) = pushes(["HEAD:refs/heads/main", "HEAD:refs/heads/main"]);
+    // Both pushes meet in pre-receive before either moves main, so both
+    // were told the same old main: the node itself must reject the second.
+    // Each hook run says it arrived, then waits for the test to release it
+    // (or gives up after two minutes, so nothing hangs).
+    let meeting = client.scratch().join("meeting");
+    std::fs::create_dir_all(&meeting).expect("create the meeting dir");
+    let dir = meeting.display();
+    std::fs::write(
+        node.data.join("hooks/pre-receive"),
+        format!(
+            "#!/bin/sh\ntouch \"{dir}/arrived.$$\"\ni=0\nwhile [ ! -e \"{dir}/release\" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done\n"
+        ),
+    )
+    .expect("write hook");
+    let (pa, pb) = std::thread::scope(|s| {
+        let ta = s.spawn(|| client.git(&a, &["push", &url, "HEAD:refs/heads/main"]));
+        let tb = s.spawn(|| client.git(&b, &["push", &url, "HEAD:refs/heads/main"]));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let arrived = || {
+            std::fs::read_dir(&meeting).map_or(0, |d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("arrived."))
+                    .count()
+            })
+        };
+        while arrived() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let both = arrived();
+        std::fs::write(meeting.join("release"), "").expect("release the hooks");
+        let pushed = (ta.join().expect("push a"), tb.join().expect("push b"));
+        assert_eq!(
+            both,
+            2,
+            "both pushes reach pre-receive at once; a: {}\nb: {}",
+            pushed.0.describe(),
+            pushed.1.describe()
+        );
+        pushed
+    });
     assert!(
         pa.success() != pb.success(),
         "a: {}\nb: {}",
@@ -355,7 +389,7 @@ fn path_like_and_over_long_repo_names_are_refused() {
             .current_dir(&work)
             .args(["push", &remote, "main"])
             .env("GIT_SSH_COMMAND", &ssh);
-        let out = support::run_command(command, std::time::Duration::from_secs(60));
+        let out = crate::support::run_command(command, std::time::Duration::from_secs(60));
         assert!(!out.success(), "{name}: {}", out.describe());
         assert!(
             out.stderr.contains("invalid repository name"),

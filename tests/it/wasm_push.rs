@@ -3,12 +3,10 @@
 //! the wrong world is rejected with a message naming the file and the
 //! problem, and nothing changes; a valid one deploys and answers.
 
-mod support;
-
 use std::path::Path;
 
-use support::git::{Client, commit_all, init_repo, repo_url};
-use support::{CmdOutput, write_file, write_tree};
+use crate::support::git::{Client, commit_all, init_repo, repo_url};
+use crate::support::{CmdOutput, write_file, write_tree};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/wasm/{name}.wasm"));

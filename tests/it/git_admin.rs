@@ -1,13 +1,12 @@
 //! Admin commands over the SSH endpoint, directly with `ssh` and through
 //! `maki --node`: status, deploys, rollback, keys.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
-use support::git::{Client, commit_all, init_repo, repo_url};
-use support::{CmdOutput, Node, run_command, write_file, write_tree};
+use crate::support::git::{Client, commit_all, init_repo, repo_url};
+use crate::support::stop::Stop;
+use crate::support::{CmdOutput, Node, run_command, write_file, write_tree};
 
 fn maki(client: &Client, node: &Node, args: &[&str]) -> CmdOutput {
     let mut command = Command::new(env!("CARGO_BIN_EXE_maki"));
@@ -68,13 +67,17 @@ fn maki_rollback_switches_the_served_revision_and_deploys_lists_commits() {
     );
 
     // Watch the site while rolling back: every answer is v1 or v2, whole.
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    // The watcher stops when the rollback is checked, or when a failed
+    // check unwinds first; at the latest after two minutes.
+    let stop = Stop::new(Duration::from_secs(120));
     std::thread::scope(|s| {
+        let stopping = stop.guard();
         let watcher = s.spawn(|| {
             let agent = node.agent();
             let mut seen = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let reply = support::fetch_with(&agent, &node.url("/"), &[("host", "example.com")]);
+            while stop.running() {
+                let reply =
+                    crate::support::fetch_with(&agent, &node.url("/"), &[("host", "example.com")]);
                 let text = reply.text();
                 assert!(text == "<h1>v1</h1>" || text == "<h1>v2</h1>", "{text:?}");
                 seen += 1;
@@ -89,9 +92,10 @@ fn maki_rollback_switches_the_served_revision_and_deploys_lists_commits() {
             out.describe()
         );
         std::thread::sleep(Duration::from_millis(100));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(stopping);
         assert!(watcher.join().expect("watcher") > 0);
     });
+    assert!(stop.stopped_in_time(), "the rollback took over two minutes");
     assert_eq!(get().text(), "<h1>v1</h1>");
 }
 
@@ -107,7 +111,8 @@ fn keys_are_listed_added_and_removed_over_ssh_and_status_answers() {
         status.describe()
     );
 
-    let friend = Client::new();
+    // Its own comment, so the list can show which line is the added key.
+    let friend = Client::with_comment("friend@makiatto");
     assert!(!friend.ssh(&node, "status", None).success());
     let added = maki(
         &client,
@@ -131,6 +136,13 @@ fn keys_are_listed_added_and_removed_over_ssh_and_status_answers() {
         .unwrap_or("")
         .to_string();
     assert!(fingerprint.is_some());
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.starts_with(&added_fp) && l.contains("friend@makiatto")),
+        "the added key {added_fp:?} is not listed: {}",
+        list.describe()
+    );
     let removed = client.ssh(&node, &format!("keys remove {added_fp}"), None);
     assert!(removed.success(), "{}", removed.describe());
     assert!(!friend.ssh(&node, "status", None).success());
@@ -151,7 +163,7 @@ fn keys_are_listed_added_and_removed_over_ssh_and_status_answers() {
 fn a_run_node_takes_pushes_from_the_keys_its_node_toml_lists() {
     let client = Client::new();
     let key = std::fs::read_to_string(&client.public_key).expect("public key");
-    let dir = support::temp_dir();
+    let dir = crate::support::temp_dir();
     write_file(
         dir.path(),
         "node.toml",

@@ -2,10 +2,8 @@
 //! with `git fsck --strict` on both ends, and a large binary push served
 //! byte-identical.
 
-mod support;
-
-use support::git::{Client, commit_all, init_repo, repo_url};
-use support::{Xorshift, url_path, write_file, write_tree};
+use crate::support::git::{Client, commit_all, init_repo, repo_url};
+use crate::support::{Xorshift, url_path, write_file, write_tree};
 
 #[test]
 fn a_clone_and_the_nodes_repo_pass_fsck_and_a_fetch_sees_a_later_push() {

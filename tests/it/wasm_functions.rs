@@ -2,14 +2,12 @@
 //! with the committed guest fixtures (tests/wasm/*.wasm, built from
 //! tests/wasm/src by tests/wasm/build.sh).
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use support::{CmdOutput, Node, fetch_with, run_command, temp_dir, write_file, write_tree};
+use crate::support::{CmdOutput, Node, fetch_with, run_command, temp_dir, write_file, write_tree};
 
 /// The committed component `name` from tests/wasm/.
 fn fixture(name: &str) -> Vec<u8> {

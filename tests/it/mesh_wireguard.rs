@@ -5,11 +5,9 @@
 //! These tests need root and network namespaces; without them they fail
 //! with a message saying so.
 
-mod support;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use support::cluster::{Cluster, WgPeer};
+use crate::support::cluster::{Cluster, WgPeer};
 
 /// Long enough for a handshake under a loaded debug build; only reached
 /// when something is broken.
@@ -29,10 +27,19 @@ fn start_mesh_node(cluster: &mut Cluster, i: usize) {
     cluster.start(i);
 }
 
-/// Node i's public key as `wg show maki0 public-key` prints it.
+/// Node i's public key as `wg show maki0 public-key` prints it; panics
+/// unless it is one (44 characters of base64), so the checks that look for
+/// it in other output cannot pass on an empty string.
 fn node_key(cluster: &Cluster, i: usize) -> String {
     let out = cluster.exec_ok(i, &["wg", "show", "maki0", "public-key"]);
-    out.stdout.trim().to_string()
+    let key = out.stdout.trim().to_string();
+    let base64 = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
+    assert!(
+        key.len() == 44 && key.ends_with('=') && key[..43].chars().all(base64),
+        "n{i}: `wg show maki0 public-key` printed no key: {}",
+        out.describe()
+    );
+    key
 }
 
 /// Pings `address` from node i (or the foreign namespace) until one ping

@@ -2,11 +2,9 @@
 //! chains in config order, once per file per revision (counted by the
 //! node's `status --json`), ETags of the transformed bytes, and on_error.
 
-mod support;
-
 use std::path::Path;
 
-use support::{Node, temp_dir, write_file, write_tree};
+use crate::support::{Node, temp_dir, write_file, write_tree};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/wasm/{name}.wasm"));

@@ -4,17 +4,16 @@
 //! one-file change moving about one file, a node killed mid-sync that
 //! restarts and converges without ever serving a partial revision.
 
-mod support;
-
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::loopback::{join_token, member_toml, rpc_of, start_member};
-use support::{Node, Xorshift, temp_dir, write_file};
+use crate::support::loopback::{join_token, member_toml, rpc_of, start_member};
+use crate::support::stop::Stop;
+use crate::support::{Node, Xorshift, temp_dir, write_file};
 use tempfile::TempDir;
 
 /// Upper bound for convergence; reached only when replication is broken.
@@ -146,6 +145,38 @@ fn cluster_bytes(nodes: &[Node]) -> u64 {
         .sum()
 }
 
+/// Waits until every node has finished an anti-entropy exchange with every
+/// peer after `since`: whatever rows were still moving then have moved.
+fn wait_synced_since(nodes: &[Node], since: Instant) {
+    for node in nodes {
+        loop {
+            // Read before asking, so a sync the answer dates within it
+            // happened after `since`.
+            let bound = since.elapsed();
+            let status = status_json(node);
+            let synced = status["cluster"][0]["peers"]
+                .as_array()
+                .is_some_and(|peers| {
+                    !peers.is_empty()
+                        && peers.iter().all(|p| {
+                            p["last_sync_ms_ago"]
+                                .as_u64()
+                                .is_some_and(|ms| Duration::from_millis(ms) < bound)
+                        })
+                });
+            if synced {
+                break;
+            }
+            assert!(
+                since.elapsed() < CONVERGE,
+                "node at {} never synced with every peer: {status}",
+                node.addr
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 fn deploy(node: &Node, dir: &Path) -> String {
     node.deploy(dir)
 }
@@ -214,12 +245,12 @@ fn a_wrong_join_token_is_refused_with_advice() {
     let seed_home = Home::new("seed", None);
     let seed = seed_home.start();
     let home = Home::new("intruder", Some((&rpc_of(&seed), "mkj_not-a-token")));
-    let mut command = std::process::Command::new(support::makiatto_bin());
+    let mut command = std::process::Command::new(crate::support::makiatto_bin());
     command
         .arg("run")
         .arg("--config")
         .arg(home.dir.path().join("node.toml"));
-    let out = support::run_command(command, Duration::from_secs(60));
+    let out = crate::support::run_command(command, Duration::from_secs(60));
     assert!(!out.success(), "{}", out.describe());
     assert!(
         out.stderr.contains("refused") && out.stderr.contains("join-token"),
@@ -242,7 +273,7 @@ fn a_one_file_change_in_a_5000_file_site_moves_about_that_file() {
     let first = deploy(&nodes[0], dir.path());
     wait_all(&nodes, &first);
     // Let anti-entropy settle so the counters only grow by the change.
-    thread::sleep(Duration::from_secs(4));
+    wait_synced_since(&nodes, Instant::now());
     let before = cluster_bytes(&nodes);
     let changed = Xorshift::new(99).bytes(30_000);
     write_file(dir.path(), "d05/s03/f00115.bin", &changed);
@@ -273,7 +304,6 @@ fn a_node_killed_mid_sync_restarts_converges_and_never_served_a_partial_revision
     let expected: Arc<Mutex<Revisions>> = Arc::new(Mutex::new(BTreeMap::new()));
 
     let right = nodes.pop().unwrap_or_else(|| unreachable!());
-    let right_addr = right.addr;
     let revision = deploy(&nodes[0], dir.path());
     expected
         .lock()
@@ -281,12 +311,17 @@ fn a_node_killed_mid_sync_restarts_converges_and_never_served_a_partial_revision
         .insert(revision.clone(), contents.clone());
 
     // A client polls right the whole time: every answer naming a revision
-    // must carry exactly that revision's bytes.
-    let stop = Arc::new(AtomicBool::new(false));
+    // must carry exactly that revision's bytes. It follows right to the
+    // address it has after the restart, and stops when the guard drops
+    // (at the end, or while a failure unwinds).
+    let stop = Arc::new(Stop::new(CONVERGE * 4));
+    let stopping = stop.guard();
+    let right_now: Arc<Mutex<SocketAddr>> = Arc::new(Mutex::new(right.addr));
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let poller = {
         let stop = stop.clone();
         let seen = seen.clone();
+        let right_now = right_now.clone();
         let expected = expected.clone();
         let paths: Vec<String> = contents.keys().cloned().collect();
         thread::spawn(move || {
@@ -296,15 +331,13 @@ fn a_node_killed_mid_sync_restarts_converges_and_never_served_a_partial_revision
                 .build()
                 .new_agent();
             let mut i = 0usize;
-            let mut addr = right_addr;
             let mut bad = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                if let Some(a) = *RIGHT_ADDR.lock().unwrap_or_else(|e| e.into_inner()) {
-                    addr = a;
-                }
+            while stop.running() {
+                let addr = *right_now.lock().unwrap_or_else(|e| e.into_inner());
                 i = (i + 7919) % paths.len();
                 let url = format!("http://{addr}/{}", paths[i]);
                 let Ok(mut response) = agent.get(&url).header("host", HOST).call() else {
+                    thread::sleep(Duration::from_millis(20)); // right is down
                     continue;
                 };
                 let status = response.status().as_u16();
@@ -347,15 +380,31 @@ fn a_node_killed_mid_sync_restarts_converges_and_never_served_a_partial_revision
     println!("right killed with {partial} objects stored");
     drop(right);
 
+    let seen_before_restart = seen.lock().unwrap_or_else(|e| e.into_inner()).len();
     let restarted = homes[1].start();
-    *RIGHT_ADDR.lock().unwrap_or_else(|e| e.into_inner()) = Some(restarted.addr);
+    *right_now.lock().unwrap_or_else(|e| e.into_inner()) = restarted.addr;
     nodes.push(restarted);
     wait_all(&nodes, &revision);
-    thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
+    // The poller, too, has had an answer from the restarted right.
+    let started = Instant::now();
+    while !seen.lock().unwrap_or_else(|e| e.into_inner())[seen_before_restart..]
+        .iter()
+        .any(|r| r.starts_with(&revision))
+    {
+        assert!(
+            started.elapsed() < CONVERGE,
+            "the poller never saw the revision from the restarted node"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    drop(stopping);
     let bad = poller
         .join()
         .unwrap_or_else(|_| vec!["poller panicked".into()]);
+    assert!(
+        stop.stopped_in_time(),
+        "the poller ran out of time before right converged"
+    );
     assert!(bad.is_empty(), "partial or wrong answers: {bad:?}");
     assert!(
         seen.lock()
@@ -372,9 +421,6 @@ fn a_node_killed_mid_sync_restarts_converges_and_never_served_a_partial_revision
 
 /// Each revision's files: revision → path → bytes.
 type Revisions = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
-
-/// Where the restarted right node listens (the poller follows it).
-static RIGHT_ADDR: Mutex<Option<std::net::SocketAddr>> = Mutex::new(None);
 
 fn count_files(dir: &PathBuf) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -1,14 +1,13 @@
 //! Activation is atomic: while deploys alternate between two sites, every
 //! response is whole and belongs to the revision its header names.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
+use std::time::Duration;
 
-use support::{Node, temp_dir, write_file};
+use crate::support::stop::Stop;
+use crate::support::{Node, temp_dir, write_file};
 
 /// A site whose index.html and style.css both embed `marker`, padded so a
 /// torn read would be visible.
@@ -32,6 +31,9 @@ fn marked_site(marker: &str) -> tempfile::TempDir {
 }
 
 const MARKERS: [&str; 2] = ["MARKER-ALPHA-1111", "MARKER-BRAVO-2222"];
+/// How long the readers may run: the 40 deploys end well before it unless
+/// the node hangs.
+const READ_LIMIT: Duration = Duration::from_secs(600);
 
 #[test]
 fn readers_never_see_a_mix_of_revisions_while_deploys_alternate() {
@@ -48,19 +50,22 @@ fn readers_never_see_a_mix_of_revisions_while_deploys_alternate() {
     let marker_of: BTreeMap<String, &str> =
         BTreeMap::from([(rev_a.clone(), MARKERS[0]), (rev_b.clone(), MARKERS[1])]);
 
-    let stop = AtomicBool::new(false);
+    let stop = Stop::new(READ_LIMIT);
     let problems = Mutex::new(Vec::<String>::new());
     let seen = Mutex::new(BTreeSet::<String>::new());
     let mut requests = 0usize;
 
     thread::scope(|scope| {
+        // Stops the readers when the deploys are done, or when a panic
+        // unwinds out of this closure first.
+        let stopping = stop.guard();
         let readers: Vec<_> = (0..8)
             .map(|i| {
                 let (node, stop, problems, seen, marker_of) = (&node, &stop, &problems, &seen, &marker_of);
                 scope.spawn(move || {
                     let path = if i % 2 == 0 { "/" } else { "/style.css" };
                     let mut count = 0usize;
-                    while !stop.load(Ordering::Relaxed) {
+                    while stop.running() {
                         count += 1;
                         let problem = match node.try_get_with(path, &[]) {
                             Err(e) => Some(format!("GET {path}: {e}")),
@@ -105,13 +110,17 @@ fn readers_never_see_a_mix_of_revisions_while_deploys_alternate() {
                 ));
             }
         }
-        stop.store(true, Ordering::Relaxed);
+        drop(stopping);
         requests = readers
             .into_iter()
             .map(|r| r.join().expect("reader thread"))
             .sum();
     });
 
+    assert!(
+        stop.stopped_in_time(),
+        "the 40 deploys took longer than {READ_LIMIT:?}"
+    );
     let problems = problems.into_inner().expect("problems");
     assert!(
         problems.is_empty(),

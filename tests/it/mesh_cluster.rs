@@ -4,13 +4,11 @@
 //! other two as WireGuard peers with recent handshakes, and a deploy on the
 //! seed is served by all three, replicated over the tunnel. Needs root.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
-use support::cluster::Cluster;
-use support::{run_command, temp_dir, write_file};
+use crate::support::cluster::Cluster;
+use crate::support::{run_command, temp_dir, write_file};
 
 const HOST: &str = "wg.example";
 const LIMIT: Duration = Duration::from_secs(120);
@@ -32,7 +30,7 @@ fn three_nodes_join_through_one_seed_peer_over_wireguard_and_serve_one_deploy() 
         format!("[[domain]]\nname = \"{HOST}\"\n"),
     );
     write_file(site.path(), "index.html", "over the tunnel");
-    let mut deploy = Command::new(support::makiatto_bin());
+    let mut deploy = Command::new(crate::support::makiatto_bin());
     deploy
         .arg("deploy")
         .arg(site.path())
@@ -69,7 +67,7 @@ fn deploy_on(cluster: &Cluster, i: usize, text: &str) -> String {
         format!("[[domain]]\nname = \"{HOST}\"\n"),
     );
     write_file(site.path(), "index.html", text);
-    let mut deploy = Command::new(support::makiatto_bin());
+    let mut deploy = Command::new(crate::support::makiatto_bin());
     deploy
         .arg("deploy")
         .arg(site.path())
@@ -77,7 +75,7 @@ fn deploy_on(cluster: &Cluster, i: usize, text: &str) -> String {
         .arg(cluster.data_dir(i));
     let out = run_command(deploy, Duration::from_secs(60));
     assert!(out.success(), "deploy: {}", out.describe());
-    support::revision_in(&out.stdout).unwrap_or_default()
+    crate::support::revision_in(&out.stdout).unwrap_or_default()
 }
 
 /// What node `i` serves for the site, from inside its namespace.
@@ -118,7 +116,7 @@ fn a_node_cut_off_while_both_sides_deploy_converges_on_one_winner() {
     });
     println!("after the link came back every node serves {winner:?}");
     for i in 0..3 {
-        let mut history = Command::new(support::makiatto_bin());
+        let mut history = Command::new(crate::support::makiatto_bin());
         history
             .args(["deploys", HOST, "--data"])
             .arg(cluster.data_dir(i));

@@ -1,12 +1,10 @@
 //! Static serving through `makiatto dev`: every file of a site comes back
 //! byte-identical, clean URLs, the 404 page, content types and host routing.
 
-mod support;
-
 use std::path::Path;
 use std::thread;
 
-use support::{Node, Xorshift, temp_dir, url_path, write_file, write_tree};
+use crate::support::{Node, Xorshift, temp_dir, url_path, write_file, write_tree};
 
 /// Writes a tree exercising awkward names and sizes; returns every file.
 fn generated_tree(root: &Path) -> Vec<(String, Vec<u8>)> {

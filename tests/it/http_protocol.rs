@@ -1,11 +1,9 @@
 //! HTTP semantics of static responses: validators and 304, ranges, HEAD,
 //! content-encoding negotiation over precompressed variants, and methods.
 
-mod support;
-
 use std::io::Read;
 
-use support::{Node, Reply, Xorshift, temp_dir, write_file};
+use crate::support::{Node, Reply, Xorshift, temp_dir, write_file};
 
 /// A compressible page (repetitive HTML, ~40 KiB) and an incompressible blob.
 struct Fixture {

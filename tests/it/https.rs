@@ -3,14 +3,12 @@
 //! ALPN, and plain HTTP left alone (no redirect to a certificate browsers
 //! would refuse). Driven with curl.
 
-mod support;
-
 use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{CmdOutput, Node, run_command, temp_dir, write_tree};
+use crate::support::{CmdOutput, Node, run_command, temp_dir, write_tree};
 
 const SITE: &[(&str, &str)] = &[
     (
@@ -115,7 +113,7 @@ fn https_refuses_garbage_and_keeps_serving() {
     let (_site, node) = dev_https_node();
     let https = node.listener("https");
     // Not TLS at all: the handshake fails, the listener survives.
-    let reply = support::raw_exchange(https, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    let reply = crate::support::raw_exchange(https, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
     assert_eq!(
         reply.status, None,
         "plain HTTP on the TLS port: {}",

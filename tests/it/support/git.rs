@@ -23,13 +23,19 @@ pub struct Client {
 }
 
 impl Client {
-    /// Generates a fresh ed25519 key.
+    /// Generates a fresh ed25519 key with the comment `test@makiatto`.
     pub fn new() -> Client {
+        Client::with_comment("test@makiatto")
+    }
+
+    /// Generates a fresh ed25519 key with `comment` (what key lists show
+    /// beside its fingerprint).
+    pub fn with_comment(comment: &str) -> Client {
         let dir = temp_dir();
         let key = dir.path().join("id_ed25519");
         let mut keygen = Command::new("ssh-keygen");
         keygen
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "test@makiatto", "-f"])
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
             .arg(&key);
         let out = run_command(keygen, Duration::from_secs(30));
         assert!(out.success(), "ssh-keygen failed: {}", out.describe());

@@ -2,13 +2,11 @@
 //! `rollback`, retention of the last ten, invalid makiatto.toml, and dev
 //! mode's redeploy when the site directory changes.
 
-mod support;
-
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{Node, dev_expecting_exit, temp_dir, write_file};
+use crate::support::{Node, dev_expecting_exit, temp_dir, write_file};
 
 /// A site for `localhost` whose index.html says `text`.
 fn site_saying(text: &str) -> tempfile::TempDir {
@@ -102,7 +100,7 @@ fn deploy_reports_domain_revision_and_file_count() {
     let node = Node::start(one.path());
     let out = node.admin(&["deploy", two.path().to_str().expect("UTF-8 path")]);
     assert!(out.success(), "makiatto deploy: {}", out.describe());
-    let revision = support::revision_in(&out.stdout).expect("a revision");
+    let revision = crate::support::revision_in(&out.stdout).expect("a revision");
     assert_eq!(
         out.stdout.trim(),
         format!("localhost now serves revision {revision} (3 files)"),
@@ -327,7 +325,7 @@ fn deploying_an_invalid_config_fails_and_keeps_the_old_revision() {
 }
 
 /// Polls GET / until its body is `expected`, for at most `limit`.
-fn wait_for_body(node: &Node, expected: &str, limit: Duration) -> support::Reply {
+fn wait_for_body(node: &Node, expected: &str, limit: Duration) -> crate::support::Reply {
     let deadline = Instant::now() + limit;
     loop {
         let reply = node.get("/");

@@ -1,0 +1,38 @@
+//! The integration tests, one binary: each module below is one area of the
+//! product, driven through the real `makiatto` and `maki` binaries and real
+//! clients. One binary links the crate once (25 binaries spent most of a
+//! build linking) and compiles the shared harness, `support`, once.
+//!
+//! Run one area with a filter on its module path, e.g.
+//! `cargo test --test it mesh_acceptance::` (root and network namespaces
+//! for the `mesh_*` and `acme_cluster` areas).
+
+mod support;
+
+mod acme;
+mod acme_cluster;
+mod atomicity;
+mod deploys;
+mod dns;
+mod git_admin;
+mod git_fetch;
+mod git_push;
+mod http_protocol;
+mod https;
+mod mesh_acceptance;
+mod mesh_cluster;
+mod mesh_conflicts;
+mod mesh_git;
+mod mesh_health;
+mod mesh_replication;
+mod mesh_wireguard;
+mod nix;
+mod packaging;
+mod path_safety;
+mod rules;
+mod run_mode;
+mod serving;
+mod wasm_fetch;
+mod wasm_functions;
+mod wasm_push;
+mod wasm_transforms;
