@@ -64,7 +64,7 @@
             systemd
             nix
           ];
-          # tests/nix.rs evaluates the module with this Nixpkgs lib.
+          # tests/it/nix.rs evaluates the module with this Nixpkgs lib.
           NIXPKGS_LIB = "${nixpkgs}/lib";
         };
       });
@@ -87,7 +87,7 @@
         in
         {
           package = self.packages.${system}.default;
-          # The module's evaluation tests (tests/nix.rs runs the same cases
+          # The module's evaluation tests (tests/it/nix.rs runs the same cases
           # further: unit equality, firewall, `makiatto check-config`).
           module-eval =
             if wrong != { } then

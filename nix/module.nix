@@ -4,7 +4,7 @@
 # node.toml.example in the repository for every field), and runs under the
 # repository's own systemd unit, packaging/makiatto.service: its [Service]
 # settings are read from that file (nix/unit.nix), so the hardening here is
-# the same as on any other distribution, and tests/nix.rs checks it.
+# the same as on any other distribution, and tests/it/nix.rs checks it.
 # Secrets never enter the Nix store: the join token is handed to the unit as
 # a systemd credential (LoadCredential) and node.toml names only its path.
 {

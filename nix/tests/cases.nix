@@ -1,5 +1,5 @@
 # The configurations the module's evaluation tests run (nix/tests/eval.nix,
-# driven by tests/nix.rs and the flake's `module-eval` check). `refusedWith`
+# driven by tests/it/nix.rs and the flake's `module-eval` check). `refusedWith`
 # is a piece of the assertion message the configuration must fail with.
 {
   # The least a node needs: a name. HTTP on 80 and SSH on 2222 by default.

@@ -5,7 +5,7 @@
 #
 # Not exercised here: building anything, and `pkgs.formats.toml`'s real
 # generator (a derivation). Its stand-in below returns the settings as JSON
-# where the store path would be, so the caller (tests/nix.rs) turns exactly
+# where the store path would be, so the caller (tests/it/nix.rs) turns exactly
 # what the module hands to the generator into node.toml and has the real
 # `makiatto check-config` accept it. The NixOS VM test (nix/tests/cluster.nix)
 # covers the real generator, unit and firewall.
