@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use crate::support::cluster::{Cluster, enter_netns};
 use crate::support::git::{Client, commit_all, init_repo};
 use crate::support::stop::Stop;
-use crate::support::{Xorshift, run_command, temp_dir, write_file};
+use crate::support::{Xorshift, run_command, stored_objects, temp_dir, write_file};
 
 /// Upper bound for any convergence; reached only when the mesh is broken.
 const CONVERGE: Duration = Duration::from_secs(180);
@@ -522,14 +522,14 @@ fn a_node_killed_mid_replication_converges_and_only_ever_served_complete_revisio
     // Deploy on A while watching C's object store; kill C once it has
     // stored part of the new revision.
     let objects = cluster.data_dir(C).join("objects");
-    let held_before = count_objects(&objects);
+    let held_before = stored_objects(&objects);
     let deploying = {
         let data = cluster.data_dir(A);
         let dir = site.path().to_path_buf();
         thread::spawn(move || deploy_at(&data, &dir))
     };
     let started = Instant::now();
-    while count_objects(&objects) < held_before + 200 {
+    while stored_objects(&objects) < held_before + 200 {
         assert!(
             started.elapsed() < CONVERGE,
             "C never started fetching the large revision\n{}",
@@ -538,7 +538,7 @@ fn a_node_killed_mid_replication_converges_and_only_ever_served_complete_revisio
         thread::sleep(Duration::from_millis(5));
     }
     cluster.kill(C);
-    let held_at_kill = count_objects(&objects) - held_before;
+    let held_at_kill = stored_objects(&objects) - held_before;
     let killed_at = seen.lock().unwrap_or_else(|e| e.into_inner()).len();
     let second = deploying
         .join()
@@ -624,17 +624,6 @@ fn a_node_killed_mid_replication_converges_and_only_ever_served_complete_revisio
             assert!(reply.body == *bytes, "C: /{rel} differs after the restart");
         }
     });
-}
-
-fn count_objects(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|e| e.file_name() != "tmp")
-        .map(|e| std::fs::read_dir(e.path()).map_or(0, |d| d.count()))
-        .sum()
 }
 
 // ---------------------------------------------------------------- step 4

@@ -6,14 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::loopback::{join_token, member_toml, rpc_of, start_member};
 use crate::support::stop::Stop;
-use crate::support::{Node, Xorshift, temp_dir, write_file};
+use crate::support::{Node, Xorshift, stored_objects, temp_dir, write_file};
 use tempfile::TempDir;
 
 /// Upper bound for convergence; reached only when replication is broken.
@@ -367,7 +367,7 @@ fn a_node_killed_mid_sync_restarts_converges_and_never_served_a_partial_revision
     let objects = homes[1].dir.path().join("data/objects");
     let started = Instant::now();
     loop {
-        let stored = count_files(&objects);
+        let stored = stored_objects(&objects);
         if stored > 200 {
             break;
         }
@@ -376,7 +376,7 @@ fn a_node_killed_mid_sync_restarts_converges_and_never_served_a_partial_revision
     }
     let mut right = right;
     right.signal_and_wait("KILL", Duration::from_secs(10));
-    let partial = count_files(&objects);
+    let partial = stored_objects(&objects);
     println!("right killed with {partial} objects stored");
     drop(right);
 
@@ -421,14 +421,3 @@ fn a_node_killed_mid_sync_restarts_converges_and_never_served_a_partial_revision
 
 /// Each revision's files: revision → path → bytes.
 type Revisions = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
-
-fn count_files(dir: &PathBuf) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter(|e| e.file_name() != "tmp")
-        .map(|e| std::fs::read_dir(e.path()).map_or(0, |d| d.count()))
-        .sum()
-}

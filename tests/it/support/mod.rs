@@ -99,6 +99,19 @@ const PATH_KEEP: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
+/// How many objects a node's CAS holds (`objects/ab/…`, not counting
+/// in-flight writes under `tmp/`): how far a replication got.
+pub fn stored_objects(objects: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(objects) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name() != "tmp")
+        .map(|e| std::fs::read_dir(e.path()).map_or(0, |d| d.count()))
+        .sum()
+}
+
 /// `/` + the percent-encoded form of a site-relative file path.
 pub fn url_path(rel: &str) -> String {
     format!("/{}", utf8_percent_encode(rel, PATH_KEEP))
