@@ -83,8 +83,6 @@ pub struct RunningNode {
     pub wireguard: Option<Arc<Device>>,
     /// Where the mesh RPC is bound, when the node is in a cluster.
     pub mesh_addr: Option<SocketAddr>,
-    /// What every subsystem shares, as admin and SSH got it.
-    pub services: Arc<Services>,
     /// Each subsystem's tasks, and the node's own (admin, SSH).
     tasks: Vec<JoinSet<()>>,
 }
@@ -188,7 +186,6 @@ impl Node {
             dot_addr: dns.dot_addr,
             wireguard,
             mesh_addr,
-            services,
             tasks,
         })
     }

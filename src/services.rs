@@ -51,11 +51,6 @@ impl Services {
         crate::acme::status::of(&self.store, domain)
     }
 
-    /// Marks node `name` up or down for DNS; `false` when no such node.
-    pub fn set_node_health(&self, name: &str, healthy: bool) -> Result<bool, StoreError> {
-        self.store.set_node_health(name, healthy)
-    }
-
     /// Every node's view of the cluster, this node's first; `None` when
     /// this node runs no mesh. Blocking: call from a blocking thread
     /// inside the runtime.
