@@ -49,18 +49,17 @@ pub fn parse(line: &str) -> Result<Exec, ExecError> {
 
 /// The repository named by git's (single-quoted) path argument.
 ///
-/// `ssh://host/NAME.git` URLs send `/NAME.git`: one leading `/` is accepted
-/// when the name ends in `.git`, so `/etc` or `/srv/x` never read as names.
+/// `ssh://host/NAME` URLs send `/NAME` (GitHub, GitLab and Soft Serve all
+/// accept it, with or without `.git`): one leading `/` is dropped. A name
+/// holds no `/`, so `/srv/x` or `/../x` still fail as names, and the
+/// refusal quotes what the client sent.
 fn repo_argument(arg: &str) -> Result<RepoName, BadRepoName> {
     let unquoted = arg
         .strip_prefix('\'')
         .and_then(|a| a.strip_suffix('\''))
         .unwrap_or(arg);
-    match unquoted.strip_prefix('/') {
-        Some(rest) if rest.ends_with(".git") => RepoName::parse(rest),
-        Some(_) => Err(BadRepoName(unquoted.chars().take(100).collect())),
-        None => RepoName::parse(unquoted),
-    }
+    let name = unquoted.strip_prefix('/').unwrap_or(unquoted);
+    RepoName::parse(name).map_err(|_| BadRepoName(unquoted.chars().take(100).collect()))
 }
 
 #[cfg(test)]
@@ -80,13 +79,26 @@ mod tests {
         );
         assert_eq!(
             parse("git-upload-pack '/site.git'"),
-            Ok(Exec::UploadPack(site))
+            Ok(Exec::UploadPack(site.clone()))
+        );
+        assert_eq!(
+            parse("git-receive-pack '/site'"),
+            Ok(Exec::ReceivePack(site))
         );
     }
 
     #[test]
     fn paths_are_refused() {
-        for bad in ["'../x'", "'/etc'", "'a/b'", "'/a/b.git'", "'~/x'", "''"] {
+        for bad in [
+            "'../x'",
+            "'/etc/passwd'",
+            "'//x'",
+            "'a/b'",
+            "'/a/b.git'",
+            "'~/x'",
+            "''",
+            "'/'",
+        ] {
             assert!(
                 matches!(
                     parse(&format!("git-receive-pack {bad}")),
@@ -97,6 +109,15 @@ mod tests {
         }
         let long = format!("git-upload-pack '{}'", "a".repeat(64));
         assert!(parse(&long).is_err());
+        let Err(ExecError::Repo(refused)) = parse("git-receive-pack '/srv/x'") else {
+            panic!("/srv/x was accepted");
+        };
+        let text = refused.to_string();
+        assert!(text.contains("\"/srv/x\""), "{text}");
+        assert!(
+            text.contains("NAME, NAME.git, /NAME or /NAME.git"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub struct RepoName(String);
 /// Why a repository name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid repository name {0:?}: use 1-63 characters from a-z 0-9 . _ - starting with a letter or digit, optionally ending in .git"
+    "invalid repository name {0:?}: write it as NAME, NAME.git, /NAME or /NAME.git, where NAME is 1-63 characters from a-z 0-9 . _ - starting with a letter or digit (e.g. ssh://git@node:2222/site)"
 )]
 pub struct BadRepoName(pub String);
 

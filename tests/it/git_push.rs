@@ -382,7 +382,14 @@ fn path_like_and_over_long_repo_names_are_refused() {
     let long = "a".repeat(64);
     let port = node.ssh_port().to_string();
     let ssh = format!("{} -p {port}", client.ssh_command());
-    for name in ["../x", "/etc", "a/b", long.as_str(), "~/x", ".hidden"] {
+    for name in [
+        "../x",
+        "/etc/passwd",
+        "a/b",
+        long.as_str(),
+        "~/x",
+        ".hidden",
+    ] {
         let remote = format!("git@127.0.0.1:{name}");
         let mut command = std::process::Command::new("git");
         command
