@@ -13,6 +13,7 @@ mod materialise;
 mod preview;
 mod retention;
 mod source;
+mod staged;
 mod wasm;
 
 use std::collections::HashMap;
@@ -26,14 +27,13 @@ use tracing::info;
 use crate::cas::{Cas, CasError};
 use crate::config::{ConfigError, Domain, NodeConfig, SiteConfig};
 use crate::live::{Site, SiteTable, SiteWasm};
-use crate::store::{
-    DomainPointer, PreviewPointer, RefUpdate, RevisionRow, Store, StoreError, Switch,
-};
+use crate::store::{DomainPointer, RefUpdate, RevisionRow, Store, StoreError, Switch};
 use crate::tree::{Manifest, ManifestError};
 
 pub use materialise::revision_dir;
 pub use preview::slug;
 pub use source::{DirSource, LOCAL_OWNER, SiteSource};
+pub use staged::Staged;
 
 /// The file a site's config lives in, at the root of the deployed tree.
 pub const SITE_CONFIG_FILE: &str = "makiatto.toml";
@@ -288,62 +288,6 @@ impl Deployer {
         Ok(deployed)
     }
 
-    /// Deploys `source` as the preview of `branch` for every domain it
-    /// declares with previews on, at `<slug>.preview.<domain>`; production
-    /// revisions are untouched.
-    pub fn deploy_preview(
-        &self,
-        source: &dyn SiteSource,
-        owner: &str,
-        branch: &str,
-        refs: &[RefUpdate],
-    ) -> Result<Vec<Deployed>, DeployError> {
-        let _guard = self.lock();
-        let (config, config_text) = self.checked_config(source, owner)?;
-        let domains: Vec<&Domain> = config
-            .domains
-            .iter()
-            .filter(|d| d.previews && d.production_branch != branch)
-            .collect();
-        let staged = self.stage(source, domains)?;
-        let mut deployed = Vec::new();
-        for (domain, manifest, extras) in &staged {
-            let host = preview::host_for(&self.store, &domain.name, owner, branch)?;
-            let row = self.record(&host, manifest, extras, &config_text, source, Some(branch))?;
-            deployed.push(Deployed {
-                domain: host.clone(),
-                hosts: vec![host],
-                root: row.root,
-                files: manifest.len(),
-            });
-        }
-        if deployed.is_empty() {
-            return Ok(deployed);
-        }
-        self.store.switch(&Switch {
-            domains: Vec::new(),
-            previews: deployed
-                .iter()
-                .zip(&staged)
-                .map(|(d, (domain, _, _))| PreviewPointer {
-                    host: &d.domain,
-                    domain: &domain.name,
-                    repo: owner,
-                    branch,
-                    root: &d.root,
-                })
-                .collect(),
-            refs,
-        })?;
-        self.publish()?;
-        for d in &deployed {
-            info!(host = %d.domain, root = %&d.root[..12], files = d.files, "preview active");
-        }
-        let hosts: Vec<_> = deployed.iter().map(|d| d.domain.as_str()).collect();
-        retention::prune(self, &hosts)?;
-        Ok(deployed)
-    }
-
     /// Stops serving every preview of `branch` of `owner`; returns their hosts.
     pub fn remove_previews(&self, owner: &str, branch: &str) -> Result<Vec<String>, DeployError> {
         let _guard = self.lock();
@@ -454,7 +398,7 @@ impl Deployer {
             .map_or(0, |d| d.as_millis() as i64);
         let manifest_hash = self.cas.put_bytes(&manifest.to_bytes())?;
         materialise::materialise(&self.cas, &self.revs, manifest)?;
-        wasm::save(self, key, &manifest.root().to_hex(), extras)?;
+        let extras = wasm::save(self, key, &manifest.root().to_hex(), extras)?;
         let row = RevisionRow {
             domain: key.to_string(),
             root: manifest.root().to_hex().to_string(),
@@ -464,6 +408,7 @@ impl Deployer {
             branch: branch.map(str::to_string),
             created_ms,
             active: true,
+            extras,
         };
         self.store.record_revision(&row)?;
         Ok(row)
@@ -608,7 +553,7 @@ impl Deployer {
         let manifest = self.read_manifest(&row.manifest)?;
         let domain = domain_of(row)?;
         let deployed_at = UNIX_EPOCH + Duration::from_millis(row.created_ms.max(0) as u64);
-        let parts = wasm::site_wasm(self, &row.domain, &row.root, &domain, &manifest)
+        let parts = wasm::site_wasm(self, &row.domain, &row.root, &row.extras, &domain, &manifest)
             .unwrap_or_else(|e| {
                 // One broken module must not take every site down: the
                 // revision is served without its functions, and says why.

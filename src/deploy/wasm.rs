@@ -6,9 +6,12 @@
 //! and their output is stored in the CAS and put in the manifest, so the
 //! revision root and every ETag follow the transformed bytes and no
 //! request ever runs a transform. What a manifest cannot hold (env file
-//! texts, the content types and headers transforms set) is written beside
-//! the revision in `wasm/revisions/<key>/<root>.toml`, read back whenever
-//! the revision is indexed (activation, rollback, restart).
+//! texts, the content types and headers transforms set) goes into the
+//! revision's row (replicated, so every node serves the revision as its
+//! origin does) and beside the revision in
+//! `wasm/revisions/<key>/<root>.toml`; it is read back whenever the
+//! revision is indexed (activation, rollback, restart), from the row, or
+//! from the file for a revision recorded before rows carried it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -217,13 +220,17 @@ fn transform(
     Ok(out)
 }
 
-/// Writes `extras` beside revision `root` of `key` (atomically).
+/// Writes `extras` beside revision `root` of `key` (atomically); returns
+/// their text for the revision row ("" when there are none).
 pub(super) fn save(
     deployer: &Deployer,
     key: &str,
     root: &str,
     extras: &Extras,
-) -> Result<(), DeployError> {
+) -> Result<String, DeployError> {
+    if extras.env_files.is_empty() && extras.files.is_empty() {
+        return Ok(String::new());
+    }
     let path = extras_path(deployer, key, root);
     let text = toml::to_string(extras).map_err(DeployError::Extras)?;
     let io = |context, path: &Path| {
@@ -238,15 +245,18 @@ pub(super) fn save(
         fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    fs::write(&tmp, text).map_err(io("cannot write", &tmp))?;
-    fs::rename(&tmp, &path).map_err(io("cannot move into place", &path))
+    fs::write(&tmp, &text).map_err(io("cannot write", &tmp))?;
+    fs::rename(&tmp, &path).map_err(io("cannot move into place", &path))?;
+    Ok(text)
 }
 
-/// The WebAssembly parts of revision `root` of `key`, for indexing it.
+/// The WebAssembly parts of revision `root` of `key`, for indexing it;
+/// `recorded` is the extras text of its row.
 pub(super) fn site_wasm(
     deployer: &Deployer,
     key: &str,
     root: &str,
+    recorded: &str,
     domain: &Domain,
     manifest: &Manifest,
 ) -> Result<SiteWasm, DeployError> {
@@ -257,7 +267,7 @@ pub(super) fn site_wasm(
     if domain.functions.is_empty() && domain.transforms.is_empty() {
         return Ok(site);
     }
-    let extras = load(deployer, key, root);
+    let extras = load(deployer, key, root, recorded);
     for (path, extra) in extras.files {
         site.overrides.insert(
             path,
@@ -292,9 +302,15 @@ pub(super) fn site_wasm(
     Ok(site)
 }
 
-/// The extras of a revision; none when the file is missing (a revision
-/// recorded elsewhere), which costs only env files and transform headers.
-fn load(deployer: &Deployer, key: &str, root: &str) -> Extras {
+/// The extras of a revision: `recorded` (its row's), else the file of a
+/// revision recorded before rows carried them; none when neither exists.
+fn load(deployer: &Deployer, key: &str, root: &str, recorded: &str) -> Extras {
+    if !recorded.is_empty() {
+        return toml::from_str(recorded).unwrap_or_else(|e| {
+            warn!(site = key, root, error = %e, "unreadable WebAssembly extras in the revision row; ignored");
+            Extras::default()
+        });
+    }
     let path = extras_path(deployer, key, root);
     match fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text).unwrap_or_else(|e| {

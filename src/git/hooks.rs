@@ -5,10 +5,12 @@
 //! The defaults from the project's `hooks/` are compiled in and written to
 //! the node's hooks directory when missing, never over an operator's edit.
 
-use std::io::Write;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::GitError;
@@ -21,6 +23,9 @@ const DEFAULT_HOOKS: &[(&str, &str)] = &[
 ];
 /// A hook running longer than this is killed (and a pre-receive rejects).
 const HOOK_TIMEOUT: Duration = Duration::from_secs(120);
+/// Lines read ahead of the pusher's connection; a hook printing faster
+/// than the pusher reads waits on its pipe.
+const LINE_QUEUE: usize = 256;
 
 /// Writes the default hooks into `dir` where none exist yet.
 pub fn install_defaults(dir: &Path) -> std::io::Result<()> {
@@ -40,8 +45,6 @@ pub fn install_defaults(dir: &Path) -> std::io::Result<()> {
 #[derive(Debug)]
 pub struct HookRun {
     pub success: bool,
-    /// Its stdout then stderr, as lines.
-    pub output: Vec<String>,
 }
 
 /// Where hooks run and what they are told.
@@ -51,13 +54,18 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    /// Runs hook `name` if it exists and is executable; `None` if absent.
+    /// Runs hook `name` if it exists and is executable (`None` if absent),
+    /// with `env` added to what it is told. Each line it prints, on stdout
+    /// or stderr, goes to `on_line` as soon as it is printed, so a pusher
+    /// watches a slow hook work.
     pub fn run(
         &self,
         name: &str,
         repo_name: &str,
         git_dir: &Path,
         updates: &[RefUpdate],
+        env: &[(&str, OsString)],
+        on_line: &mut dyn FnMut(&str) -> std::io::Result<()>,
     ) -> Result<Option<HookRun>, GitError> {
         let path = self.dir.join(name);
         match std::fs::metadata(&path) {
@@ -74,6 +82,7 @@ impl Hooks {
             .env("MAKIATTO_NODE", &self.node)
             .env("MAKIATTO_HOOKS_DIR", &self.dir)
             .env("GIT_DIR", git_dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -83,28 +92,65 @@ impl Hooks {
         for u in updates {
             input.push_str(&format!("{} {} {}\n", u.old, u.new, u.name));
         }
-        if let Some(mut stdin) = child.stdin.take() {
-            // A hook that ignores stdin may exit before reading it all.
-            let _ = stdin.write_all(input.as_bytes());
-        }
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        let stdin = child.stdin.take();
+        // Fed from its own thread: a hook that prints before reading must
+        // not wait on us while we wait on its output.
+        std::thread::spawn(move || {
+            if let Some(mut stdin) = stdin {
+                // A hook that ignores stdin may exit before reading it all.
+                let _ = stdin.write_all(input.as_bytes());
+            }
+        });
+        let (lines, received) = mpsc::sync_channel::<String>(LINE_QUEUE);
+        let readers = [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|pipe| {
+            let lines = lines.clone();
             std::thread::spawn(move || {
-                let mut text = Vec::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_end(&mut text);
+                for line in BufReader::new(pipe).split(b'\n') {
+                    let Ok(line) = line else { break };
+                    let text = String::from_utf8_lossy(&line)
+                        .trim_end_matches('\r')
+                        .to_string();
+                    if lines.send(text).is_err() {
+                        break;
+                    }
                 }
-                String::from_utf8_lossy(&text).into_owned()
             })
-        };
-        let out = read(stdout.map(|p| Box::new(p) as _));
-        let err = read(stderr.map(|p| Box::new(p) as _));
+        })
+        .collect::<Vec<_>>();
+        drop(lines);
         let deadline = Instant::now() + HOOK_TIMEOUT;
+        let mut timed_out = false;
+        // Until both pipes close (the hook and anything it started are
+        // done with them) or the time is up.
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match received.recv_timeout(left) {
+                Ok(line) => on_line(&line)?,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    timed_out = true;
+                    let _ = child.kill();
+                    break;
+                }
+            }
+        }
         let status = loop {
             match child.try_wait().map_err(hook_err)? {
                 Some(status) => break Some(status),
-                None if Instant::now() >= deadline => {
+                None if timed_out || Instant::now() >= deadline => {
+                    timed_out = true;
                     let _ = child.kill();
                     let _ = child.wait();
                     break None;
@@ -112,16 +158,17 @@ impl Hooks {
                 None => std::thread::sleep(Duration::from_millis(10)),
             }
         };
-        let mut output: Vec<String> = Vec::new();
-        for text in [out.join(), err.join()].into_iter().flatten() {
-            output.extend(text.lines().map(str::to_string));
-        }
-        if status.is_none() {
-            output.push(format!("{name} hook timed out after {HOOK_TIMEOUT:?}"));
+        if timed_out {
+            // The readers end when the killed hook's pipes close; one a
+            // grandchild holds open is left to finish on its own.
+            on_line(&format!("{name} hook timed out after {HOOK_TIMEOUT:?}"))?;
+        } else {
+            for reader in readers {
+                let _ = reader.join();
+            }
         }
         Ok(Some(HookRun {
-            success: status.is_some_and(|s| s.success()),
-            output,
+            success: !timed_out && status.is_some_and(|s| s.success()),
         }))
     }
 }

@@ -38,12 +38,22 @@ pub(super) fn receive_pack_data(
     repo: &Repo,
     input: &mut dyn std::io::BufRead,
 ) -> Result<Option<ReceivedPack>, GitError> {
+    receive_pack_into(repo, &repo.pack_dir(), input)
+}
+
+/// [`receive_pack_data`] into `pack_dir` (a push's quarantine), bases of
+/// a thin pack still resolved from `repo`.
+pub(super) fn receive_pack_into(
+    repo: &Repo,
+    pack_dir: &std::path::Path,
+    input: &mut dyn std::io::BufRead,
+) -> Result<Option<ReceivedPack>, GitError> {
     let interrupt = AtomicBool::new(false);
     // Spool the pack to disk first, then index it: indexing straight from
     // the SSH channel measured ~20x slower than from a file (reads small
     // and interleaved with the transfer), and the file bounds nothing more
     // than the pack itself would.
-    let spool = Spool::receive(&repo.pack_dir(), input)?;
+    let spool = Spool::receive(pack_dir, input)?;
     let mut spooled = std::io::BufReader::with_capacity(256 * 1024, spool.open()?);
     let input: &mut dyn std::io::BufRead = &mut spooled;
     let options = gix_pack::bundle::write::Options {
@@ -54,7 +64,7 @@ pub(super) fn receive_pack_data(
     };
     let outcome = gix_pack::Bundle::write_to_directory(
         input,
-        Some(&repo.pack_dir()),
+        Some(pack_dir),
         &mut gix::progress::Discard,
         &interrupt,
         Some(repo.odb.clone()),
@@ -92,8 +102,24 @@ impl Spool {
         let spool = Spool {
             path: pack_dir.join(format!("incoming-{}-{n}.tmp", std::process::id())),
         };
-        let mut file = std::fs::File::create(&spool.path)?;
-        let bytes = std::io::copy(input, &mut file)?;
+        // Writing is told apart from reading: a full disk is the node's
+        // problem, named as such, not a dropped connection.
+        let stored =
+            |e: std::io::Error| GitError::repo(format!("cannot write {}", spool.path.display()), e);
+        let mut file = std::fs::File::create(&spool.path).map_err(stored)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut bytes = 0u64;
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            std::io::Write::write_all(&mut file, &buf[..n]).map_err(stored)?;
+            bytes += n as u64;
+        }
+        file.sync_all().map_err(stored)?;
         tracing::debug!(bytes, "pack spooled");
         Ok(spool)
     }

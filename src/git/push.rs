@@ -1,13 +1,19 @@
-//! What a push does once its objects are stored, as phases over one list
-//! of ref updates, each carrying its own status: check (names,
-//! connectivity, the site config at each new branch tip), `pre-receive`,
-//! then, holding the repository's lock, check the old ids, deploy, and
-//! write the refs in one transaction; finally report (`post-receive`, the
-//! URLs). A phase only looks at the updates still standing.
+//! What a push does once its objects are stored (in its quarantine), as
+//! phases over one list of ref updates, each carrying its own status:
+//! check (names, connectivity, the site config at each new branch tip),
+//! `pre-receive`, then, holding the repository's lock, check the old ids,
+//! stage each branch's deploy, and go live: the quarantined objects move
+//! into the repository, the refs move in one transaction, and every staged
+//! deploy activates in one switch with the ref rows; finally report
+//! (`post-receive`, the URLs). A phase only looks at the updates still
+//! standing; with `--atomic`, one failure fails them all.
 //!
-//! Deploying before moving the ref means a failed deploy leaves the ref
-//! (and every served site) as it was; the lock means two pushes to one
-//! branch cannot both win: the second sees a ref that moved under it.
+//! Staging before moving the ref means a failed deploy leaves the ref (and
+//! every served site) as it was; activating after it means a ref that
+//! cannot move leaves the site as it was too, and an activation that fails
+//! moves the refs back, so a served site is never ahead of its ref. The
+//! lock means two pushes to one branch cannot both win: the second sees a
+//! ref that moved under it.
 
 use gix::ObjectId;
 use tracing::info;
@@ -15,10 +21,11 @@ use tracing::info;
 use super::connectivity;
 use super::pack::ReceivedPack;
 use super::pktline::Output;
+use super::quarantine::Quarantine;
 use super::repo::{RefUpdate, Repo};
 use super::tree_source::CommitSource;
 use super::{GitError, GitService};
-use crate::deploy::{DeployError, Deployed};
+use crate::deploy::{DeployError, Deployed, Staged};
 
 /// One command of a push: move `name` from `old` to `new`.
 pub type Command = RefUpdate;
@@ -31,20 +38,13 @@ pub type Status = Result<(), String>;
 pub struct Update {
     pub command: Command,
     pub status: Status,
-    /// Whether a deploy recorded this update's ref row with its pointers
-    /// (one stamp, see store/switch.rs), so it needs no row of its own.
-    switched: bool,
 }
 
 impl Update {
     /// `command`, refused already if its name may not be pushed.
     pub fn new(command: Command) -> Update {
         let status = check_name(&command.name);
-        Update {
-            command,
-            status,
-            switched: false,
-        }
+        Update { command, status }
     }
 
     /// `command`, failed for `reason` before any phase ran.
@@ -52,7 +52,6 @@ impl Update {
         Update {
             command,
             status: Err(reason.to_string()),
-            switched: false,
         }
     }
 
@@ -70,6 +69,8 @@ impl Update {
 struct Push<'a, W: std::io::Write> {
     service: &'a GitService,
     repo: &'a Repo,
+    /// Where the pushed objects wait until a ref takes them.
+    quarantine: Option<&'a Quarantine>,
     atomic: bool,
     out: &'a mut Output<W>,
 }
@@ -88,6 +89,7 @@ pub fn apply<W: std::io::Write>(
     repo: &Repo,
     commands: &[Command],
     pack: Option<&ReceivedPack>,
+    quarantine: Option<&Quarantine>,
     atomic: bool,
     out: &mut Output<W>,
 ) -> Result<Vec<Update>, GitError> {
@@ -95,6 +97,7 @@ pub fn apply<W: std::io::Write>(
     let mut push = Push {
         service,
         repo,
+        quarantine,
         atomic,
         out,
     };
@@ -108,8 +111,8 @@ pub fn apply<W: std::io::Write>(
     let lock = service.repo_lock(repo.name.as_str());
     let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
     push.check_old_ids(&mut updates)?;
-    let deployments = push.deploy(&mut updates)?;
-    push.write_refs(&mut updates)?;
+    let stages = push.stage(&mut updates)?;
+    let deployments = push.go_live(&mut updates, stages)?;
     drop(guard);
 
     push.report(&updates, &deployments)?;
@@ -174,16 +177,22 @@ impl<W: std::io::Write> Push<'_, W> {
             return Ok(false);
         }
         let repo = self.repo;
-        let Some(run) =
-            self.service
-                .hooks
-                .run("pre-receive", repo.name.as_str(), &repo.path, &standing)?
+        let env = self
+            .quarantine
+            .map(Quarantine::hook_env)
+            .unwrap_or_default();
+        let out = &mut *self.out;
+        let Some(run) = self.service.hooks.run(
+            "pre-receive",
+            repo.name.as_str(),
+            &repo.path,
+            &standing,
+            &env,
+            &mut |line| out.message(line),
+        )?
         else {
             return Ok(true);
         };
-        for line in &run.output {
-            self.out.message(line)?;
-        }
         if !run.success {
             fail_standing(updates, "pre-receive hook declined");
         }
@@ -214,35 +223,30 @@ impl<W: std::io::Write> Push<'_, W> {
         Ok(())
     }
 
-    /// Deploys each standing branch (a deleted branch takes its previews
-    /// down). A deploy records its ref's row in the same switch as its
-    /// pointers; `switched` says which updates' rows went that way.
-    fn deploy(&mut self, updates: &mut [Update]) -> Result<Deployments, GitError> {
-        let mut deployments = Deployments::default();
+    /// Stages each standing branch's deploy (nothing served changes
+    /// yet); a branch that fails to stage fails its update.
+    fn stage(&mut self, updates: &mut [Update]) -> Result<Vec<(usize, Staged)>, GitError> {
+        let mut stages = Vec::new();
         let repo = self.repo;
-        for u in updates.iter_mut() {
+        for (i, u) in updates.iter_mut().enumerate() {
             let Some(branch) = u.standing_branch() else {
                 continue;
             };
             let c = &u.command;
             if c.new.is_null() {
-                deployments.removed.extend(
-                    self.service
-                        .services
-                        .deployer
-                        .remove_previews(repo.name.as_str(), branch)?,
-                );
                 continue;
             }
             let short = &c.new.to_string()[..7];
             self.out
                 .progress(&format!("deploying {branch} ({short})"))?;
-            let row = store_ref(repo, c);
-            match deploy_branch(self.service, repo, branch, c.new, &row) {
-                Ok(deployed) => {
-                    u.switched = !deployed.is_empty();
-                    deployments.live.extend(deployed);
-                }
+            let staged = CommitSource::new(&repo.odb, c.new).and_then(|source| {
+                self.service
+                    .services
+                    .deployer
+                    .stage_branch(&source, repo.name.as_str(), branch)
+            });
+            match staged {
+                Ok(staged) => stages.push((i, staged)),
                 Err(e) => {
                     self.out
                         .message(&format!("error: deploy of {branch} failed: {e}"))?;
@@ -251,30 +255,84 @@ impl<W: std::io::Write> Push<'_, W> {
             }
         }
         self.fail_all_if_atomic(updates);
-        info!(repo = %repo.name, "deployed");
-        Ok(deployments)
+        info!(repo = %repo.name, "staged");
+        Ok(stages)
     }
 
-    /// Moves the standing refs in one transaction, then records the ref
-    /// rows no deploy switched. A switched row stays even if its update
-    /// failed after all: its deploy is live, and the replicated ref then
-    /// follows the row (git_sync), so the branch and the served site never
-    /// disagree.
-    fn write_refs(&mut self, updates: &mut [Update]) -> Result<(), GitError> {
-        let moves = standing(updates);
-        if !moves.is_empty()
-            && let Err(e) = self.repo.update_refs(&moves)
-        {
-            self.out.message(&format!("error: {e}"))?;
-            fail_standing(updates, "failed to update ref");
+    /// Makes the standing updates real, each step only once the one before
+    /// held: the quarantined objects into the repository, the refs in one
+    /// transaction, then every staged deploy and the ref rows in one
+    /// switch. An activation that fails moves the refs back, so no served
+    /// site runs ahead of its ref. Stages of failed updates are discarded.
+    fn go_live(
+        &mut self,
+        updates: &mut [Update],
+        stages: Vec<(usize, Staged)>,
+    ) -> Result<Deployments, GitError> {
+        let deployer = &self.service.services.deployer;
+        let (live, dead): (Vec<_>, Vec<_>) = stages
+            .into_iter()
+            .partition(|(i, _)| updates[*i].standing());
+        let mut stages: Vec<Staged> = live.into_iter().map(|(_, s)| s).collect();
+        for (_, stage) in dead {
+            deployer.discard(stage)?;
         }
-        let store = &self.service.services.store;
-        for u in updates.iter().filter(|u| u.standing() && !u.switched) {
-            for r in &store_ref(self.repo, &u.command) {
-                store.set_ref(&r.repo, &r.name, r.target.as_deref())?;
+        let moves = standing(updates);
+        let mut deployments = Deployments::default();
+        if moves.is_empty() {
+            return Ok(deployments);
+        }
+        let failure = if let Some(Err(e)) = self.quarantine.map(Quarantine::accept) {
+            Some((
+                format!("error: cannot store the pushed objects: {e}"),
+                "unpacker error",
+            ))
+        } else if let Err(e) = self.repo.update_refs(&moves) {
+            Some((format!("error: {e}"), "failed to update ref"))
+        } else {
+            let rows: Vec<_> = moves.iter().flat_map(|c| store_ref(self.repo, c)).collect();
+            match deployer.activate(&stages, &rows) {
+                Ok(live) => {
+                    deployments.live = live;
+                    stages.clear();
+                    None
+                }
+                Err(e) => {
+                    let back: Vec<Command> = moves
+                        .iter()
+                        .map(|c| Command {
+                            name: c.name.clone(),
+                            old: c.new,
+                            new: c.old,
+                        })
+                        .collect();
+                    if let Err(undo) = self.repo.update_refs(&back) {
+                        tracing::error!(repo = %self.repo.name, error = %undo, "cannot move refs back after a failed activation");
+                    }
+                    Some((
+                        format!("error: cannot activate the deploy: {e}"),
+                        "deploy failed",
+                    ))
+                }
+            }
+        };
+        if let Some((message, reason)) = failure {
+            self.out.message(&message)?;
+            fail_standing(updates, reason);
+            for stage in stages {
+                deployer.discard(stage)?;
+            }
+            return Ok(deployments);
+        }
+        for c in &moves {
+            if let Some(branch) = branch(&c.name).filter(|_| c.new.is_null()) {
+                deployments
+                    .removed
+                    .extend(deployer.remove_previews(self.repo.name.as_str(), branch)?);
             }
         }
-        Ok(())
+        info!(repo = %self.repo.name, "refs moved and deploys live");
+        Ok(deployments)
     }
 
     /// `post-receive` on the updates that went through, then what was
@@ -282,15 +340,16 @@ impl<W: std::io::Write> Push<'_, W> {
     fn report(&mut self, updates: &[Update], deployments: &Deployments) -> Result<(), GitError> {
         let updated = standing(updates);
         let repo = self.repo;
-        if !updated.is_empty()
-            && let Some(run) =
-                self.service
-                    .hooks
-                    .run("post-receive", repo.name.as_str(), &repo.path, &updated)?
-        {
-            for line in &run.output {
-                self.out.message(line)?;
-            }
+        if !updated.is_empty() {
+            let out = &mut *self.out;
+            self.service.hooks.run(
+                "post-receive",
+                repo.name.as_str(),
+                &repo.path,
+                &updated,
+                &[],
+                &mut |line| out.message(line),
+            )?;
         }
         for host in &deployments.removed {
             self.out.message(&format!("preview removed: {host}"))?;
@@ -327,25 +386,6 @@ fn site_refusal(e: &DeployError) -> &'static str {
         DeployError::InvalidModule { .. } => "invalid WebAssembly module",
         _ => "site check failed",
     }
-}
-
-/// Deploys `commit` of `branch`: production for the domains whose
-/// production branch it is, previews for the others.
-fn deploy_branch(
-    service: &GitService,
-    repo: &Repo,
-    branch: &str,
-    commit: ObjectId,
-    refs: &[crate::store::RefUpdate],
-) -> Result<Vec<Deployed>, DeployError> {
-    let source = CommitSource::new(&repo.odb, commit)?;
-    let owner = repo.name.as_str();
-    let deployer = &service.services.deployer;
-    let mut deployed = deployer.deploy_with_refs(&source, owner, Some(branch), refs)?;
-    // The ref goes with the first switch that happens, never with two.
-    let refs = if deployed.is_empty() { refs } else { &[] };
-    deployed.extend(deployer.deploy_preview(&source, owner, branch, refs)?);
-    Ok(deployed)
 }
 
 /// The store's row for command `c` of a push to `repo`.

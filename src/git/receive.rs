@@ -1,18 +1,19 @@
 //! `git-receive-pack`: the server side of `git push`, protocol v0.
 //!
 //! Advertise refs and capabilities, read the command list, index the pack
-//! (thin packs completed from the repository), then hand the commands to
-//! `push` for checks, hooks, deploys and the ref transaction, and report
-//! per-ref status.
+//! into a quarantine (thin packs completed from the repository), then hand
+//! the commands to `push` for checks, hooks, deploys and the ref
+//! transaction, and report per-ref status.
 
 use std::collections::HashSet;
 use std::io::{BufReader, BufWriter, Read, Write};
 
 use gix::ObjectId;
 
-use super::pack::{ReceivedPack, receive_pack_data};
+use super::pack::{ReceivedPack, receive_pack_into};
 use super::pktline::{Output, Pkt, read_pkt, text, write_advertisement, write_flush, write_pkt};
 use super::push::{self, Command, Update};
+use super::quarantine::Quarantine;
 use super::repo::Repo;
 use super::{GitError, GitService, RepoName};
 
@@ -71,19 +72,40 @@ pub fn serve(
     let atomic = caps.contains("atomic");
 
     let mut unpack: Result<Option<ReceivedPack>, String> = Ok(None);
+    let mut quarantine = None;
     if commands.iter().any(|c| !c.new.is_null()) {
-        unpack = receive_pack_data(&repo, &mut input).map_err(|e| {
-            let _ = out.message(&format!("error: cannot store the pushed objects: {e}"));
-            e.to_string()
-        });
+        unpack = Quarantine::create(&repo)
+            .and_then(|q| {
+                let pack = receive_pack_into(&repo, &q.pack_dir(), &mut input)?;
+                quarantine = Some(q);
+                Ok(pack)
+            })
+            .map_err(|e| {
+                let _ = out.message(&format!("error: cannot store the pushed objects: {e}"));
+                e.to_string()
+            });
         if let Ok(Some(pack)) = &unpack {
             out.progress(&format!("received {} objects", pack.index.num_objects()))?;
             tracing::info!(repo = %name, objects = pack.index.num_objects(), "pack indexed");
         }
     }
 
+    // Until a ref takes them, the pushed objects are seen only through
+    // the quarantine.
+    let view = match &quarantine {
+        Some(q) => Some(q.view(&repo)?),
+        None => None,
+    };
     let updates = match &unpack {
-        Ok(pack) => push::apply(service, &repo, &commands, pack.as_ref(), atomic, &mut out)?,
+        Ok(pack) => push::apply(
+            service,
+            view.as_ref().unwrap_or(&repo),
+            &commands,
+            pack.as_ref(),
+            quarantine.as_ref(),
+            atomic,
+            &mut out,
+        )?,
         Err(_) => commands
             .into_iter()
             .map(|c| Update::failed(c, "unpacker error"))

@@ -73,6 +73,17 @@ impl Repo {
         })
     }
 
+    /// This repository seen through another object database: a push's
+    /// quarantine, whose alternates reach this repository's objects.
+    pub fn with_odb(&self, odb: gix::odb::Handle) -> Repo {
+        Repo {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            odb,
+            refs: self.refs.clone(),
+        }
+    }
+
     /// `objects/pack`, where received packs are written.
     pub fn pack_dir(&self) -> PathBuf {
         self.path.join("objects").join("pack")

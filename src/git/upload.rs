@@ -1,6 +1,8 @@
 //! `git-upload-pack`: the server side of `git clone` and `git fetch`,
 //! protocol v0 without multi_ack (the client still negotiates with `have`
-//! lines; the server answers with the first common commit or NAK).
+//! lines; the server answers with the first common commit or NAK), with
+//! shallow clones and fetches (`shallow`, `deepen`, `deepen-relative`;
+//! see `shallow.rs`).
 //!
 //! The pack holds every commit reachable from the wants and not from a
 //! common commit, and every tree and blob of those commits that the common
@@ -16,6 +18,7 @@ use gix::objs::{Exists, Find, Kind};
 
 use super::pktline::{Output, Pkt, read_pkt, text, write_advertisement, write_flush, write_pkt};
 use super::repo::{DEFAULT_HEAD, Repo};
+use super::shallow::{Boundary, ShallowRequest};
 use super::{GitError, GitService, RepoName};
 
 /// Most `want` lines one request may carry.
@@ -25,7 +28,7 @@ const MAX_HAVES: usize = 100_000;
 
 fn capabilities() -> String {
     format!(
-        "side-band-64k ofs-delta no-progress symref=HEAD:{DEFAULT_HEAD} object-format=sha1 agent=makiatto/{}",
+        "side-band-64k ofs-delta no-progress shallow deepen-relative symref=HEAD:{DEFAULT_HEAD} object-format=sha1 agent=makiatto/{}",
         env!("CARGO_PKG_VERSION")
     )
 }
@@ -48,6 +51,7 @@ pub fn serve(
     let peeled = peeled_ids(&repo, &refs);
     let mut wants: Vec<ObjectId> = Vec::new();
     let mut caps: HashSet<String> = HashSet::new();
+    let mut shallow = ShallowRequest::default();
     loop {
         match read_pkt(&mut input)? {
             None => return Ok(()),
@@ -55,6 +59,21 @@ pub fn serve(
             Some(Pkt::Delim) => return Err(GitError::Protocol("unexpected delimiter".into())),
             Some(Pkt::Data(line)) => {
                 let line = String::from_utf8_lossy(text(&line)).into_owned();
+                if let Some(hex) = line.strip_prefix("shallow ") {
+                    if shallow.client.len() >= MAX_HAVES {
+                        return Err(GitError::Protocol("too many shallow lines".into()));
+                    }
+                    shallow.client.insert(parse_id(hex)?);
+                    continue;
+                }
+                if let Some(n) = line.strip_prefix("deepen ") {
+                    let depth = n
+                        .trim()
+                        .parse()
+                        .map_err(|_| GitError::Protocol(format!("bad deepen line {line:?}")))?;
+                    shallow.depth = Some(depth);
+                    continue;
+                }
                 let Some(rest) = line.strip_prefix("want ") else {
                     return Err(GitError::Protocol(format!("expected want, got {line:?}")));
                 };
@@ -73,6 +92,24 @@ pub fn serve(
     }
     if wants.is_empty() {
         return Ok(());
+    }
+    shallow.relative = caps.contains("deepen-relative");
+    let boundary = shallow.boundary(&repo, &wants)?;
+    if shallow.depth.is_some() {
+        // The shallow-info section comes before negotiation, and only
+        // when the client asked to deepen (git reads it only then).
+        for id in boundary
+            .shallow
+            .iter()
+            .filter(|id| !shallow.client.contains(*id))
+        {
+            write_pkt(out.raw(), format!("shallow {id}\n").as_bytes())?;
+        }
+        for id in &boundary.unshallow {
+            write_pkt(out.raw(), format!("unshallow {id}\n").as_bytes())?;
+        }
+        write_flush(out.raw())?;
+        out.flush()?;
     }
 
     // Negotiation: ACK the first common commit, NAK on flushes until one.
@@ -114,7 +151,7 @@ pub fn serve(
         }
     }
     out.use_sideband(caps.contains("side-band-64k"), caps.contains("no-progress"));
-    let objects = objects_to_send(&repo, &wants, &common)?;
+    let objects = objects_within(&repo, &wants, &common, Some((&shallow, &boundary)))?;
     out.progress(&format!("sending {} objects", objects.len()))?;
     write_pack(&repo, objects, &mut out)?;
     if out.is_sideband() {
@@ -186,6 +223,21 @@ pub(super) fn objects_to_send(
     wants: &[ObjectId],
     common: &[ObjectId],
 ) -> Result<Vec<ObjectId>, GitError> {
+    objects_within(repo, wants, common, None)
+}
+
+/// [`objects_to_send`], for a client whose history is (or becomes)
+/// shallow: commits past the boundary are neither assumed held nor sent.
+fn objects_within(
+    repo: &Repo,
+    wants: &[ObjectId],
+    common: &[ObjectId],
+    shallow: Option<(&ShallowRequest, &Boundary)>,
+) -> Result<Vec<ObjectId>, GitError> {
+    let shallow = shallow.filter(|(request, _)| request.is_active());
+    let client_lacks_parents =
+        |id: &ObjectId| shallow.is_some_and(|(request, _)| request.client.contains(id));
+    let stops_at = |id: &ObjectId| shallow.is_some_and(|(r, b)| r.stops_at(b, id));
     let mut buf = Vec::new();
     // Commits the client has: every ancestor of a common commit.
     let mut have_commits: HashSet<ObjectId> = HashSet::new();
@@ -196,7 +248,9 @@ pub(super) fn objects_to_send(
             continue;
         }
         if let Some((tree, parents)) = commit_links(repo, &id, &mut buf)? {
-            pending.extend(parents);
+            if !client_lacks_parents(&id) {
+                pending.extend(parents);
+            }
             if common.contains(&id) {
                 tree_objects(
                     repo,
@@ -212,7 +266,19 @@ pub(super) fn objects_to_send(
     let mut sent: HashSet<ObjectId> = HashSet::new();
     let mut pending: Vec<ObjectId> = wants.to_vec();
     while let Some(id) = pending.pop() {
-        if have_commits.contains(&id) || !sent.insert(id) {
+        if have_commits.contains(&id) {
+            // Held by the client; with shallow history, commits it lacks
+            // may still lie below it (a deepened boundary).
+            if shallow.is_some()
+                && sent.insert(id)
+                && !stops_at(&id)
+                && let Some((_, parents)) = commit_links(repo, &id, &mut buf)?
+            {
+                pending.extend(parents);
+            }
+            continue;
+        }
+        if !sent.insert(id) {
             continue;
         }
         let data = repo
@@ -232,7 +298,9 @@ pub(super) fn objects_to_send(
                 let commit = gix::objs::CommitRef::from_bytes(data.data, gix::hash::Kind::Sha1)
                     .map_err(|e| GitError::repo(format!("corrupt commit {id}"), e))?;
                 let tree = commit.tree();
-                pending.extend(commit.parents());
+                if !stops_at(&id) {
+                    pending.extend(commit.parents());
+                }
                 send.push(id);
                 tree_objects(repo, tree, &mut sent, &have_objects, &mut send)?;
             }

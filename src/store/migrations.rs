@@ -153,6 +153,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE cert_orders ADD COLUMN key_pem TEXT;
     ALTER TABLE cert_orders ADD COLUMN stage TEXT;
     ",
+    // 7: what a revision's WebAssembly needs beyond its manifest travels
+    // with its row, so a replica serves it as its origin does.
+    "
+    ALTER TABLE revisions ADD COLUMN extras TEXT NOT NULL DEFAULT '';
+    ",
 ];
 
 /// Brings `conn` to the latest schema version.

@@ -63,7 +63,7 @@ impl Store {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT r.domain, r.root, r.manifest, r.config, r.source, r.branch,
-                        r.created_ms, 1
+                        r.created_ms, 1, r.extras
                  FROM previews p JOIN revisions r ON r.domain = p.host AND r.root = p.root
                  WHERE p.deleted = 0 AND r.deleted = 0
                  ORDER BY p.host",
@@ -132,6 +132,7 @@ mod tests {
                 branch: Some("dev".into()),
                 created_ms: 1,
                 active: false,
+                extras: String::new(),
             })
             .unwrap();
         store

@@ -20,10 +20,15 @@ pub struct RevisionRow {
     pub created_ms: i64,
     /// Whether this is the domain's active revision.
     pub active: bool,
+    /// What the revision's WebAssembly needs beyond its manifest (env file
+    /// texts, what transforms set besides bytes), as deploy wrote it ("" if
+    /// nothing); replicated with the row so every node serves the revision
+    /// as its origin does.
+    pub extras: String,
 }
 
 const COLUMNS: &str = "r.domain, r.root, r.manifest, r.config, r.source, r.branch, r.created_ms,
-     (d.active_revision IS NOT NULL AND d.active_revision = r.root)";
+     (d.active_revision IS NOT NULL AND d.active_revision = r.root), r.extras";
 
 pub(super) fn row_to_revision(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRow> {
     Ok(RevisionRow {
@@ -35,6 +40,7 @@ pub(super) fn row_to_revision(row: &rusqlite::Row<'_>) -> rusqlite::Result<Revis
         branch: row.get(5)?,
         created_ms: row.get(6)?,
         active: row.get(7)?,
+        extras: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
     })
 }
 
@@ -47,13 +53,13 @@ impl Store {
         self.conn()
             .execute(
                 "INSERT INTO revisions
-                   (domain, root, manifest, config, source, branch, created_ms, hlc, origin, deleted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)
+                   (domain, root, manifest, config, source, branch, created_ms, hlc, origin, deleted, extras)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)
                  ON CONFLICT (domain, root) DO UPDATE SET
                    manifest = excluded.manifest, config = excluded.config,
                    source = excluded.source, branch = excluded.branch,
                    created_ms = excluded.created_ms, hlc = excluded.hlc,
-                   origin = excluded.origin, deleted = 0",
+                   origin = excluded.origin, deleted = 0, extras = excluded.extras",
                 params![
                     rev.domain,
                     rev.root,
@@ -63,7 +69,8 @@ impl Store {
                     rev.branch,
                     rev.created_ms,
                     hlc.0 as i64,
-                    self.origin
+                    self.origin,
+                    rev.extras
                 ],
             )
             .map_err(query_err("recording a revision"))?;
@@ -187,6 +194,7 @@ mod tests {
             branch: None,
             created_ms,
             active: false,
+            extras: String::new(),
         }
     }
 

@@ -108,7 +108,14 @@ pub(super) const TABLES: [TableSpec; 11] = [
         table: Table::Revisions,
         name: "revisions",
         key: &["domain", "root"],
-        data: &["manifest", "config", "source", "branch", "created_ms"],
+        data: &[
+            "manifest",
+            "config",
+            "source",
+            "branch",
+            "created_ms",
+            "extras",
+        ],
         dns: false,
     },
     TableSpec {

@@ -186,6 +186,7 @@ mod tests {
                 branch: None,
                 created_ms: 1,
                 active: false,
+                extras: String::new(),
             })
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
