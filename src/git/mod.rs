@@ -10,6 +10,7 @@
 mod channel_io;
 mod connectivity;
 mod exec;
+mod fuzz;
 mod hooks;
 mod host_key;
 pub mod keys;
@@ -22,6 +23,7 @@ pub mod replica;
 mod repo;
 mod repo_name;
 mod ssh;
+mod ssh_limits;
 mod tree_source;
 mod upload;
 
