@@ -49,10 +49,11 @@ pub struct DnsLimits {
 /// `[limits.http]`: per client address (IPv6: its /64).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpLimits {
-    /// Connections one client may hold open (default 64).
+    /// Connections one client may hold open (default 256: an address may be
+    /// a whole office behind NAT).
     pub connections_per_client: usize,
-    /// Requests a second one client may make, on average (default 100)
-    /// and at once (`request_burst`, default 200); more get 429.
+    /// Requests a second one client may make, on average (default 1000)
+    /// and at once (`request_burst`, default 2000); more get 429.
     pub requests_per_second: u32,
     pub request_burst: u32,
     /// Seconds a request may take, from its head to the end of its
@@ -99,9 +100,9 @@ impl Default for DnsLimits {
 impl Default for HttpLimits {
     fn default() -> HttpLimits {
         HttpLimits {
-            connections_per_client: 64,
-            requests_per_second: 100,
-            request_burst: 200,
+            connections_per_client: 256,
+            requests_per_second: 1000,
+            request_burst: 2000,
             request_timeout_secs: 60,
             max_body_bytes: 1024 * 1024,
             send_timeout_secs: 30,
@@ -219,7 +220,7 @@ pub(super) fn limits(src: Source<'_>, raw: &RawLimits) -> Result<Limits, ConfigE
                 "connections_per_client",
                 1,
                 65536,
-                64,
+                256,
             )?
             .map_or(out.connections_per_client, as_usize);
         out.requests_per_second = field
@@ -228,7 +229,7 @@ pub(super) fn limits(src: Source<'_>, raw: &RawLimits) -> Result<Limits, ConfigE
                 "requests_per_second",
                 1,
                 u64::from(u32::MAX),
-                100,
+                1000,
             )?
             .map_or(out.requests_per_second, as_u32);
         out.request_burst = field
@@ -237,7 +238,7 @@ pub(super) fn limits(src: Source<'_>, raw: &RawLimits) -> Result<Limits, ConfigE
                 "request_burst",
                 1,
                 u64::from(u32::MAX),
-                200,
+                2000,
             )?
             .map_or(out.request_burst, as_u32);
         out.request_timeout_secs = field
@@ -405,5 +406,69 @@ mod tests {
         let bad = NodeConfig::parse("node.toml", "name = \"a\"\n[limits.htp]\n");
         let message = bad.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("did you mean \"http\""), "{message}");
+    }
+
+    #[test]
+    fn range_messages_name_the_real_defaults() {
+        let defaults = super::Limits::default();
+        let cases = [
+            ("dns", "rate", u64::from(defaults.dns.rate)),
+            ("dns", "slip", u64::from(defaults.dns.slip)),
+            ("dns", "udp_workers", defaults.dns.udp_workers as u64),
+            (
+                "dns",
+                "tcp_connections",
+                defaults.dns.tcp_connections as u64,
+            ),
+            (
+                "http",
+                "connections_per_client",
+                defaults.http.connections_per_client as u64,
+            ),
+            (
+                "http",
+                "requests_per_second",
+                u64::from(defaults.http.requests_per_second),
+            ),
+            (
+                "http",
+                "request_burst",
+                u64::from(defaults.http.request_burst),
+            ),
+            (
+                "http",
+                "request_timeout_secs",
+                defaults.http.request_timeout_secs,
+            ),
+            ("http", "send_timeout_secs", defaults.http.send_timeout_secs),
+            ("ssh", "connections", defaults.ssh.connections as u64),
+            (
+                "ssh",
+                "connections_per_client",
+                defaults.ssh.connections_per_client as u64,
+            ),
+            (
+                "ssh",
+                "auth_attempts_per_connection",
+                u64::from(defaults.ssh.auth_attempts_per_connection),
+            ),
+            (
+                "ssh",
+                "auth_failures_per_minute",
+                u64::from(defaults.ssh.auth_failures_per_minute),
+            ),
+            ("ssh", "idle_timeout_secs", defaults.ssh.idle_timeout_secs),
+        ];
+        for (table, field, default) in cases {
+            let text = format!("name = \"a\"\n[limits.{table}]\n{field} = 99999999999\n");
+            let message = NodeConfig::parse("node.toml", &text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                message.contains(&format!("(the default is {default})")),
+                "{table}.{field}: {message}"
+            );
+        }
     }
 }
