@@ -4,6 +4,7 @@
 
 mod deploy;
 mod deploys;
+mod dns_setup;
 mod join_token;
 mod keys_add;
 mod keys_list;
@@ -16,6 +17,7 @@ mod status;
 
 pub use deploy::Deploy;
 pub use deploys::Deploys;
+pub use dns_setup::DnsSetup;
 pub use join_token::JoinToken;
 pub use keys_add::KeysAdd;
 pub use keys_list::KeysList;
@@ -36,6 +38,7 @@ pub enum Command {
     Deploys(Deploys),
     Rollback(Rollback),
     Deploy(Deploy),
+    DnsSetup(DnsSetup),
     NodeHealth(NodeHealth),
     NodeRemove(NodeRemove),
     KeysList(KeysList),
@@ -55,7 +58,7 @@ pub enum Transport {
     Ssh,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name>";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name>";
 
 /// Why a command line was not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +100,10 @@ impl Command {
             "deploys" => Command::Deploys(Deploys::parse(&mut words)?),
             "rollback" => Command::Rollback(Rollback::parse(&mut words)?),
             "deploy" => Command::Deploy(Deploy::parse(&mut words)?),
+            "dns" => match words.required()? {
+                "setup" => Command::DnsSetup(DnsSetup::parse(&mut words)?),
+                _ => return Err(words.not_understood()),
+            },
             "node" => match words.required()? {
                 "health" => Command::NodeHealth(NodeHealth::parse(&mut words)?),
                 "remove" => Command::NodeRemove(NodeRemove::parse(&mut words)?),
@@ -141,6 +148,7 @@ impl Command {
             Command::Deploys(c) => c.run(ctx),
             Command::Rollback(c) => c.run(ctx),
             Command::Deploy(c) => c.run(ctx),
+            Command::DnsSetup(c) => c.run(ctx),
             Command::NodeHealth(c) => c.run(ctx),
             Command::NodeRemove(c) => c.run(ctx),
             Command::KeysList(c) => c.run(ctx),
@@ -160,6 +168,7 @@ impl std::fmt::Display for Command {
             Command::Deploys(c) => c.fmt(f),
             Command::Rollback(c) => c.fmt(f),
             Command::Deploy(c) => c.fmt(f),
+            Command::DnsSetup(c) => c.fmt(f),
             Command::NodeHealth(c) => c.fmt(f),
             Command::NodeRemove(c) => c.fmt(f),
             Command::KeysList(c) => c.fmt(f),
@@ -245,6 +254,8 @@ mod tests {
             "rollback a.test",
             "rollback a.test 0123abc",
             "deploy /srv/site",
+            "dns setup",
+            "dns setup example.com",
             "node health london up",
             "node health london down",
             "node remove london",
