@@ -7,9 +7,14 @@
 # Changchun), and the totals give queries/s and mean latency per server,
 # then makiatto's ratios to each anchor.
 #
+# makiatto runs twice: with response rate limiting off (`makiatto`, what the
+# anchors are compared with: they run without RRL too) and on
+# (`makiatto-rrl`, a rate no run reaches, so every response pays for the
+# limiter's bookkeeping but none is limited); the last line is their ratio.
+#
 #   bench/dns.sh                        # all three servers, 5 s per subnet
 #   bench/dns.sh -d 10                  # longer runs
-#   bench/dns.sh -s makiatto,pdns       # only some servers
+#   bench/dns.sh -s makiatto,makiatto-rrl   # RRL on against off only
 #   MAKIATTO_BIN=path/to/makiatto bench/dns.sh   # skip the cargo build
 #   GEOIP_DB=path/to/City.mmdb bench/dns.sh      # another database
 #
@@ -26,7 +31,8 @@ usage: bench/dns.sh [-d SECONDS] [-c CLIENTS] [-q OUTSTANDING] [-s SERVERS]
   -d SECONDS      length of each dnsperf run; three runs per server (default 5)
   -c CLIENTS      dnsperf clients (sockets) (default 8)
   -q OUTSTANDING  dnsperf maximum outstanding queries (default 200)
-  -s SERVERS      comma-separated subset of makiatto,knot,pdns (default all)
+  -s SERVERS      comma-separated subset of makiatto,makiatto-rrl,knot,pdns
+                  (default all)
 
 Environment: MAKIATTO_BIN uses that binary instead of building one with
 `cargo build --release --bin makiatto` (CARGO_TARGET_DIR is respected);
@@ -37,7 +43,7 @@ EOF
 DURATION=5
 CLIENTS=8
 OUTSTANDING=200
-SERVERS=makiatto,knot,pdns
+SERVERS=makiatto,makiatto-rrl,knot,pdns
 while getopts "d:c:q:s:h" opt; do
     case "$opt" in
         d) DURATION=$OPTARG ;;
@@ -51,8 +57,8 @@ done
 IFS=, read -r -a SERVER_LIST <<<"$SERVERS"
 for server in "${SERVER_LIST[@]}"; do
     case "$server" in
-        makiatto | knot | pdns) ;;
-        *) echo "bench: unknown server '$server' (want makiatto, knot or pdns)" >&2; exit 2 ;;
+        makiatto | makiatto-rrl | knot | pdns) ;;
+        *) echo "bench: unknown server '$server' (want makiatto, makiatto-rrl, knot or pdns)" >&2; exit 2 ;;
     esac
 done
 
@@ -233,7 +239,14 @@ ipv4 = "203.0.113.1"
 ipv6 = "2001:db8::3"
 latitude = 35.68
 longitude = 139.69
+
+# The anchors run without response rate limiting; so does this run.
+[limits.dns]
+rate = 0
 EOF
+    # The same node with RRL on at a rate no run reaches: its bookkeeping
+    # on every response, nothing limited.
+    sed 's/^rate = 0$/rate = 1000000000/' "$TMP/node.toml" >"$TMP/node-rrl.toml"
 
     # Knot: a zone file with every node (the answer for unknown countries)
     # and a geodb map from country to node.
@@ -332,10 +345,11 @@ EOF
 
 # --- starting each server -----------------------------------------------------
 
+# Starts makiatto with `node.toml` (RRL off) or `node-rrl.toml` (RRL on).
 start_makiatto() {
-    local port=$1
+    local port=$1 config=$2
     taskset -c 0 "$MAKIATTO_BIN" dev --site "$TMP/site" --data "$TMP/makiatto-data" \
-        --http "127.0.0.1:$(free_port)" --dns "127.0.0.1:$port" --config "$TMP/node.toml" \
+        --http "127.0.0.1:$(free_port)" --dns "127.0.0.1:$port" --config "$TMP/$config" \
         >"$TMP/makiatto.log" 2>&1 &
     SERVER_PID=$!
 }
@@ -436,7 +450,7 @@ ensure_packages
 DB=$(find_geoip_db)
 write_inputs "$DB"
 
-if [[ " ${SERVER_LIST[*]} " == *" makiatto "* && -z ${MAKIATTO_BIN:-} ]]; then
+if [[ " ${SERVER_LIST[*]} " == *" makiatto"* && -z ${MAKIATTO_BIN:-} ]]; then
     log "building makiatto (release)"
     (cd "$REPO" && cargo build --release --bin makiatto >&2)
     MAKIATTO_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/makiatto"
@@ -446,7 +460,8 @@ declare -A QPS LATENCY
 for server in "${SERVER_LIST[@]}"; do
     port=$(free_port)
     case "$server" in
-        makiatto) start_makiatto "$port" ;;
+        makiatto) start_makiatto "$port" node.toml ;;
+        makiatto-rrl) start_makiatto "$port" node-rrl.toml ;;
         knot) start_knot "$port" "$DB" ;;
         pdns) start_pdns "$port" "$DB" ;;
     esac
@@ -464,9 +479,9 @@ for server in "${SERVER_LIST[@]}"; do
     SERVER_PID=""
 done
 
-printf '\n%-10s %12s %14s\n' server "queries/s" "latency (ms)"
+printf '\n%-13s %12s %14s\n' server "queries/s" "latency (ms)"
 for server in "${SERVER_LIST[@]}"; do
-    printf '%-10s %12s %14s\n' "$server" "${QPS[$server]:-failed}" "${LATENCY[$server]:--}"
+    printf '%-13s %12s %14s\n' "$server" "${QPS[$server]:-failed}" "${LATENCY[$server]:--}"
 done
 if [[ -n ${QPS[makiatto]:-} ]]; then
     echo
@@ -476,4 +491,8 @@ if [[ -n ${QPS[makiatto]:-} ]]; then
                 'BEGIN { printf "makiatto / %-5s %.2fx queries/s\n", n, m / a }'
         fi
     done
+fi
+if [[ -n ${QPS[makiatto]:-} && ${QPS[makiatto]} != 0 && -n ${QPS[makiatto-rrl]:-} ]]; then
+    awk -v r="${QPS[makiatto-rrl]}" -v m="${QPS[makiatto]}" \
+        'BEGIN { printf "RRL on / off   %.2fx queries/s\n", r / m }'
 fi

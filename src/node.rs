@@ -13,6 +13,7 @@ use crate::config::NodeConfig;
 use crate::deploy::{DeployError, Deployer};
 use crate::git::locks::RepoLocks;
 use crate::git::{self, GitService, Hooks};
+use crate::limits::Counters;
 use crate::live::Live;
 use crate::mesh::wireguard::Device;
 use crate::services::{Listeners, Services};
@@ -119,7 +120,8 @@ impl Node {
     /// complete.
     pub async fn start(&self, shutdown: Shutdown) -> Result<RunningNode, NodeError> {
         let config = &self.config;
-        let http = http::start(config, &self.live, shutdown.clone()).await?;
+        let limited = Arc::new(Counters::default());
+        let http = http::start(config, &self.live, limited.clone(), shutdown.clone()).await?;
         let admin_socket = admin::bind(&config.data_dir).map_err(NodeError::Listen)?;
         let mut services = Services {
             store: self.store.clone(),
@@ -131,6 +133,7 @@ impl Node {
                 dns: None,
             },
             mesh: None,
+            limited,
         };
         let dns = dns::start(config, &services, shutdown.clone()).await?;
         services.listeners.dns = dns.addr;
@@ -209,7 +212,7 @@ impl Node {
             source,
         })?;
         let host_key = git::load_or_generate(data)?;
-        git::bind(settings.listen, host_key)
+        git::bind(settings.listen, host_key, self.config.limits.ssh.clone())
             .await
             .map_err(|source| NodeError::SshListen {
                 addr: settings.listen,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::acme::status::CertStatus;
 use crate::deploy::Deployer;
 use crate::git::locks::RepoLocks;
+use crate::limits::Counters;
 use crate::live::Live;
 use crate::mesh::Mesh;
 use crate::mesh::status::NodeView;
@@ -34,6 +35,8 @@ pub struct Services {
     /// The mesh, when this node is in a cluster (set once it started,
     /// before the transports get this value).
     pub mesh: Option<Arc<Mesh>>,
+    /// How often each listener limited a client, for `status`.
+    pub limited: Arc<Counters>,
 }
 
 /// Where this node serves visitors: peers' health probes check these, and

@@ -42,6 +42,11 @@ impl Context {
         self.services.cert_status(domain)
     }
 
+    /// How often each listener limited a client since the node started.
+    pub fn limited(&self) -> crate::limits::counters::CountersView {
+        self.services.limited.view()
+    }
+
     /// Every cluster node's view (this node's first), or `None` when this
     /// node runs no mesh. Blocking: asks the peers.
     pub fn cluster_views(&self) -> Option<Vec<Result<NodeView, String>>> {

@@ -9,6 +9,8 @@
 mod address;
 mod diagnostic;
 mod dns;
+mod fuzz;
+mod limits;
 mod mesh;
 mod names;
 mod node;
@@ -25,6 +27,7 @@ mod wasm;
 
 pub use diagnostic::ConfigError;
 pub use dns::DnsSettings;
+pub use limits::{DnsLimits, HttpLimits, Limits, SshLimits};
 pub use mesh::{MeshSettings, interface_name};
 pub use node::{
     AcmeSettings, ClusterSettings, HttpSettings, LETS_ENCRYPT, NodeConfig, SshSettings,

@@ -46,6 +46,8 @@ pub struct NodeConfig {
     /// `[cluster]`: how this node joins a cluster and where its mesh RPC
     /// listens when it runs without WireGuard; `None`: a single node.
     pub cluster: Option<ClusterSettings>,
+    /// `[limits]`: what one client may take from each listener.
+    pub limits: super::Limits,
 }
 
 /// `[cluster]`: joining, and the mesh RPC address outside WireGuard.
@@ -82,6 +84,10 @@ pub struct AcmeSettings {
     /// Seconds an order may go without progress before the next healthy
     /// node takes it over (default 600).
     pub takeover_secs: u64,
+    /// The CA's CAA identity (`caa_identity`), which the default CAA record
+    /// of every domain names; `None`: known for well-known directories
+    /// (`dns/caa.rs`).
+    pub caa_identity: Option<String>,
 }
 
 /// Let's Encrypt's production directory, the default CA.
@@ -95,6 +101,7 @@ impl Default for AcmeSettings {
             ca_root: None,
             retry_secs: 60,
             takeover_secs: 600,
+            caa_identity: None,
         }
     }
 }
@@ -254,6 +261,10 @@ impl NodeConfig {
                 Some(c) => Some(cluster(src, c)?),
                 None => None,
             },
+            limits: match &raw.limits {
+                Some(l) => super::limits::limits(src, l)?,
+                None => super::Limits::default(),
+            },
         })
     }
 
@@ -321,6 +332,7 @@ impl NodeConfig {
             self_signed_without_acme: true,
             mesh: None,
             cluster: None,
+            limits: super::Limits::default(),
         }
     }
 
@@ -394,6 +406,24 @@ fn acme(src: Source<'_>, raw: &RawAcme) -> Result<AcmeSettings, ConfigError> {
             ));
         }
         acme.takeover_secs = *t.get_ref();
+    }
+    if let Some(c) = &raw.caa_identity {
+        let text = c.get_ref().trim().to_ascii_lowercase();
+        let valid = !text.is_empty()
+            && text.len() <= 253
+            && text.split('.').all(|l| {
+                !l.is_empty() && l.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+            });
+        if !valid {
+            return Err(src.at(
+                c.span(),
+                format!(
+                    "acme.caa_identity {:?} is not a domain name; write the CA's CAA identity as its directory's meta.caaIdentities lists it, e.g. \"letsencrypt.org\"",
+                    c.get_ref()
+                ),
+            ));
+        }
+        acme.caa_identity = Some(text);
     }
     Ok(acme)
 }
@@ -680,6 +710,7 @@ mod tests {
                 self_signed_without_acme: false,
                 mesh: None,
                 cluster: None,
+                limits: crate::config::Limits::default(),
             }
         );
         // Integers are accepted as coordinates.

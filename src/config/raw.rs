@@ -137,6 +137,7 @@ pub(super) struct RawNode {
     pub acme: Option<RawAcme>,
     pub mesh: Option<S<RawMesh>>,
     pub cluster: Option<RawCluster>,
+    pub limits: Option<super::limits::RawLimits>,
 }
 
 /// `[cluster]` in `node.toml`: joining and the mesh RPC outside WireGuard.
@@ -165,6 +166,7 @@ pub(super) struct RawAcme {
     pub ca_root: Option<S<String>>,
     pub retry_secs: Option<S<u64>>,
     pub takeover_secs: Option<S<u64>>,
+    pub caa_identity: Option<S<String>>,
 }
 
 /// `[ssh]` in `node.toml`.

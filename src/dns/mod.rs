@@ -8,22 +8,32 @@
 //! never touches SQLite and never leaves the snapshot (no recursion: names
 //! outside hosted zones are REFUSED).
 //!
-//! - `server.rs`: listeners (hickory-server) and the request handler
+//! - `server.rs`: binding and the request handler (hickory-server's)
+//! - `udp.rs`, `tcp.rs`: the listeners, with bounded work and connections
+//! - `exchange.rs`: one message in, one out; FORMERR for short messages
+//! - `rrl.rs`: response rate limiting per client prefix
 //! - `answer.rs`: one question → sections and response code
 //! - `zone.rs`: the snapshot and how it is built
 //! - `select.rs`: nearest healthy nodes
 //! - `geo.rs`: the MMDB database, reloaded on change
 //! - `ecs.rs`: EDNS Client Subnet
 //! - `setup.rs`: the registrar steps `maki dns setup` prints
+//! - `caa.rs`: the default CAA record, naming the configured CA
 //! - `tls.rs`: DNS over TLS (RFC 7858) with the node's certificates
 
 pub mod answer;
+pub mod caa;
 pub mod ecs;
+pub mod exchange;
+mod fuzz;
 pub mod geo;
+pub mod rrl;
 pub mod select;
 pub mod server;
 pub mod setup;
+pub mod tcp;
 pub mod tls;
+pub mod udp;
 pub mod zone;
 
 use std::net::SocketAddr;
@@ -68,6 +78,8 @@ struct Sources {
     store: Arc<Store>,
     geo: Arc<GeoIp>,
     settings: Settings,
+    /// CAA values of domains that list none (`caa.rs`).
+    default_caa: Vec<String>,
 }
 
 impl Sources {
@@ -79,7 +91,7 @@ impl Sources {
             .sites()
             .iter()
             .map(|site| ZoneSource {
-                domain: site.config.clone(),
+                domain: caa::with_defaults(&site.config, &self.default_caa),
                 previews: Vec::new(),
             })
             .collect();
@@ -138,6 +150,7 @@ pub async fn start(
             ttl: dns.ttl,
             answers: dns.answers,
         },
+        default_caa: caa::default_values(config.acme_settings().as_ref()),
     });
     let snapshot = Arc::new(ArcSwap::from_pointee(sources.snapshot()?));
     let (udp, tcp) = server::bind(listen)
@@ -163,6 +176,7 @@ pub async fn start(
         shutdown.clone(),
     ));
 
+    let (snapshot_for_dot, geo_for_dot) = (snapshot.clone(), geo.clone());
     if dns.tls_listen.is_none()
         && let Some(dot) = dns.tls_auto
     {
@@ -178,24 +192,41 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
-    let mut server = Server::new(server::Handler { snapshot, geo });
-    server.register_socket(udp);
-    server.register_listener(tcp, server::TCP_IDLE, server::TCP_RESPONSE_BUFFER);
+    let handler = Arc::new(server::Handler { snapshot, geo });
+    let limits = config.limits.dns.clone();
+    tasks.spawn(udp::serve(
+        udp,
+        handler.clone(),
+        Arc::new(rrl::Rrl::new(&limits)),
+        services.limited.clone(),
+        limits.udp_workers,
+        shutdown.clone(),
+    ));
+    let counters = services.limited.clone();
+    let tcp_shutdown = shutdown.clone();
+    tasks.spawn(async move { tcp::serve(tcp, handler, &limits, counters, tcp_shutdown).await });
     let dot_addr = match dns.tls_listen {
-        Some(addr) => Some(tls::register(&mut server, addr, certs).await?),
+        Some(addr) => {
+            let mut server = Server::new(server::Handler {
+                snapshot: snapshot_for_dot,
+                geo: geo_for_dot,
+            });
+            let bound = tls::register(&mut server, addr, certs).await?;
+            let token = server.shutdown_token().clone();
+            let mut stop = shutdown;
+            tasks.spawn(async move {
+                stop.wait().await;
+                token.cancel();
+            });
+            tasks.spawn(async move {
+                if let Err(e) = server.block_until_done().await {
+                    error!(error = %e, "DNS over TLS stopped");
+                }
+            });
+            Some(bound)
+        }
         None => None,
     };
-    let token = server.shutdown_token().clone();
-    let mut stop = shutdown;
-    tasks.spawn(async move {
-        stop.wait().await;
-        token.cancel();
-    });
-    tasks.spawn(async move {
-        if let Err(e) = server.block_until_done().await {
-            error!(error = %e, "DNS server stopped");
-        }
-    });
     info!(dns = %addr, dot = ?dot_addr, geoip = ?dns.geoip_db.as_deref(), "DNS listening");
     Ok(Dns {
         addr: Some(addr),

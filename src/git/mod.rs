@@ -10,6 +10,7 @@
 mod channel_io;
 mod connectivity;
 mod exec;
+mod fuzz;
 mod hooks;
 mod host_key;
 pub mod keys;
@@ -24,6 +25,7 @@ mod repo;
 mod repo_name;
 mod shallow;
 mod ssh;
+mod ssh_limits;
 mod tree_source;
 mod upload;
 

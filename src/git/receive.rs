@@ -148,7 +148,7 @@ fn advertise(repo: &Repo, w: &mut impl Write) -> Result<(), GitError> {
 }
 
 /// `<old> <new> <ref>`.
-fn parse_command(line: &[u8]) -> Result<Command, GitError> {
+pub(super) fn parse_command(line: &[u8]) -> Result<Command, GitError> {
     let line = std::str::from_utf8(line)
         .map_err(|_| GitError::Protocol("a command line is not UTF-8".into()))?;
     let mut parts = line.splitn(3, ' ');

@@ -21,12 +21,12 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::channel_io::{ChannelReader, ChannelWriter, INPUT_QUEUE};
 use super::exec::{self, Exec};
+use super::ssh_limits::{SshGuard, TOO_MANY_CONNECTIONS};
 use super::{GitService, keys, receive, upload};
 use crate::admin;
+use crate::config::SshLimits;
 use crate::shutdown::Shutdown;
 
-/// Concurrent SSH connections; more wait in the kernel's accept queue.
-const MAX_CONNECTIONS: usize = 128;
 /// Channels one connection may have open at once.
 const MAX_CHANNELS: usize = 4;
 /// Largest stdin an admin command reads (a public key).
@@ -39,10 +39,15 @@ pub struct SshEndpoint {
     pub addr: SocketAddr,
     listener: TcpListener,
     config: Arc<Config>,
+    limits: SshLimits,
 }
 
-/// Binds `addr` with `host_key`.
-pub async fn bind(addr: SocketAddr, host_key: PrivateKey) -> std::io::Result<SshEndpoint> {
+/// Binds `addr` with `host_key`, under `limits`.
+pub async fn bind(
+    addr: SocketAddr,
+    host_key: PrivateKey,
+    limits: SshLimits,
+) -> std::io::Result<SshEndpoint> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let config = Config {
@@ -50,8 +55,10 @@ pub async fn bind(addr: SocketAddr, host_key: PrivateKey) -> std::io::Result<Ssh
         keys: vec![host_key],
         auth_rejection_time: Duration::from_millis(300),
         auth_rejection_time_initial: Some(Duration::ZERO),
-        inactivity_timeout: Some(Duration::from_secs(600)),
-        max_auth_attempts: 6,
+        inactivity_timeout: Some(Duration::from_secs(limits.idle_timeout_secs)),
+        // russh ends a connection past this with "Too many authentication
+        // attempts"; `SshGuard` counts it.
+        max_auth_attempts: limits.auth_attempts_per_connection as usize,
         nodelay: true,
         window_size: 8 * 1024 * 1024,
         ..Config::default()
@@ -60,6 +67,7 @@ pub async fn bind(addr: SocketAddr, host_key: PrivateKey) -> std::io::Result<Ssh
         addr,
         listener,
         config: Arc::new(config),
+        limits,
     })
 }
 
@@ -67,7 +75,8 @@ impl SshEndpoint {
     /// Accepts connections for `service` until `shutdown`, then
     /// disconnects them all.
     pub async fn serve(self, service: Arc<GitService>, mut shutdown: Shutdown) {
-        let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let limit = Arc::new(Semaphore::new(self.limits.connections));
+        let guard = SshGuard::new(self.limits.clone(), service.services.limited.clone());
         let mut sessions = JoinSet::new();
         loop {
             let (stream, peer) = tokio::select! {
@@ -84,15 +93,26 @@ impl SshEndpoint {
             };
             let Ok(permit) = limit.clone().try_acquire_owned() else {
                 warn!(%peer, "too many ssh connections; refusing one");
+                guard.count_full();
+                sessions.spawn(refuse_connection(stream, TOO_MANY_CONNECTIONS));
                 continue;
+            };
+            let slot = match guard.admit(peer) {
+                Ok(slot) => slot,
+                Err(reason) => {
+                    info!(%peer, reason = %String::from_utf8_lossy(reason).trim_end(), "ssh connection refused");
+                    sessions.spawn(refuse_connection(stream, reason));
+                    continue;
+                }
             };
             let config = self.config.clone();
             let service = service.clone();
+            let guard = guard.clone();
             let session_shutdown = shutdown.clone();
             sessions.spawn(
                 async move {
-                    let _permit = permit;
-                    connection(stream, peer, config, service, session_shutdown).await;
+                    let _held = (permit, slot);
+                    connection(stream, peer, config, service, guard, session_shutdown).await;
                 }
                 .instrument(info_span!("ssh", %peer)),
             );
@@ -102,15 +122,29 @@ impl SshEndpoint {
     }
 }
 
+/// Tells a refused client why, before any SSH, and closes.
+async fn refuse_connection(mut stream: TcpStream, reason: &'static [u8]) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = stream.write_all(reason).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     config: Arc<Config>,
     service: Arc<GitService>,
+    guard: Arc<SshGuard>,
     mut shutdown: Shutdown,
 ) {
     let handler = Connection {
         service,
+        peer,
+        guard,
+        failed_attempts: 0,
         fingerprint: None,
         channels: HashMap::new(),
         tasks: JoinSet::new(),
@@ -138,6 +172,11 @@ async fn connection(
 /// One SSH connection's state.
 struct Connection {
     service: Arc<GitService>,
+    peer: SocketAddr,
+    /// The endpoint's client limits.
+    guard: Arc<SshGuard>,
+    /// Authentication attempts this connection had refused.
+    failed_attempts: u32,
     /// The authenticated key, once there is one.
     fingerprint: Option<String>,
     /// Session channels opened but not yet running a command.
@@ -147,6 +186,22 @@ struct Connection {
 }
 
 impl Connection {
+    /// A refused authentication attempt: rejected while the client is
+    /// within its limits, else the connection ends.
+    fn refused(&mut self) -> Result<Auth, russh::Error> {
+        self.failed_attempts += 1;
+        if self.guard.failed(self.peer, self.failed_attempts)
+            || self.failed_attempts >= self.guard.settings.auth_attempts_per_connection
+        {
+            // At the per-connection limit russh itself disconnects with
+            // "Too many authentication attempts".
+            Ok(Auth::reject())
+        } else {
+            info!(peer = %self.peer, "too many failed authentication attempts from this address; disconnecting");
+            Err(russh::Error::Disconnect)
+        }
+    }
+
     fn authorised(&self, key: &russh::keys::ssh_key::PublicKey) -> bool {
         let fingerprint = keys::fingerprint(key);
         match self.service.services.store.key_authorised(&fingerprint) {
@@ -170,7 +225,7 @@ impl Handler for Connection {
         if keys::signature_algorithm_allowed(offer.algorithm) && self.authorised(offer.public_key) {
             Ok(Auth::Accept)
         } else {
-            Ok(Auth::reject())
+            self.refused()
         }
     }
 
@@ -186,7 +241,7 @@ impl Handler for Connection {
             Ok(Auth::Accept)
         } else {
             info!(key = %keys::fingerprint(key.public_key), "unknown key refused");
-            Ok(Auth::reject())
+            self.refused()
         }
     }
 

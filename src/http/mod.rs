@@ -7,11 +7,14 @@
 mod body;
 mod conditional;
 mod function;
+mod fuzz;
+mod limits;
 mod negotiate;
 mod path;
 mod range;
 mod serve;
 mod server;
+mod stalled;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,10 +22,12 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 use crate::config::NodeConfig;
+use crate::limits::Counters;
 use crate::live::{CertTable, Live, server_config};
 use crate::shutdown::Shutdown;
 
 pub use body::Body;
+pub use limits::ClientLimits;
 pub use server::{HttpsRedirect, bind, serve, serve_http, serve_https};
 
 /// Why the HTTP listeners could not start.
@@ -50,8 +55,12 @@ pub struct Http {
 pub async fn start(
     config: &NodeConfig,
     live: &Live,
+    limited: Arc<Counters>,
     shutdown: Shutdown,
 ) -> Result<Http, HttpError> {
+    // One set of client limits for both listeners: a client's share is
+    // over HTTP and HTTPS together.
+    let limits = ClientLimits::new(config.limits.http.clone(), limited);
     let listener = bind(config.http.listen).await.map_err(HttpError::Listen)?;
     let addr = listener.local_addr().map_err(HttpError::Listen)?;
     let mut tasks = JoinSet::new();
@@ -63,6 +72,7 @@ pub async fn start(
                 tls_listener,
                 live.sites.clone(),
                 config.http.clone(),
+                limits.clone(),
                 live.certs.clone(),
                 https_config(live.certs.clone())?,
                 shutdown.clone(),
@@ -79,6 +89,7 @@ pub async fn start(
         listener,
         live.sites.clone(),
         config.http.clone(),
+        limits,
         redirect,
         shutdown,
     ));

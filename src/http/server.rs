@@ -20,7 +20,9 @@ use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use super::body::Body;
+use super::limits::{ClientLimits, OVER_CONNECTIONS};
 use super::serve as pipeline;
+use super::stalled::SendTimeout;
 use crate::config::HttpSettings;
 use crate::live::{CertTable, SiteTable, host_name};
 use crate::shutdown::Shutdown;
@@ -43,9 +45,10 @@ pub async fn serve(
     listener: TcpListener,
     sites: Arc<SiteTable>,
     settings: HttpSettings,
+    limits: Arc<ClientLimits>,
     shutdown: Shutdown,
 ) {
-    serve_http(listener, sites, settings, None, shutdown).await
+    serve_http(listener, sites, settings, limits, None, shutdown).await
 }
 
 /// Where plain HTTP sends visitors of hosts with a CA-issued certificate.
@@ -71,32 +74,44 @@ pub async fn serve_http(
     listener: TcpListener,
     sites: Arc<SiteTable>,
     settings: HttpSettings,
+    limits: Arc<ClientLimits>,
     redirect: Option<HttpsRedirect>,
     shutdown: Shutdown,
 ) {
     let scheme = Scheme::Http(redirect);
-    accept_loop(listener, shutdown, move |stream, peer, conn_shutdown| {
-        let sites = sites.clone();
-        let settings = settings.clone();
-        let scheme = scheme.clone();
-        async move {
-            let service = service_fn(move |req| {
-                let sites = sites.clone();
-                let scheme = scheme.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(handle(req, &sites, &scheme, peer).await)
-                }
-            });
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(settings.header_timeout_secs))
-                .max_header_size(settings.max_header_bytes)
-                .max_headers(100);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            drive(conn, peer, conn_shutdown).await;
-        }
-    })
+    let conn_limits = limits.clone();
+    accept_loop(
+        listener,
+        shutdown,
+        conn_limits,
+        Some(OVER_CONNECTIONS),
+        move |stream, peer, conn_shutdown| {
+            let sites = sites.clone();
+            let settings = settings.clone();
+            let scheme = scheme.clone();
+            let limits = limits.clone();
+            async move {
+                let service = service_fn(move |req| {
+                    let sites = sites.clone();
+                    let scheme = scheme.clone();
+                    let limits = limits.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            limited(req, &sites, &scheme, &limits, peer).await,
+                        )
+                    }
+                });
+                let mut builder = http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(settings.header_timeout_secs))
+                    .max_header_size(settings.max_header_bytes)
+                    .max_headers(100);
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                drive(conn, peer, conn_shutdown).await;
+            }
+        },
+    )
     .await
 }
 
@@ -106,20 +121,26 @@ pub async fn serve_https(
     listener: TcpListener,
     sites: Arc<SiteTable>,
     settings: HttpSettings,
+    limits: Arc<ClientLimits>,
     certs: Arc<CertTable>,
     tls: Arc<rustls::ServerConfig>,
     shutdown: Shutdown,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let scheme = Scheme::Https(certs);
+    let conn_limits = limits.clone();
     accept_loop(
         listener,
         shutdown,
+        conn_limits,
+        // No HTTP can be spoken before TLS: over its cap a client is just closed.
+        None,
         move |stream, peer, mut conn_shutdown| {
             let sites = sites.clone();
             let settings = settings.clone();
             let scheme = scheme.clone();
             let acceptor = acceptor.clone();
+            let limits = limits.clone();
             async move {
                 // The handshake gets the same time limit as a request head.
                 let limit = Duration::from_secs(settings.header_timeout_secs);
@@ -137,8 +158,11 @@ pub async fn serve_https(
                 let service = service_fn(move |req| {
                     let sites = sites.clone();
                     let scheme = scheme.clone();
+                    let limits = limits.clone();
                     async move {
-                        Ok::<_, std::convert::Infallible>(handle(req, &sites, &scheme, peer).await)
+                        Ok::<_, std::convert::Infallible>(
+                            limited(req, &sites, &scheme, &limits, peer).await,
+                        )
                     }
                 });
                 let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -177,7 +201,7 @@ pub async fn serve_https(
 
 /// Runs an HTTP/1 connection until it ends or shutdown drains it.
 async fn drive<S>(
-    conn: http1::Connection<TokioIo<tokio::net::TcpStream>, S>,
+    conn: http1::Connection<TokioIo<SendTimeout<tokio::net::TcpStream>>, S>,
     peer: SocketAddr,
     mut conn_shutdown: Shutdown,
 ) where
@@ -198,11 +222,20 @@ async fn drive<S>(
     }
 }
 
-/// Accepts connections (at most `MAX_CONNECTIONS` at once) and runs
-/// `connection` for each until `shutdown`, then lets them drain.
-async fn accept_loop<F, Fut>(listener: TcpListener, mut shutdown: Shutdown, connection: F)
-where
-    F: Fn(tokio::net::TcpStream, SocketAddr, Shutdown) -> Fut,
+/// Accepts connections (at most `MAX_CONNECTIONS` at once, and the
+/// client's share of them) and runs `connection` for each until
+/// `shutdown`, then lets them drain. A client over its share reads
+/// `over_cap` (when the protocol allows a reply before anything else) and
+/// is closed. Every connection's writes time out when its client stops
+/// reading.
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    mut shutdown: Shutdown,
+    limits: Arc<ClientLimits>,
+    over_cap: Option<&'static [u8]>,
+    connection: F,
+) where
+    F: Fn(SendTimeout<tokio::net::TcpStream>, SocketAddr, Shutdown) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -235,9 +268,17 @@ where
         let _ = stream.set_nodelay(true);
         // Reap finished connection tasks so the set stays small.
         while tasks.try_join_next().is_some() {}
+        let Some(slot) = limits.admit(peer) else {
+            debug!(%peer, "HTTP connection over the client's share, refused");
+            if let Some(reply) = over_cap {
+                tasks.spawn(refuse(stream, reply, limits.send_timeout()));
+            }
+            continue;
+        };
+        let stream = SendTimeout::new(stream, limits.send_timeout(), limits.counters());
         let conn = connection(stream, peer, shutdown.clone());
         tasks.spawn(async move {
-            let _permit = permit;
+            let _held = (permit, slot);
             conn.await;
         });
     }
@@ -246,6 +287,38 @@ where
         while tasks.join_next().await.is_some() {}
     })
     .await;
+}
+
+/// Writes `reply` to a connection that is then closed.
+async fn refuse(mut stream: tokio::net::TcpStream, reply: &'static [u8], limit: Duration) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(limit, async {
+        let _ = stream.write_all(reply).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+/// `handle` behind the client's limits: a request over its client's rate
+/// or with a body over the limit is refused, and one that takes too long
+/// gets 408.
+async fn limited<B>(
+    req: Request<B>,
+    sites: &SiteTable,
+    scheme: &Scheme,
+    limits: &ClientLimits,
+    peer: SocketAddr,
+) -> Response<Body>
+where
+    B: hyper::body::Body<Data = bytes::Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let mut resp = match limits.refusal(&req, peer) {
+        Some(refused) => refused,
+        None => limits.in_time(handle(req, sites, scheme, peer)).await,
+    };
+    resp.headers_mut().insert(SERVER, SERVER_NAME);
+    resp
 }
 
 /// Routes one request by `Host` and stamps the server headers.

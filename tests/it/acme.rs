@@ -598,3 +598,52 @@ fn a_failed_renewal_keeps_serving_the_current_certificate_and_says_so() {
         out.describe()
     );
 }
+
+#[test]
+fn the_default_caa_record_names_the_configured_ca_and_a_domain_s_own_caa_wins() {
+    let plan = PebblePlan::new();
+    let client = Client::new();
+    let node = acme_node_with(
+        &client,
+        &plan.directory(),
+        &plan.tls_root,
+        "caa_identity = \"pebble.test\"\n",
+    );
+    let pebble = plan.start(node.dns(), None, &[]);
+    let work = client.scratch().join("site");
+    init_repo(&client, &work);
+    write_tree(
+        &work,
+        &[
+            (
+                "makiatto.toml",
+                "[[domain]]\nname = \"example.com\"\npath = \"public\"\n\n[[domain]]\nname = \"example.net\"\npath = \"public\"\ncaa = [\"0 issue \\\"ca.example.org\\\"\"]\n",
+            ),
+            ("public/index.html", "<h1>two domains</h1>"),
+        ],
+    );
+    commit_all(&client, &work, "first");
+    client.git_ok(&work, &["push", &repo_url(&node, "site"), "main"]);
+    // Pebble issues for the domain whose CAA names it.
+    status_once(&node, "\"state\":\"valid\"", ISSUE_TIMEOUT, &|| {
+        pebble.log()
+    });
+
+    let dns = node.dns();
+    let caa = |name: &str| {
+        let mut dig = Command::new("dig");
+        dig.arg(format!("@{}", dns.ip())).args([
+            "-p",
+            &dns.port().to_string(),
+            "+short",
+            name,
+            "CAA",
+        ]);
+        run_command(dig, Duration::from_secs(30))
+            .stdout
+            .trim()
+            .to_string()
+    };
+    assert_eq!(caa("example.com"), "0 issue \"pebble.test\"");
+    assert_eq!(caa("example.net"), "0 issue \"ca.example.org\"");
+}

@@ -21,6 +21,7 @@ mod git_fetch;
 mod git_push;
 mod http_protocol;
 mod https;
+mod limits;
 mod mesh_acceptance;
 mod mesh_cluster;
 mod mesh_conflicts;

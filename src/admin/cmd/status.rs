@@ -1,5 +1,6 @@
 //! `status [--json]`: the sites this node serves, each with its revision,
 //! file count and certificate state; the WebAssembly counters (JSON only);
+//! how often the listeners limited a client (`limited:`);
 //! and, when the node runs a mesh, every cluster node's view.
 
 mod cluster;
@@ -23,6 +24,8 @@ pub struct Status {
 struct StatusView {
     sites: Vec<SiteView>,
     wasm: WasmView,
+    /// Clients limited by each listener since the node started.
+    limited: crate::limits::counters::CountersView,
     /// Absent when this node runs no mesh.
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<Vec<cluster::NodeEntry>>,
@@ -121,6 +124,7 @@ impl Status {
                     function_calls: wasm.function_calls,
                     transform_runs: wasm.transform_runs,
                 },
+                limited: ctx.limited(),
                 cluster: cluster.map(|views| views.into_iter().map(Into::into).collect()),
             };
             return Ok(json::line(&view)?);
@@ -135,6 +139,8 @@ impl Status {
             ]);
         }
         let mut out = table.into_text();
+        out.push_str(&ctx.limited().line());
+        out.push('\n');
         if let Some(views) = cluster {
             out.push('\n');
             out.push_str(&cluster::table(&views));
