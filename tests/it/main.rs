@@ -19,6 +19,7 @@ mod git_fetch;
 mod git_push;
 mod http_protocol;
 mod https;
+mod maki_profile;
 mod mesh_acceptance;
 mod mesh_cluster;
 mod mesh_conflicts;
