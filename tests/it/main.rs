@@ -25,6 +25,7 @@ mod mesh_cluster;
 mod mesh_conflicts;
 mod mesh_git;
 mod mesh_health;
+mod mesh_nat;
 mod mesh_replication;
 mod mesh_wireguard;
 mod nix;
