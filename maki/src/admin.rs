@@ -6,13 +6,16 @@
 
 use std::path::Path;
 
-use crate::remote::{self, Answer, NodeAddr, RemoteError};
+use crate::remote::{self, Answer, RemoteError};
+use crate::target::Targets;
 
 /// Why an admin subcommand could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     #[error(transparent)]
     Remote(#[from] RemoteError),
+    #[error("no node to ask")]
+    NoTarget,
     #[error("{0:?} is not a valid argument: use letters, digits and . _ - : / + = only")]
     BadWord(String),
     #[error("cannot read the key file {path}: {source}")]
@@ -50,8 +53,39 @@ pub enum Request<'a> {
     },
 }
 
-/// Runs `request` on `node`.
-pub fn run(node: &NodeAddr, request: Request<'_>) -> Result<Answer, RequestError> {
+/// Runs `request` on the first of `targets` that `ssh` reaches; the
+/// answer's stderr says which nodes were passed over and why.
+pub fn run(targets: &Targets, request: Request<'_>) -> Result<Answer, RequestError> {
+    let (line, input) = line(request)?;
+    let mut passed_over = String::new();
+    let mut last = None;
+    for node in &targets.nodes {
+        let answer = remote::call(node, &line, input.as_deref())?;
+        if !answer.unreachable {
+            return Ok(Answer {
+                stderr: passed_over + &answer.stderr,
+                ..answer
+            });
+        }
+        passed_over += &format!(
+            "note: {node} did not answer ({}); trying the next node of the profile\n",
+            answer.stderr.trim()
+        );
+        last = Some(answer);
+    }
+    // Every node was unreachable: the last one's error stands, after the
+    // others'.
+    let answer = last.ok_or(RequestError::NoTarget)?;
+    let stderr = passed_over
+        .rsplit_once("note: ")
+        .map(|(before, _)| before.to_string())
+        .unwrap_or_default()
+        + &answer.stderr;
+    Ok(Answer { stderr, ..answer })
+}
+
+/// The line to send for `request`, and what to send on stdin.
+fn line(request: Request<'_>) -> Result<(String, Option<Vec<u8>>), RequestError> {
     let mut input = None;
     let line = match request {
         Request::Status { json } => with_json("status".to_string(), json),
@@ -76,7 +110,7 @@ pub fn run(node: &NodeAddr, request: Request<'_>) -> Result<Answer, RequestError
             None => "dns setup".to_string(),
         },
     };
-    Ok(remote::call(node, &line, input.as_deref())?)
+    Ok((line, input))
 }
 
 /// `line`, asking for JSON when `json` is set.

@@ -1,22 +1,24 @@
 //! `maki`: the operator CLI. It runs on the operator's machine (Linux or
 //! macOS) and reaches nodes only through the system `ssh`; it parses
-//! arguments and calls one module per subcommand.
-
-mod admin;
-mod init;
-mod remote;
-mod wasm;
+//! arguments and calls the `maki` library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use admin::Request;
 use clap::{Parser, Subcommand};
-use remote::NodeAddr;
+use maki::admin::{self, Request};
+use maki::profile::{Profile, ProfileNode};
+use maki::target::Targets;
+use maki::{init, wasm};
 
 #[derive(Parser)]
 #[command(name = "maki", version, about = "Operate a Makiatto cluster")]
 struct Cli {
+    /// The cluster profile to use (default: MAKI_PROFILE, then `default`),
+    /// stored as ~/.config/maki/clusters/NAME.toml ($XDG_CONFIG_HOME if
+    /// set). `--node` and MAKI_NODE take precedence.
+    #[arg(long, global = true)]
+    profile: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -38,7 +40,7 @@ enum Cmd {
         #[arg(long)]
         json: bool,
         /// The node, `[user@]host[:port]` (default: MAKI_NODE, then the
-        /// profile file ~/.config/maki/node).
+        /// cluster profile's nodes, in order).
         #[arg(long)]
         node: Option<String>,
     },
@@ -64,11 +66,35 @@ enum Cmd {
         #[arg(long, global = true)]
         node: Option<String>,
     },
+    /// The cluster profile: which nodes `maki` talks to without --node.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCmd,
+    },
     /// WebAssembly functions and transforms.
     Wasm {
         #[command(subcommand)]
         command: WasmCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum ProfileCmd {
+    /// Print the profile's file and nodes.
+    Show,
+    /// Add a node to the profile (created if missing), or replace the
+    /// node of that name.
+    Add {
+        /// The node's name (node.toml's `name`).
+        name: String,
+        /// Its git and admin SSH endpoint, `[user@]host[:port]`.
+        admin: String,
+        /// The host's own SSH login, e.g. root@203.0.113.1.
+        #[arg(long)]
+        machine: Option<String>,
+    },
+    /// Remove a node from the profile.
+    Remove { name: String },
 }
 
 #[derive(Subcommand)]
@@ -105,7 +131,10 @@ enum KeyCmd {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let profile = cli.profile.as_deref();
+    let remote = |node: Option<String>, request| remote(node.as_deref(), profile, request);
+    match cli.command {
         Cmd::Dns {
             command: DnsCmd::Setup { domain, node },
         } => remote(
@@ -157,6 +186,7 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e.to_string()),
         },
+        Cmd::Profile { command } => profile_cmd(profile, command),
         Cmd::Key { action, node } => match action {
             KeyCmd::List { json } => remote(node, Request::KeyList { json }),
             KeyCmd::Add { file } => remote(node, Request::KeyAdd { file: &file }),
@@ -170,13 +200,56 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs `request` on the node and prints its answer.
-fn remote(node: Option<String>, request: Request<'_>) -> ExitCode {
-    let node = match NodeAddr::resolve(node.as_deref()) {
-        Ok(node) => node,
+/// `maki profile ...`: reads or edits the chosen profile.
+fn profile_cmd(flag: Option<&str>, command: ProfileCmd) -> ExitCode {
+    let name = Profile::chosen_name(flag);
+    let result = match command {
+        ProfileCmd::Show => Profile::load(&name).map(|profile| {
+            println!("profile {} ({})", profile.name, profile.path.display());
+            for node in &profile.nodes {
+                match &node.machine {
+                    Some(machine) => println!("{}  {}  machine {machine}", node.name, node.admin),
+                    None => println!("{}  {}", node.name, node.admin),
+                }
+            }
+        }),
+        ProfileCmd::Add {
+            name: node,
+            admin,
+            machine,
+        } => Profile::load_or_new(&name).and_then(|mut profile| {
+            profile.add_node(ProfileNode {
+                name: node,
+                admin,
+                machine,
+            })?;
+            profile.save()?;
+            println!("wrote {}", profile.path.display());
+            Ok(())
+        }),
+        ProfileCmd::Remove { name: node } => Profile::load(&name).and_then(|mut profile| {
+            if profile.remove_node(&node) {
+                profile.save()?;
+                println!("wrote {}", profile.path.display());
+            } else {
+                println!("no node {node:?} in {}", profile.path.display());
+            }
+            Ok(())
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// Runs `request` on the chosen node and prints its answer.
+fn remote(node: Option<&str>, profile: Option<&str>, request: Request<'_>) -> ExitCode {
+    let targets = match Targets::resolve(node, profile) {
+        Ok(targets) => targets,
         Err(e) => return fail(&e.to_string()),
     };
-    match admin::run(&node, request) {
+    match admin::run(&targets, request) {
         Ok(answer) => {
             print!("{}", answer.stdout);
             eprint!("{}", answer.stderr);

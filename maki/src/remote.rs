@@ -3,7 +3,6 @@
 //! git). `MAKI_SSH_COMMAND` replaces `ssh` (e.g. to name a key file).
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Where a node's SSH endpoint is: `[user@]host[:port]`.
@@ -21,8 +20,6 @@ pub enum RemoteError {
         "cannot read node address {0:?}: write [user@]host[:port], e.g. git@node.example.com:2222"
     )]
     BadAddr(String),
-    #[error("no node given: pass --node user@host:port, set MAKI_NODE, or write it in {0}")]
-    NoNode(String),
     #[error("cannot run {program}: {source}")]
     Spawn {
         program: String,
@@ -70,39 +67,26 @@ impl NodeAddr {
             port,
         })
     }
-
-    /// The node from `--node`, else `MAKI_NODE`, else the profile file.
-    pub fn resolve(flag: Option<&str>) -> Result<NodeAddr, RemoteError> {
-        if let Some(text) = flag {
-            return NodeAddr::parse(text);
-        }
-        if let Ok(text) = std::env::var("MAKI_NODE")
-            && !text.trim().is_empty()
-        {
-            return NodeAddr::parse(text.trim());
-        }
-        let profile = profile_path();
-        match std::fs::read_to_string(&profile) {
-            Ok(text) if !text.trim().is_empty() => NodeAddr::parse(text.trim()),
-            _ => Err(RemoteError::NoNode(profile.display().to_string())),
-        }
-    }
 }
 
-/// `$XDG_CONFIG_HOME/maki/node` (or `~/.config/maki/node`): one line naming
-/// the default node.
-pub fn profile_path() -> PathBuf {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("maki").join("node")
+/// `user@host:port`, as ssh is told it.
+impl std::fmt::Display for NodeAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "{}@[{}]:{}", self.user, self.host, self.port)
+        } else {
+            write!(f, "{}@{}:{}", self.user, self.host, self.port)
+        }
+    }
 }
 
 /// What the node answered.
 #[derive(Debug)]
 pub struct Answer {
     pub ok: bool,
+    /// `ssh` itself failed (exit status 255): the node was not reached,
+    /// or refused the login, so another node may answer instead.
+    pub unreachable: bool,
     pub stdout: String,
     pub stderr: String,
 }
@@ -142,6 +126,7 @@ pub fn call(node: &NodeAddr, line: &str, input: Option<&[u8]>) -> Result<Answer,
         .map_err(|source| RemoteError::Spawn { program, source })?;
     Ok(Answer {
         ok: output.status.success(),
+        unreachable: output.status.code() == Some(255),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     })

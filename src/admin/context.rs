@@ -47,6 +47,12 @@ impl Context {
         self.services.limited.view()
     }
 
+    /// What a new node's `[cluster] join` names to join through this
+    /// one; `None` when this node runs no mesh.
+    pub fn join_addr(&self) -> Option<std::net::SocketAddr> {
+        self.services.mesh.as_ref().map(|mesh| mesh.join_addr())
+    }
+
     /// Every cluster node's view (this node's first), or `None` when this
     /// node runs no mesh. Blocking: asks the peers.
     pub fn cluster_views(&self) -> Option<Vec<Result<NodeView, String>>> {

@@ -22,6 +22,7 @@ mod git_sync;
 mod gossip;
 pub mod health;
 pub mod join;
+pub mod join_listen;
 mod json_body;
 pub mod messages;
 mod objects;
@@ -33,7 +34,7 @@ pub mod status;
 mod tree_fetch;
 pub mod wireguard;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
@@ -150,16 +151,31 @@ pub async fn start(
     ));
     // A node inside WireGuard cannot be reached by one not yet peered: its
     // public address answers joins (token-checked) and nothing else.
+    // Behind 1:1 NAT the public address is on no interface: answer on the
+    // local ones, to which the provider forwards it.
     if let (Some(_), Some(m), Some(ip)) = (mesh.device(), &config.mesh, config.place.ipv4) {
-        let addr = SocketAddr::from((ip, m.rpc_port));
-        let join_listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| MeshError::Listen { addr, source })?;
-        tasks.spawn(rpc::serve(
-            join_listener,
-            routes::join_only(mesh.clone()),
-            shutdown.clone(),
-        ));
+        let local = join_listen::local_addresses().map_err(|source| MeshError::Listen {
+            addr: SocketAddr::from((ip, m.rpc_port)),
+            source,
+        })?;
+        let mut addrs = join_listen::join_listen_addrs(ip, m.rpc_port, &local, m.prefix_v4);
+        if addrs.is_empty() {
+            // Nothing else to try: binding the public address names it in
+            // the error.
+            addrs.push(SocketAddr::from((ip, m.rpc_port)));
+        } else if !local.contains(&IpAddr::V4(ip)) {
+            info!(public = %ip, listen = ?addrs, "the public address is on no interface (1:1 NAT): answering joins on the local addresses");
+        }
+        for addr in addrs {
+            let join_listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| MeshError::Listen { addr, source })?;
+            tasks.spawn(rpc::serve(
+                join_listener,
+                routes::join_only(mesh.clone()),
+                shutdown.clone(),
+            ));
+        }
     }
     if let Some(rows) = joined {
         // Joined before the device came up (join::before_device).

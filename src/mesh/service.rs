@@ -7,7 +7,7 @@
 //! node cannot serve whole; everything else is merged at once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -45,6 +45,10 @@ pub struct Mesh {
     client: Client,
     /// Where this node's RPC listens.
     rpc_addr: SocketAddr,
+    /// Where a node not yet in the cluster reaches this one to join: the
+    /// public address at the RPC port inside a WireGuard mesh, else
+    /// `rpc_addr`.
+    join_addr: SocketAddr,
     /// `<data>/repos`, the bare repositories git sync keeps current.
     repos: PathBuf,
     /// Where this node serves HTTP and DNS (peers' health probes check them).
@@ -83,6 +87,15 @@ impl Mesh {
         rpc_addr: SocketAddr,
         device: Option<Arc<Device>>,
     ) -> Mesh {
+        let public = config
+            .place
+            .ipv4
+            .map(IpAddr::V4)
+            .or(config.place.ipv6.map(IpAddr::V6));
+        let join_addr = match (&device, &config.mesh, public) {
+            (Some(_), Some(m), Some(ip)) => SocketAddr::new(ip, m.rpc_port),
+            _ => rpc_addr,
+        };
         Mesh {
             name: config.place.name.clone(),
             store: services.store.clone(),
@@ -90,6 +103,7 @@ impl Mesh {
             sites: services.live.sites.clone(),
             client,
             rpc_addr,
+            join_addr,
             repos: config.data_dir.join("repos"),
             listeners: services.listeners,
             pending: Mutex::new(BTreeMap::new()),
@@ -136,6 +150,11 @@ impl Mesh {
     /// Where this node's RPC listens.
     pub fn rpc_addr(&self) -> SocketAddr {
         self.rpc_addr
+    }
+
+    /// What a new node's `[cluster] join` names to join through this one.
+    pub fn join_addr(&self) -> SocketAddr {
+        self.join_addr
     }
 
     /// `<data>/repos`, the bare repositories git sync keeps current.

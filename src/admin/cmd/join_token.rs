@@ -25,9 +25,15 @@ impl JoinToken {
     pub fn run(self, ctx: &Context) -> Result<String, AdminError> {
         let token = crate::mesh::join::new_token(ctx.store())
             .map_err(AdminError::store("record a join token"))?;
-        // The token alone on the first line, so scripts can take it.
+        // The token alone on the first line, so scripts can take it; then
+        // the two lines to paste, with the address this node answers joins
+        // on (its public address when it runs WireGuard).
+        let join = match ctx.join_addr() {
+            Some(addr) => addr.to_string(),
+            None => "<this node's [cluster] rpc_listen; it runs no cluster yet>".to_string(),
+        };
         Ok(format!(
-            "{token}\n# valid once, for an hour: in the new node's node.toml, [cluster] join = \"<this node's mesh RPC address>\" and join_token = \"{token}\"\n"
+            "{token}\n# valid once, for an hour: in the new node's node.toml\n[cluster]\njoin = \"{join}\"\njoin_token = \"{token}\"\n"
         ))
     }
 }

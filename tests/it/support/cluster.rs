@@ -60,6 +60,8 @@ pub struct Cluster {
     foreign: Namespace,
     /// Background processes (iperf3 servers, wireguard-go) killed on drop.
     extras: Vec<Child>,
+    /// NAT router namespaces [`Cluster::behind_nat`] made.
+    routers: Vec<String>,
     /// Holds every node's directory; removed last.
     dir: TempDir,
 }
@@ -114,6 +116,7 @@ impl Cluster {
             foreign: namespace(format!("{id}-fx"), &dir.path().join("foreign")),
             nodes: Vec::new(),
             extras: Vec::new(),
+            routers: Vec::new(),
             id,
             dir,
         };
@@ -159,25 +162,54 @@ impl Cluster {
     /// Like [`Cluster::joined`], with node i's node.toml up to its
     /// `[cluster]` table written by `config(cluster, i)`.
     pub fn joined_with(n: usize, config: impl Fn(&Cluster, usize) -> String) -> Cluster {
-        let mut cluster = Cluster::new(n);
-        let seed_join = format!("{}:7070", cluster.underlay_v4(0));
-        let seed = format!("{}\n[cluster]\n", config(&cluster, 0));
-        cluster.write_config(0, &seed);
-        cluster.start(0);
+        Cluster::new(n).join_all(config)
+    }
+
+    /// Starts this cluster's nodes as [`Cluster::joined_with`] does, after
+    /// any plumbing (e.g. [`Cluster::behind_nat`]) the caller added.
+    pub fn join_all(mut self, config: impl Fn(&Cluster, usize) -> String) -> Cluster {
+        let n = self.len();
+        let seed_config = config(&self, 0);
+        let seed_ip = seed_config
+            .lines()
+            .find_map(|l| l.strip_prefix("ipv4 = \""))
+            .and_then(|rest| rest.strip_suffix('"'))
+            .unwrap_or_default()
+            .to_string();
+        let seed = format!("{seed_config}\n[cluster]\n");
+        self.write_config(0, &seed);
+        self.start(0);
         for i in 1..n {
-            let token = cluster.join_token(0);
-            let text = format!(
-                "{}\n[cluster]\njoin = \"{seed_join}\"\njoin_token = \"{token}\"\n",
-                config(&cluster, i)
+            // What `join-token` prints below the token is pasted as it is:
+            // its `join` address must be one a new node reaches.
+            let out = self.join_token_output(0);
+            let pasted: Vec<&str> = out.lines().skip(1).collect();
+            assert!(
+                pasted
+                    .iter()
+                    .any(|l| *l == format!("join = \"{seed_ip}:7070\"")),
+                "join-token should name node 0's public address {seed_ip}: {out}"
             );
-            cluster.write_config(i, &text);
-            cluster.start(i);
+            let text = format!("{}\n{}\n", config(&self, i), pasted.join("\n"));
+            self.write_config(i, &text);
+            self.start(i);
         }
-        cluster
+        self
     }
 
     /// A fresh one-time join token from node i (`makiatto join-token`).
     pub fn join_token(&self, i: usize) -> String {
+        self.join_token_output(i)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    /// What `makiatto join-token` on node i prints: the token, then the
+    /// node.toml lines a new node pastes.
+    pub fn join_token_output(&self, i: usize) -> String {
         let mut command = Command::new(makiatto_bin());
         command
             .arg("join-token")
@@ -186,11 +218,6 @@ impl Cluster {
         let out = run_command(command, EXEC_TIMEOUT);
         assert!(out.success(), "join-token: {}", out.describe());
         out.stdout
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string()
     }
 
     /// Waits until every node lists every other node as a WireGuard peer
@@ -291,6 +318,77 @@ impl Cluster {
             ],
         );
         self.ip(ns, &["link", "set", "eth0", "up"]);
+    }
+
+    /// Puts node i behind a 1:1 NAT router, as cloud hosts are: its own
+    /// interface holds only `private` (in 203.0.113.128/25, behind the
+    /// router at .129), and a router namespace on the bridge answers for
+    /// `public` (in 203.0.113.0/25; the mesh prefix holds 198.51.100.0/24),
+    /// forwarding it to `private` and sending its traffic out as `public`.
+    /// Other nodes reach it at `public` through the bridge. Call before
+    /// starting node i.
+    pub fn behind_nat(&mut self, i: usize, public: Ipv4Addr, private: Ipv4Addr) {
+        let router = format!("{}-rt{i}", self.id);
+        let node = self.nodes[i].ns.name.clone();
+        self.routers.push(router.clone());
+        // Off the bridge: the router takes its place there.
+        self.ip(&self.bridge_ns.clone(), &["link", "del", &format!("v{i}")]);
+        self.attach(&router, &format!("vr{i}"), 200 + i as u8);
+        self.ip(
+            &router,
+            &["addr", "add", &format!("{public}/25"), "dev", "eth0"],
+        );
+        self.ip(
+            &router,
+            &[
+                "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &node,
+            ],
+        );
+        let gateway = Ipv4Addr::new(203, 0, 113, 129);
+        self.ip(
+            &router,
+            &["addr", "add", &format!("{gateway}/25"), "dev", "lan0"],
+        );
+        self.ip(&router, &["link", "set", "lan0", "up"]);
+        self.ip(
+            &node,
+            &["addr", "add", &format!("{private}/25"), "dev", "eth0"],
+        );
+        self.ip(&node, &["link", "set", "eth0", "up"]);
+        self.ip(
+            &node,
+            &["route", "add", "default", "via", &gateway.to_string()],
+        );
+        let rules = self.dir.path().join(format!("nat{i}.nft"));
+        std::fs::write(
+            &rules,
+            format!(
+                "table ip nat {{\n  chain pre {{ type nat hook prerouting priority -100; ip daddr {public} dnat to {private}; }}\n  chain post {{ type nat hook postrouting priority 100; ip saddr {private} oifname \"eth0\" snat to {public}; }}\n}}\n"
+            ),
+        )
+        .expect("write the NAT rules");
+        for args in [
+            vec!["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"],
+            vec!["nft", "-f", rules.to_str().unwrap_or_default()],
+        ] {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", &router]).args(&args);
+            let out = run_command(command, EXEC_TIMEOUT);
+            assert!(
+                out.success(),
+                "in {router}: {}: {} (nft comes from the nftables package)",
+                args.join(" "),
+                out.describe()
+            );
+        }
+    }
+
+    /// Adds `addr` (with its prefix length) to node i's bridge interface.
+    pub fn add_address(&self, i: usize, addr: &str) {
+        self.ip(
+            &self.nodes[i].ns.name.clone(),
+            &["addr", "add", addr, "dev", "eth0"],
+        );
     }
 
     /// `ip -n NS ARGS`, which must succeed.
@@ -704,6 +802,7 @@ impl Drop for Cluster {
         let mut names: Vec<String> = self.nodes.iter().map(|n| n.ns.name.clone()).collect();
         names.push(self.foreign.name.clone());
         names.push(self.bridge_ns.clone());
+        names.extend(self.routers.iter().cloned());
         for ns in names {
             // Anything still running in the namespace (a daemonised helper).
             if let Ok(out) = Command::new("ip").args(["netns", "pids", &ns]).output() {

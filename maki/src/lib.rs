@@ -1,0 +1,16 @@
+//! The operator CLI's library: one module per subcommand family, plus the
+//! SSH transport (`remote`), the cluster profiles (`profile`), the
+//! host addressing check `maki machine` uses (`addressing`) and the
+//! choice of node (`target`). The `maki` binary parses arguments and calls
+//! these; `maki machine` builds on `profile` and `remote`.
+//!
+//! Nothing here may pull in C code or the node's crates: `maki` must build
+//! for macOS (`cargo check -p maki --target x86_64-apple-darwin`).
+
+pub mod addressing;
+pub mod admin;
+pub mod init;
+pub mod profile;
+pub mod remote;
+pub mod target;
+pub mod wasm;
