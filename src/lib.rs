@@ -9,6 +9,7 @@
 
 pub mod acme;
 pub mod admin;
+pub mod build;
 pub mod cas;
 pub mod cli;
 pub mod config;

@@ -7,6 +7,7 @@
 //! it cannot serve or a path that escapes the repository.
 
 mod address;
+mod build;
 mod diagnostic;
 mod dns;
 mod mesh;
@@ -23,6 +24,7 @@ mod suggest;
 mod toml_error;
 mod wasm;
 
+pub use build::BuildLimits;
 pub use diagnostic::ConfigError;
 pub use dns::DnsSettings;
 pub use mesh::{MeshSettings, interface_name};

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use serde_spanned::Spanned;
 
 use super::address::{ipv4, ipv6, socket_addr};
+use super::build::build_limits;
 use super::diagnostic::Source;
 use super::dns::{DEV_DNS_LISTEN, DnsSettings, dns};
 use super::place::{NodePlace, coordinates, peer};
 use super::raw::{self, RawAcme, RawCluster, RawHttp, RawNode};
-use super::{ConfigError, MeshSettings, names};
+use super::{BuildLimits, ConfigError, MeshSettings, names};
 
 /// A parsed and validated `node.toml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +47,8 @@ pub struct NodeConfig {
     /// `[cluster]`: how this node joins a cluster and where its mesh RPC
     /// listens when it runs without WireGuard; `None`: a single node.
     pub cluster: Option<ClusterSettings>,
+    /// `[build]`: the limits site builds run under.
+    pub build: BuildLimits,
 }
 
 /// `[cluster]`: joining, and the mesh RPC address outside WireGuard.
@@ -254,6 +257,10 @@ impl NodeConfig {
                 Some(c) => Some(cluster(src, c)?),
                 None => None,
             },
+            build: match &raw.build {
+                Some(b) => build_limits(src, b)?,
+                None => BuildLimits::default(),
+            },
         })
     }
 
@@ -321,6 +328,7 @@ impl NodeConfig {
             self_signed_without_acme: true,
             mesh: None,
             cluster: None,
+            build: BuildLimits::default(),
         }
     }
 

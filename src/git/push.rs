@@ -15,10 +15,11 @@ use tracing::info;
 use super::connectivity;
 use super::pack::ReceivedPack;
 use super::pktline::Output;
+use super::push_build::{self, BuiltCheckout};
 use super::repo::{RefUpdate, Repo};
 use super::tree_source::CommitSource;
 use super::{GitError, GitService};
-use crate::deploy::{DeployError, Deployed};
+use crate::deploy::{DeployError, Deployed, SiteSource};
 
 /// One command of a push: move `name` from `old` to `new`.
 pub type Command = RefUpdate;
@@ -105,10 +106,12 @@ pub fn apply<W: std::io::Write>(
     }
 
     info!(repo = %repo.name, "push validated");
+    // Builds run before the lock: they may take minutes.
+    let built = push.build(&mut updates)?;
     let lock = service.repo_lock(repo.name.as_str());
     let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
     push.check_old_ids(&mut updates)?;
-    let deployments = push.deploy(&mut updates)?;
+    let deployments = push.deploy(&mut updates, &built)?;
     push.write_refs(&mut updates)?;
     drop(guard);
 
@@ -190,6 +193,28 @@ impl<W: std::io::Write> Push<'_, W> {
         Ok(run.success)
     }
 
+    /// Builds each standing branch whose site has `[build]`; one slot per
+    /// update, `None` where nothing was built.
+    fn build(&mut self, updates: &mut [Update]) -> Result<Vec<Option<BuiltCheckout>>, GitError> {
+        let mut built = Vec::with_capacity(updates.len());
+        for u in updates.iter_mut() {
+            let mut checkout = None;
+            if let Some(branch) = u.standing_branch().map(str::to_string)
+                && !u.command.new.is_null()
+            {
+                let (service, repo) = (self.service, self.repo);
+                match push_build::build(service, repo, &branch, u.command.new, self.out)? {
+                    push_build::Outcome::NoBuild => {}
+                    push_build::Outcome::Built(c) => checkout = Some(c),
+                    push_build::Outcome::Refused => u.status = Err("build failed".into()),
+                }
+            }
+            built.push(checkout);
+        }
+        self.fail_all_if_atomic(updates);
+        Ok(built)
+    }
+
     /// Under the lock: each ref must still be where the client saw it, as
     /// git's stale update check says.
     fn check_old_ids(&mut self, updates: &mut [Update]) -> Result<(), GitError> {
@@ -217,10 +242,14 @@ impl<W: std::io::Write> Push<'_, W> {
     /// Deploys each standing branch (a deleted branch takes its previews
     /// down). A deploy records its ref's row in the same switch as its
     /// pointers; `switched` says which updates' rows went that way.
-    fn deploy(&mut self, updates: &mut [Update]) -> Result<Deployments, GitError> {
+    fn deploy(
+        &mut self,
+        updates: &mut [Update],
+        built: &[Option<BuiltCheckout>],
+    ) -> Result<Deployments, GitError> {
         let mut deployments = Deployments::default();
         let repo = self.repo;
-        for u in updates.iter_mut() {
+        for (u, built) in updates.iter_mut().zip(built) {
             let Some(branch) = u.standing_branch() else {
                 continue;
             };
@@ -238,7 +267,7 @@ impl<W: std::io::Write> Push<'_, W> {
             self.out
                 .progress(&format!("deploying {branch} ({short})"))?;
             let row = store_ref(repo, c);
-            match deploy_branch(self.service, repo, branch, c.new, &row) {
+            match deploy_branch(self.service, repo, branch, c.new, built.as_ref(), &row) {
                 Ok(deployed) => {
                     u.switched = !deployed.is_empty();
                     deployments.live.extend(deployed);
@@ -329,22 +358,28 @@ fn site_refusal(e: &DeployError) -> &'static str {
     }
 }
 
-/// Deploys `commit` of `branch`: production for the domains whose
-/// production branch it is, previews for the others.
+/// Deploys `commit` of `branch` (its built checkout, when it was built):
+/// production for the domains whose production branch it is, previews for
+/// the others.
 fn deploy_branch(
     service: &GitService,
     repo: &Repo,
     branch: &str,
     commit: ObjectId,
+    built: Option<&BuiltCheckout>,
     refs: &[crate::store::RefUpdate],
 ) -> Result<Vec<Deployed>, DeployError> {
-    let source = CommitSource::new(&repo.odb, commit)?;
+    let source: Box<dyn SiteSource + '_> = match built {
+        Some(built) => Box::new(built.source()),
+        None => Box::new(CommitSource::new(&repo.odb, commit)?),
+    };
+    let source = source.as_ref();
     let owner = repo.name.as_str();
     let deployer = &service.services.deployer;
-    let mut deployed = deployer.deploy_with_refs(&source, owner, Some(branch), refs)?;
+    let mut deployed = deployer.deploy_with_refs(source, owner, Some(branch), refs)?;
     // The ref goes with the first switch that happens, never with two.
     let refs = if deployed.is_empty() { refs } else { &[] };
-    deployed.extend(deployer.deploy_preview(&source, owner, branch, refs)?);
+    deployed.extend(deployer.deploy_preview(source, owner, branch, refs)?);
     Ok(deployed)
 }
 
