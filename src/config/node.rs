@@ -666,6 +666,18 @@ mod tests {
     }
 
     #[test]
+    fn build_limits_are_read_and_zero_is_refused() {
+        let limits = parse("name = \"a\"\n[build]\ntimeout_secs = 30\nqueue = 0\n").build;
+        assert_eq!(limits.timeout_secs, 30);
+        assert_eq!(limits.queue, 0);
+        assert_eq!(limits.memory_mb, BuildLimits::default().memory_mb);
+        assert_eq!(
+            error("name = \"a\"\n[build]\nmemory_mb = 0\n"),
+            "node.toml:3:13: build.memory_mb must be at least 1; remove it to use the default"
+        );
+    }
+
+    #[test]
     fn minimal_node_gets_defaults() {
         assert_eq!(
             parse("name = \"london\"\n"),
@@ -688,6 +700,7 @@ mod tests {
                 self_signed_without_acme: false,
                 mesh: None,
                 cluster: None,
+                build: BuildLimits::default(),
             }
         );
         // Integers are accepted as coordinates.
