@@ -55,6 +55,8 @@ trap 'exit 143' TERM
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
+# A node running as root builds as nobody, which must reach its data dir.
+chmod 711 "$TMP"
 ssh-keygen -q -t ed25519 -N "" -f "$TMP/key"
 export GIT_SSH_COMMAND="ssh -i $TMP/key -o IdentitiesOnly=yes -o UserKnownHostsFile=$TMP/known_hosts -o StrictHostKeyChecking=accept-new -o BatchMode=yes -o LogLevel=ERROR"
 export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com
@@ -79,6 +81,7 @@ for i in $(seq "$PAGES"); do
 done
 git -C "$SITE" init -q -b main
 
+mkdir -m 711 "$TMP/data"
 "$MAKIATTO_BIN" dev --data "$TMP/data" --http 127.0.0.1:0 --dns 127.0.0.1:0 --ssh 127.0.0.1:0 \
     --authorized-key "$TMP/key.pub" >"$TMP/node.out" 2>"$TMP/node.err" &
 NODE_PID=$!

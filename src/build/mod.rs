@@ -17,7 +17,7 @@ mod workspace;
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -259,6 +259,20 @@ impl Builder {
                 .open(path)
                 .map_err(err)
         };
+        if self.run_as.is_some() {
+            // bubblewrap, run as the build user, walks the path to each
+            // directory it binds: let that user through ours (not list them).
+            for dir in [&self.work, &self.cache] {
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| {
+                        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
+                    })
+                    .map_err(|source| BuildError::Workspace {
+                        path: dir.clone(),
+                        source,
+                    })?;
+            }
+        }
         let checkout_dir = prepare(workspace.dir())?;
         let cache_dir = prepare(&cache)?;
 
