@@ -27,6 +27,7 @@ rustPlatform.buildRustPackage {
       ../Cargo.toml
       ../Cargo.lock
       ../src
+      ../maki
       ../hooks
       ../site-template
       ../wit

@@ -1,8 +1,9 @@
 //! Makiatto: a self-hosted CDN for static sites.
 //!
-//! The library holds every subsystem; the `makiatto` and `maki` binaries only
-//! parse arguments and call into it. Modules are split by domain concept and
-//! talk through the store and the published live state (`live`: the site and
+//! The library holds every subsystem of a node; the `makiatto` binary only
+//! parses arguments and calls into it (the operator CLI `maki` is its own
+//! package, `maki/`, and reaches nodes over SSH). Modules are split by
+//! domain concept and talk through the store and the published live state (`live`: the site and
 //! certificate snapshots deploy and ACME publish and HTTP and DNS read), not
 //! through each other's internals; `node` starts them and hands each the
 //! node's `services`. `ARCHITECTURE.md` at the repository root is the map.
@@ -11,7 +12,6 @@ pub mod acme;
 pub mod admin;
 pub mod build;
 pub mod cas;
-pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod dev;

@@ -28,6 +28,8 @@ pub enum AdminError {
     UnknownDomain(String),
     #[error("no node named {0:?} is known; node.toml's name and [[nodes]] list them")]
     UnknownNode(String),
+    #[error("no domain given and none is deployed on this node; name one: dns setup example.com")]
+    NoDomain,
     #[error("no authorised key has fingerprint {0}; `keys list` shows them")]
     NoSuchKey(String),
     #[error("cannot read the build records of {repo}: {source}")]

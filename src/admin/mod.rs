@@ -1,5 +1,5 @@
 //! Operator commands (`status`, `deploys`, `rollback`, `deploy`,
-//! `node health`, `node remove`, `keys`, `repos`, `join-token`), parsed
+//! `dns setup`, `node health`, `node remove`, `keys`, `repos`, `join-token`), parsed
 //! from one line of words and run against the node's services.
 //!
 //! One file per command under `cmd/`; `cmd/mod.rs` dispatches. Two

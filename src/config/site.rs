@@ -317,6 +317,12 @@ mod tests {
     }
 
     #[test]
+    fn the_starter_site_config_parses() {
+        // `maki init` writes this file; a new site must start valid.
+        parse(include_str!("../../site-template/makiatto.toml"));
+    }
+
+    #[test]
     fn example_file_parses() {
         let text = include_str!("../../makiatto.toml.example");
         let config = parse(text);

@@ -392,7 +392,7 @@ fn an_unreachable_ca_leaves_the_site_on_http_with_a_clear_status_and_retries() {
     assert_eq!(reply.text(), "<h1>production</h1>");
 
     // `maki status` over SSH says the same in words.
-    let mut maki = Command::new(env!("CARGO_BIN_EXE_maki"));
+    let mut maki = Command::new(crate::support::maki_bin());
     maki.arg("status")
         .arg("--node")
         .arg(format!("git@127.0.0.1:{}", node.ssh_port()))

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::support::git::Client;
 use crate::support::{Node, Xorshift, run_command, temp_dir, write_file};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
@@ -73,6 +74,11 @@ struct DnsNode {
 impl DnsNode {
     /// Starts a node whose site carries `SITE_CONFIG` plus `extra` TOML.
     fn start(extra: &str) -> DnsNode {
+        DnsNode::start_with(extra, &[])
+    }
+
+    /// As [`DnsNode::start`], with more `makiatto dev` arguments.
+    fn start_with(extra: &str, args: &[&OsStr]) -> DnsNode {
         let dir = temp_dir();
         let site = dir.path().join("site");
         write_file(&site, "public/index.html", "hello");
@@ -108,7 +114,9 @@ longitude = 139.69
                 geoip_fixture().display()
             ),
         );
-        let node = Node::start_dev(&site, dir, &[OsStr::new("--config"), node_toml.as_os_str()]);
+        let mut dev_args = vec![OsStr::new("--config"), node_toml.as_os_str()];
+        dev_args.extend_from_slice(args);
+        let node = Node::start_dev(&site, dir, &dev_args);
         let dns = node.dns();
         DnsNode { node, dns }
     }
@@ -663,10 +671,20 @@ fn thousands_of_random_and_malformed_packets_never_stop_the_server() {
 
 #[test]
 fn maki_dns_setup_prints_glue_name_servers_and_checks() {
-    let node = DnsNode::start("");
-    let out = Command::new(env!("CARGO_BIN_EXE_maki"))
-        .args(["dns", "setup", "example.com", "--config"])
-        .arg(node.node.scratch().join("node.toml"))
+    // Over SSH, as from the operator's machine: the node answers from the
+    // node table its node.toml filled.
+    let client = Client::new();
+    let node = DnsNode::start_with(
+        "",
+        &[
+            OsStr::new("--authorized-key"),
+            client.public_key.as_os_str(),
+        ],
+    );
+    let out = Command::new(crate::support::maki_bin())
+        .args(["dns", "setup", "example.com", "--node"])
+        .arg(format!("git@127.0.0.1:{}", node.node.ssh_port()))
+        .env("MAKI_SSH_COMMAND", client.ssh_command())
         .output()
         .expect("run maki dns setup");
     let text = String::from_utf8_lossy(&out.stdout);

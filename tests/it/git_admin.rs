@@ -9,7 +9,7 @@ use crate::support::stop::Stop;
 use crate::support::{CmdOutput, Node, run_command, write_file, write_tree};
 
 fn maki(client: &Client, node: &Node, args: &[&str]) -> CmdOutput {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_maki"));
+    let mut command = Command::new(crate::support::maki_bin());
     command
         .args(args)
         .arg("--node")

@@ -94,7 +94,7 @@ fn run_refuses_a_broken_node_toml_and_says_where() {
 fn maki_init_writes_a_starter_site_that_serves() {
     let dir = temp_dir();
     let target = dir.path().join("my-site");
-    let mut init = Command::new(env!("CARGO_BIN_EXE_maki"));
+    let mut init = Command::new(crate::support::maki_bin());
     init.arg("init").arg(&target);
     let out = run_command(init, std::time::Duration::from_secs(30));
     assert!(out.success(), "{}", out.describe());
@@ -119,7 +119,7 @@ fn maki_init_writes_a_starter_site_that_serves() {
         missing.describe()
     );
 
-    let mut again = Command::new(env!("CARGO_BIN_EXE_maki"));
+    let mut again = Command::new(crate::support::maki_bin());
     again.arg("init").arg(&target);
     let refused = run_command(again, std::time::Duration::from_secs(30));
     assert!(!refused.success(), "{}", refused.describe());

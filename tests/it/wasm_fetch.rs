@@ -38,7 +38,7 @@ fn texts_under(root: &Path) -> BTreeMap<String, String> {
 fn wasm_fetch_writes_both_worlds_as_the_repository_has_them() {
     let dir = temp_dir();
     let target = dir.path().join("out/wit");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_maki"));
+    let mut command = Command::new(crate::support::maki_bin());
     command.args(["wasm", "fetch"]).arg(&target);
     let out = run_command(command, Duration::from_secs(30));
     assert!(out.success(), "{}", out.describe());

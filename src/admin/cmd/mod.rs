@@ -5,6 +5,7 @@
 mod build_log;
 mod deploy;
 mod deploys;
+mod dns_setup;
 mod join_token;
 mod keys_add;
 mod keys_list;
@@ -18,6 +19,7 @@ mod status;
 pub use build_log::BuildLog;
 pub use deploy::Deploy;
 pub use deploys::Deploys;
+pub use dns_setup::DnsSetup;
 pub use join_token::JoinToken;
 pub use keys_add::KeysAdd;
 pub use keys_list::KeysList;
@@ -38,6 +40,7 @@ pub enum Command {
     Deploys(Deploys),
     Rollback(Rollback),
     Deploy(Deploy),
+    DnsSetup(DnsSetup),
     NodeHealth(NodeHealth),
     NodeRemove(NodeRemove),
     KeysList(KeysList),
@@ -58,7 +61,7 @@ pub enum Transport {
     Ssh,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo>";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo>";
 
 /// Why a command line was not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +103,10 @@ impl Command {
             "deploys" => Command::Deploys(Deploys::parse(&mut words)?),
             "rollback" => Command::Rollback(Rollback::parse(&mut words)?),
             "deploy" => Command::Deploy(Deploy::parse(&mut words)?),
+            "dns" => match words.required()? {
+                "setup" => Command::DnsSetup(DnsSetup::parse(&mut words)?),
+                _ => return Err(words.not_understood()),
+            },
             "node" => match words.required()? {
                 "health" => Command::NodeHealth(NodeHealth::parse(&mut words)?),
                 "remove" => Command::NodeRemove(NodeRemove::parse(&mut words)?),
@@ -145,6 +152,7 @@ impl Command {
             Command::Deploys(c) => c.run(ctx),
             Command::Rollback(c) => c.run(ctx),
             Command::Deploy(c) => c.run(ctx),
+            Command::DnsSetup(c) => c.run(ctx),
             Command::NodeHealth(c) => c.run(ctx),
             Command::NodeRemove(c) => c.run(ctx),
             Command::KeysList(c) => c.run(ctx),
@@ -165,6 +173,7 @@ impl std::fmt::Display for Command {
             Command::Deploys(c) => c.fmt(f),
             Command::Rollback(c) => c.fmt(f),
             Command::Deploy(c) => c.fmt(f),
+            Command::DnsSetup(c) => c.fmt(f),
             Command::NodeHealth(c) => c.fmt(f),
             Command::NodeRemove(c) => c.fmt(f),
             Command::KeysList(c) => c.fmt(f),
@@ -251,6 +260,8 @@ mod tests {
             "rollback a.test",
             "rollback a.test 0123abc",
             "deploy /srv/site",
+            "dns setup",
+            "dns setup example.com",
             "node health london up",
             "node health london down",
             "node remove london",

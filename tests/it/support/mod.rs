@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,30 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The path to the binary cargo built for these tests.
 pub fn makiatto_bin() -> &'static str {
     env!("CARGO_BIN_EXE_makiatto")
+}
+
+/// The operator CLI `maki`, built from its own workspace package beside
+/// `makiatto`. Cargo builds only this package's binaries for its tests, so
+/// the first call runs `cargo build -p maki` (a no-op when it is fresh,
+/// as after `cargo build --all-targets`), never a stale copy.
+pub fn maki_bin() -> &'static Path {
+    static MAKI: OnceLock<PathBuf> = OnceLock::new();
+    MAKI.get_or_init(|| {
+        let dir = Path::new(makiatto_bin())
+            .parent()
+            .expect("the makiatto binary lies in a directory");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "maki", "--bin", "maki"]);
+        if dir.file_name().is_some_and(|name| name == "release") {
+            build.arg("--release");
+        }
+        let out = run_command(build, Duration::from_secs(600));
+        assert!(out.success(), "cargo build -p maki: {}", out.describe());
+        let maki = dir.join("maki");
+        assert!(maki.is_file(), "cargo built no {}", maki.display());
+        maki
+    })
 }
 
 /// A fresh temp directory, removed on drop.

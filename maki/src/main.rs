@@ -1,12 +1,18 @@
-//! `maki`: the operator CLI. Parses arguments and calls `makiatto::cli`.
+//! `maki`: the operator CLI. It runs on the operator's machine (Linux or
+//! macOS) and reaches nodes only through the system `ssh`; it parses
+//! arguments and calls one module per subcommand.
+
+mod admin;
+mod init;
+mod remote;
+mod wasm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use admin::Request;
 use clap::{Parser, Subcommand};
-use makiatto::cli;
-use makiatto::cli::admin::Request;
-use makiatto::cli::remote::NodeAddr;
+use remote::NodeAddr;
 
 #[derive(Parser)]
 #[command(name = "maki", version, about = "Operate a Makiatto cluster")]
@@ -80,9 +86,8 @@ enum DnsCmd {
     /// or for every domain the node serves.
     Setup {
         domain: Option<String>,
-        /// The node.toml of a node of the cluster (read on that node).
-        #[arg(long, default_value = "/etc/makiatto/node.toml")]
-        config: PathBuf,
+        #[arg(long)]
+        node: Option<String>,
     },
 }
 
@@ -102,15 +107,14 @@ enum KeyCmd {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Cmd::Dns {
-            command: DnsCmd::Setup { domain, config },
-        } => match cli::dns::setup(&config, domain.as_deref()) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(&e.to_string()),
-        },
-        Cmd::Init { dir } => match cli::init::write_template(&dir) {
+            command: DnsCmd::Setup { domain, node },
+        } => remote(
+            node,
+            Request::DnsSetup {
+                domain: domain.as_deref(),
+            },
+        ),
+        Cmd::Init { dir } => match init::write_template(&dir) {
             Ok(files) => {
                 for file in files {
                     println!("wrote {}", file.display());
@@ -144,7 +148,7 @@ fn main() -> ExitCode {
         ),
         Cmd::Wasm {
             command: WasmCmd::Fetch { dir },
-        } => match cli::wasm::fetch(&dir) {
+        } => match wasm::fetch(&dir) {
             Ok(files) => {
                 for file in files {
                     println!("wrote {}", file.display());
@@ -172,7 +176,7 @@ fn remote(node: Option<String>, request: Request<'_>) -> ExitCode {
         Ok(node) => node,
         Err(e) => return fail(&e.to_string()),
     };
-    match cli::admin::run(&node, request) {
+    match admin::run(&node, request) {
         Ok(answer) => {
             print!("{}", answer.stdout);
             eprint!("{}", answer.stderr);

@@ -1,12 +1,12 @@
-//! `maki deploys`, `maki rollback`, `maki key …`, `maki status`: a node's
-//! admin commands run over SSH. The node does the work; this builds the
-//! command (checking words so nothing is misread by the node's parser or a
-//! shell between), sends its line, and returns the node's answer.
+//! `maki deploys`, `maki rollback`, `maki key …`, `maki status`, `maki dns
+//! setup`: a node's admin commands run over SSH. The node does the work;
+//! this builds the command line the node's admin parser reads (checking
+//! words so nothing is misread by that parser or a shell between), sends
+//! it, and returns the node's answer.
 
 use std::path::Path;
 
-use super::remote::{self, Answer, NodeAddr, RemoteError};
-use crate::admin::{Command, cmd};
+use crate::remote::{self, Answer, NodeAddr, RemoteError};
 
 /// Why an admin subcommand could not run.
 #[derive(Debug, thiserror::Error)]
@@ -45,23 +45,22 @@ pub enum Request<'a> {
     KeyRemove {
         fingerprint: &'a str,
     },
+    DnsSetup {
+        domain: Option<&'a str>,
+    },
 }
 
 /// Runs `request` on `node`.
 pub fn run(node: &NodeAddr, request: Request<'_>) -> Result<Answer, RequestError> {
-    let owned = |w: &str| word(w).map(str::to_string);
     let mut input = None;
-    let command = match request {
-        Request::Status { json } => Command::Status(cmd::Status { json }),
-        Request::Deploys { domain, json } => Command::Deploys(cmd::Deploys {
-            domain: owned(domain)?,
-            json,
-        }),
-        Request::Rollback { domain, revision } => Command::Rollback(cmd::Rollback {
-            domain: owned(domain)?,
-            revision: revision.map(owned).transpose()?,
-        }),
-        Request::KeyList { json } => Command::KeysList(cmd::KeysList { json }),
+    let line = match request {
+        Request::Status { json } => with_json("status".to_string(), json),
+        Request::Deploys { domain, json } => with_json(format!("deploys {}", word(domain)?), json),
+        Request::Rollback { domain, revision } => match revision {
+            Some(revision) => format!("rollback {} {}", word(domain)?, word(revision)?),
+            None => format!("rollback {}", word(domain)?),
+        },
+        Request::KeyList { json } => with_json("keys list".to_string(), json),
         Request::KeyAdd { file } => {
             let text = std::fs::read(file).map_err(|source| RequestError::KeyFile {
                 path: file.display().to_string(),
@@ -69,13 +68,20 @@ pub fn run(node: &NodeAddr, request: Request<'_>) -> Result<Answer, RequestError
             })?;
             input = Some(text);
             // Without a key on the line, the node reads it from stdin.
-            Command::KeysAdd(cmd::KeysAdd { key: String::new() })
+            "keys add".to_string()
         }
-        Request::KeyRemove { fingerprint } => Command::KeysRemove(cmd::KeysRemove {
-            fingerprint: owned(fingerprint)?,
-        }),
+        Request::KeyRemove { fingerprint } => format!("keys remove {}", word(fingerprint)?),
+        Request::DnsSetup { domain } => match domain {
+            Some(domain) => format!("dns setup {}", word(domain)?),
+            None => "dns setup".to_string(),
+        },
     };
-    Ok(remote::call(node, &command.to_string(), input.as_deref())?)
+    Ok(remote::call(node, &line, input.as_deref())?)
+}
+
+/// `line`, asking for JSON when `json` is set.
+fn with_json(line: String, json: bool) -> String {
+    if json { line + " --json" } else { line }
 }
 
 /// `w` if it is one harmless word (the remote side splits on spaces, and

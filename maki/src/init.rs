@@ -103,11 +103,4 @@ mod tests {
         let again = write_template(dir.path()).unwrap_err().to_string();
         assert!(again.contains("already exists"), "{again}");
     }
-
-    #[test]
-    fn the_template_config_is_valid() {
-        let (_, text) = TEMPLATE[0];
-        let text = std::str::from_utf8(text).unwrap();
-        crate::config::SiteConfig::parse("makiatto.toml", text).unwrap();
-    }
 }
