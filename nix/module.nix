@@ -288,7 +288,7 @@ in
       type = types.listOf types.package;
       default = [ ];
       example = lib.literalExpression "[ pkgs.zola pkgs.hugo ]";
-      description = "Packages on the service's PATH, for site builds (`[build] command` in makiatto.toml).";
+      description = "Packages on the service's PATH, for site builds (`[build] command` in makiatto.toml): the generators sites use, and pkgs.bubblewrap, whose `bwrap` runs every build in its sandbox (without it, pushes with `[build]` are refused).";
     };
 
     disableResolvedStubListener = mkOption {

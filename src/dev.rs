@@ -10,8 +10,9 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tracing::{error, info};
 
-use crate::config::{DnsSettings, NodeConfig};
-use crate::deploy::{DeployError, Deployed, Deployer, LOCAL_OWNER};
+use crate::build::{BuildFailure, Builder, BuiltSource, Job};
+use crate::config::{DnsSettings, NodeConfig, SiteConfig};
+use crate::deploy::{DeployError, Deployed, Deployer, LOCAL_OWNER, SITE_CONFIG_FILE};
 use crate::live::SiteTable;
 use crate::node::{Node, NodeError};
 use crate::shutdown::Shutdown;
@@ -88,7 +89,12 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
     }
     config.ssh = Some(ssh);
     let node = Node::open(config)?;
-    let deployer = node.deployer.clone();
+    let target = SiteTarget {
+        deployer: node.deployer.clone(),
+        builder: node.builder.clone(),
+        data: std::fs::canonicalize(&options.data).unwrap_or_else(|_| options.data.clone()),
+        url: format!("http://{}/", options.http),
+    };
     let sites = node.live.sites.clone();
     let site = match &options.site {
         Some(dir) => Some(
@@ -110,7 +116,7 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
     };
     let mut deployed = Vec::new();
     if let Some(dir) = &site {
-        deployed = deploy(&deployer, dir)
+        deployed = deploy(&target, dir)
             .await
             .map_err(|source| DevError::Site {
                 dir: dir.clone(),
@@ -134,7 +140,7 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
         &sites,
     );
     if let (Some(dir), Some(changes)) = (site, changes) {
-        tokio::spawn(redeploy_on_change(dir, changes, deployer, shutdown));
+        tokio::spawn(redeploy_on_change(dir, changes, target, shutdown));
     }
     running.wait().await;
     drop(watcher);
@@ -174,12 +180,75 @@ pub enum SiteError {
     Task(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Deploy(#[from] DeployError),
+    #[error("build refused: {0}")]
+    Build(#[from] BuildFailure),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
-async fn deploy(deployer: &Arc<Deployer>, dir: &Path) -> Result<Vec<Deployed>, SiteError> {
-    let deployer = deployer.clone();
+/// Where the served directory goes: built (when its config says so), then
+/// deployed.
+#[derive(Clone)]
+struct SiteTarget {
+    deployer: Arc<Deployer>,
+    builder: Arc<Builder>,
+    /// The data directory, canonical: never copied into a build.
+    data: PathBuf,
+    /// Where the site is served, for `MAKIATTO_URL`.
+    url: String,
+}
+
+async fn deploy(target: &SiteTarget, dir: &Path) -> Result<Vec<Deployed>, SiteError> {
+    let target = target.clone();
     let dir = dir.to_path_buf();
-    Ok(tokio::task::spawn_blocking(move || deployer.deploy_dir(&dir, LOCAL_OWNER)).await??)
+    tokio::task::spawn_blocking(move || deploy_site(&target, &dir)).await?
+}
+
+/// Deploys `dir`, building a copy of it first when its `makiatto.toml`
+/// has `[build]` (the build never writes into the watched directory).
+fn deploy_site(target: &SiteTarget, dir: &Path) -> Result<Vec<Deployed>, SiteError> {
+    let path = dir.join(SITE_CONFIG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(target.deployer.deploy_dir(dir, LOCAL_OWNER)?);
+        }
+        Err(source) => return Err(SiteError::Read { path, source }),
+    };
+    let config = SiteConfig::parse(SITE_CONFIG_FILE, &text).map_err(DeployError::from)?;
+    let Some(build) = &config.build else {
+        return Ok(target.deployer.deploy_dir(dir, LOCAL_OWNER)?);
+    };
+    let builder = &target.builder;
+    let _turn = builder.turn(LOCAL_OWNER).map_err(BuildFailure::from)?;
+    let workspace = builder.workspace(LOCAL_OWNER).map_err(BuildFailure::from)?;
+    let skip = [target.data.clone(), dir.join(&build.output)];
+    workspace
+        .copy_from(dir, &skip)
+        .map_err(|source| SiteError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    let job = Job {
+        repo: LOCAL_OWNER,
+        branch: "",
+        commit: "",
+        domain: config.domains.first().map_or("", |d| d.name.as_str()),
+        url: &target.url,
+        build,
+    };
+    eprintln!("building {}: {}", dir.display(), build.command);
+    let built = builder.run(&job, &workspace, &mut |line| eprintln!("  {line}"))?;
+    eprintln!("built in {:.1} s", built.duration.as_secs_f64());
+    let source = BuiltSource {
+        dir: workspace.dir(),
+        config: Some(text),
+        label: dir.display().to_string(),
+    };
+    Ok(target.deployer.deploy(&source, LOCAL_OWNER, None)?)
 }
 
 fn print_urls(
@@ -254,7 +323,7 @@ fn watch(
 async fn redeploy_on_change(
     dir: PathBuf,
     mut changes: mpsc::Receiver<()>,
-    deployer: Arc<Deployer>,
+    target: SiteTarget,
     mut shutdown: Shutdown,
 ) {
     loop {
@@ -264,7 +333,7 @@ async fn redeploy_on_change(
         }
         // Debounce: wait until changes stop arriving.
         while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, changes.recv()).await {}
-        match deploy(&deployer, &dir).await {
+        match deploy(&target, &dir).await {
             Ok(deployed) => {
                 for d in deployed {
                     info!(domain = %d.domain, revision = %&d.root[..12], files = d.files, "redeployed");

@@ -10,6 +10,7 @@
 
 pub mod acme;
 pub mod admin;
+pub mod build;
 pub mod cas;
 pub mod config;
 pub mod deploy;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tracing::{error, info};
 
+use crate::build::Builder;
 use crate::config::NodeConfig;
 use crate::deploy::{DeployError, Deployer};
 use crate::git::locks::RepoLocks;
@@ -64,6 +65,8 @@ pub struct Node {
     pub deployer: Arc<Deployer>,
     /// The site and certificate snapshots HTTP and DNS serve.
     pub live: Live,
+    /// Runs the site builds of pushes (and of `makiatto dev --site`).
+    pub builder: Arc<Builder>,
 }
 
 /// A node whose listeners are running.
@@ -103,11 +106,13 @@ impl Node {
         }
         let live = Live::new(config.http.fallback_to_first_site);
         let deployer = Arc::new(Deployer::open(&config, store.clone(), live.sites.clone())?);
+        let builder = Arc::new(Builder::new(&config));
         Ok(Node {
             config,
             store,
             deployer,
             live,
+            builder,
         })
     }
 
@@ -126,6 +131,7 @@ impl Node {
         let mut services = Services {
             store: self.store.clone(),
             deployer: self.deployer.clone(),
+            builder: self.builder.clone(),
             live: self.live.clone(),
             repo_locks: Arc::new(RepoLocks::new()),
             listeners: Listeners {

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::acme::status::CertStatus;
+use crate::build::Builder;
 use crate::deploy::Deployer;
 use crate::git::locks::RepoLocks;
 use crate::limits::Counters;
@@ -25,6 +26,8 @@ pub struct Services {
     pub store: Arc<Store>,
     /// Deploys, rollbacks and garbage collection; publishes the sites.
     pub deployer: Arc<Deployer>,
+    /// Runs site builds for pushes.
+    pub builder: Arc<Builder>,
     /// The site and certificate snapshots HTTP and DNS serve.
     pub live: Live,
     /// The per-repository locks pushes and ref replication share.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::acme::status::CertStatus;
+use crate::build::Builder;
 use crate::deploy::Deployer;
 use crate::live::SiteTable;
 use crate::mesh::status::NodeView;
@@ -25,6 +26,11 @@ impl Context {
     /// Deploys and rollbacks.
     pub fn deployer(&self) -> &Deployer {
         &self.services.deployer
+    }
+
+    /// Site builds and their kept records.
+    pub fn builder(&self) -> &Builder {
+        &self.services.builder
     }
 
     /// The sites this node serves now.

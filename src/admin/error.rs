@@ -32,6 +32,16 @@ pub enum AdminError {
     NoDomain,
     #[error("no authorised key has fingerprint {0}; `keys list` shows them")]
     NoSuchKey(String),
+    #[error("cannot read the build records of {repo}: {source}")]
+    BuildLog {
+        repo: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "no build of repository {0} ran on this node; builds run on the node that received the push"
+    )]
+    NoBuilds(String),
     #[error("cannot write the answer as JSON: {0}")]
     Json(#[from] serde_json::Error),
     /// The blocking task running the command panicked or was cancelled.

@@ -104,6 +104,12 @@ enum Cmd {
         #[arg(long, default_value = ".makiatto")]
         data: PathBuf,
     },
+    /// Print the newest site build of a repository on this node, with its log.
+    BuildLog {
+        repo: String,
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -290,6 +296,10 @@ async fn async_main(command: Cmd) -> ExitCode {
             admin_call(&data, Command::Status(cmd::Status { json })).await
         }
         Cmd::JoinToken { data } => admin_call(&data, Command::JoinToken(cmd::JoinToken)).await,
+        Cmd::BuildLog { repo, data } => {
+            let repo = repo.strip_suffix(".git").unwrap_or(&repo).to_string();
+            admin_call(&data, Command::BuildLog(cmd::BuildLog { repo })).await
+        }
         Cmd::Node {
             command: NodeCmd::Remove { name, data },
         } => admin_call(&data, Command::NodeRemove(cmd::NodeRemove { name })).await,

@@ -7,6 +7,7 @@
 //! it cannot serve or a path that escapes the repository.
 
 mod address;
+mod build;
 mod diagnostic;
 mod dns;
 mod fuzz;
@@ -25,6 +26,7 @@ mod suggest;
 mod toml_error;
 mod wasm;
 
+pub use build::BuildLimits;
 pub use diagnostic::ConfigError;
 pub use dns::DnsSettings;
 pub use limits::{DnsLimits, HttpLimits, Limits, SshLimits};

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use serde_spanned::Spanned;
 
 use super::address::{ipv4, ipv6, socket_addr};
+use super::build::build_limits;
 use super::diagnostic::Source;
 use super::dns::{DEV_DNS_LISTEN, DnsSettings, dns};
 use super::place::{NodePlace, coordinates, peer};
 use super::raw::{self, RawAcme, RawCluster, RawHttp, RawNode};
-use super::{ConfigError, MeshSettings, names};
+use super::{BuildLimits, ConfigError, MeshSettings, names};
 
 /// A parsed and validated `node.toml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +49,8 @@ pub struct NodeConfig {
     pub cluster: Option<ClusterSettings>,
     /// `[limits]`: what one client may take from each listener.
     pub limits: super::Limits,
+    /// `[build]`: the limits site builds run under.
+    pub build: BuildLimits,
 }
 
 /// `[cluster]`: joining, and the mesh RPC address outside WireGuard.
@@ -265,6 +268,10 @@ impl NodeConfig {
                 Some(l) => super::limits::limits(src, l)?,
                 None => super::Limits::default(),
             },
+            build: match &raw.build {
+                Some(b) => build_limits(src, b)?,
+                None => BuildLimits::default(),
+            },
         })
     }
 
@@ -333,6 +340,7 @@ impl NodeConfig {
             mesh: None,
             cluster: None,
             limits: super::Limits::default(),
+            build: BuildLimits::default(),
         }
     }
 
@@ -688,6 +696,18 @@ mod tests {
     }
 
     #[test]
+    fn build_limits_are_read_and_zero_is_refused() {
+        let limits = parse("name = \"a\"\n[build]\ntimeout_secs = 30\nqueue = 0\n").build;
+        assert_eq!(limits.timeout_secs, 30);
+        assert_eq!(limits.queue, 0);
+        assert_eq!(limits.memory_mb, BuildLimits::default().memory_mb);
+        assert_eq!(
+            error("name = \"a\"\n[build]\nmemory_mb = 0\n"),
+            "node.toml:3:13: build.memory_mb must be at least 1; remove it to use the default"
+        );
+    }
+
+    #[test]
     fn minimal_node_gets_defaults() {
         assert_eq!(
             parse("name = \"london\"\n"),
@@ -711,6 +731,7 @@ mod tests {
                 mesh: None,
                 cluster: None,
                 limits: crate::config::Limits::default(),
+                build: BuildLimits::default(),
             }
         );
         // Integers are accepted as coordinates.

@@ -115,6 +115,21 @@ pub(super) struct RawTransform {
 pub(super) struct RawBuild {
     pub command: Option<S<String>>,
     pub output: Option<S<String>>,
+    pub network: Option<S<bool>>,
+    #[serde(default)]
+    pub env: BTreeMap<S<String>, String>,
+}
+
+/// `[build]` in `node.toml`: the limits every site build on this node runs under.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBuildLimits {
+    pub timeout_secs: Option<S<u64>>,
+    pub memory_mb: Option<S<u64>>,
+    pub max_processes: Option<S<u64>>,
+    pub max_output_mb: Option<S<u64>>,
+    pub max_log_kb: Option<S<u64>>,
+    pub queue: Option<S<u64>>,
 }
 
 /// A whole `node.toml`.
@@ -138,6 +153,7 @@ pub(super) struct RawNode {
     pub mesh: Option<S<RawMesh>>,
     pub cluster: Option<RawCluster>,
     pub limits: Option<super::limits::RawLimits>,
+    pub build: Option<RawBuildLimits>,
 }
 
 /// `[cluster]` in `node.toml`: joining and the mesh RPC outside WireGuard.

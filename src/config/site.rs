@@ -57,6 +57,10 @@ pub struct Build {
     pub command: String,
     /// Build output directory, relative to the repository root, normalised.
     pub output: String,
+    /// Whether the build may reach the network (default false).
+    pub network: bool,
+    /// Extra environment variables for the build.
+    pub env: BTreeMap<String, String>,
 }
 
 impl SiteConfig {
@@ -77,6 +81,13 @@ impl SiteConfig {
             domains.push(domain(src, d, &mut hosts)?);
         }
         let build = raw.build.as_ref().map(|b| build(src, b)).transpose()?;
+        if let Some(build) = &build {
+            // A built site serves its build's output unless a domain says
+            // which directory of the built tree it serves.
+            for domain in domains.iter_mut().filter(|d| d.path.is_empty()) {
+                domain.path = build.output.clone();
+            }
+        }
         Ok(SiteConfig { domains, build })
     }
 
@@ -276,6 +287,8 @@ fn build(src: Source<'_>, raw: &Spanned<RawBuild>) -> Result<Build, ConfigError>
     Ok(Build {
         command: command.get_ref().clone(),
         output: output_text,
+        network: raw.network.as_ref().is_some_and(|n| *n.get_ref()),
+        env: wasm::env(src, &raw.env)?,
     })
 }
 
@@ -325,8 +338,28 @@ mod tests {
             config.build,
             Some(Build {
                 command: "zola build".into(),
-                output: "public".into()
+                output: "public".into(),
+                network: false,
+                env: BTreeMap::from([("HUGO_ENV".into(), "production".into())]),
             })
+        );
+    }
+
+    #[test]
+    fn a_built_domain_without_path_serves_the_build_output() {
+        let config = parse(
+            "[[domain]]\nname = \"a.test\"\n[[domain]]\nname = \"b.test\"\npath = \"out/b\"\n[build]\ncommand = \"hugo\"\noutput = \"out\"\nnetwork = true\nenv = { A = \"1\" }\n",
+        );
+        assert_eq!(config.domains[0].path, "out");
+        assert_eq!(config.domains[1].path, "out/b");
+        let build = config.build.expect("[build] was given");
+        assert!(build.network);
+        assert_eq!(build.env.get("A").map(String::as_str), Some("1"));
+        assert_eq!(
+            error(
+                "[[domain]]\nname = \"a.test\"\n[build]\ncommand = \"x\"\noutput = \"o\"\nenv = { \"1X\" = \"\" }\n"
+            ),
+            "makiatto.toml:6:9: environment variable name \"1X\" is invalid; use letters, digits and \"_\", not starting with a digit, e.g. \"API_URL\""
         );
     }
 

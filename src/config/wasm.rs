@@ -180,7 +180,7 @@ fn module_path(
 }
 
 /// Environment variable names must be portable identifiers.
-fn env(
+pub(super) fn env(
     src: Source<'_>,
     raw: &BTreeMap<Spanned<String>, String>,
 ) -> Result<BTreeMap<String, String>, ConfigError> {
@@ -216,7 +216,7 @@ fn env_file(src: Source<'_>, raw: &Option<Spanned<String>>) -> Result<Option<Str
 }
 
 /// A limit that must be at least 1 when given (0 would make every call fail).
-fn positive(
+pub(super) fn positive(
     src: Source<'_>,
     raw: &Option<Spanned<u64>>,
     field: &str,

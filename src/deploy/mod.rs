@@ -113,6 +113,8 @@ pub enum DeployError {
     AmbiguousRevision { domain: String, wanted: String },
     #[error("domain {0} has no older revision to roll back to")]
     NothingOlder(String),
+    #[error("this site has a [build] step, which has not run: deploy its built checkout")]
+    Unbuilt,
 }
 
 /// What one deploy activated.
@@ -240,6 +242,9 @@ impl Deployer {
     ) -> Result<Vec<Deployed>, DeployError> {
         let _guard = self.lock();
         let (config, config_text) = self.checked_config(source, owner)?;
+        if config.build.is_some() && !source.built() {
+            return Err(DeployError::Unbuilt);
+        }
         let domains = config
             .domains
             .iter()
@@ -288,6 +293,16 @@ impl Deployer {
         Ok(deployed)
     }
 
+    /// The host the preview of `branch` of `owner` gets under `domain`.
+    pub fn preview_host(
+        &self,
+        domain: &str,
+        owner: &str,
+        branch: &str,
+    ) -> Result<String, DeployError> {
+        preview::host_for(&self.store, domain, owner, branch)
+    }
+
     /// Stops serving every preview of `branch` of `owner`; returns their hosts.
     pub fn remove_previews(&self, owner: &str, branch: &str) -> Result<Vec<String>, DeployError> {
         let _guard = self.lock();
@@ -318,6 +333,8 @@ impl Deployer {
                 String::new(),
             ),
         };
+        // The paths of a site still to be built are checked once it is.
+        let unbuilt = config.build.is_some() && !source.built();
         for domain in &config.domains {
             if let Some(current) = self.store.domain_owner(&domain.name)?
                 && current != owner
@@ -326,6 +343,9 @@ impl Deployer {
                     domain: domain.name.clone(),
                     owner: current,
                 });
+            }
+            if unbuilt {
+                continue;
             }
             if !domain.path.is_empty() && !source.is_dir(&domain.path)? {
                 return Err(DeployError::MissingPath {

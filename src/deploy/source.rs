@@ -25,6 +25,12 @@ pub trait SiteSource {
     fn import(&self, cas: &Cas, path: &str) -> Result<Manifest, DeployError>;
     /// What revision rows record as the source (a path or a commit id).
     fn label(&self) -> String;
+    /// Whether the tree is what gets served: true for a directory on disk
+    /// (taken as it is) and a finished build; false for a pushed commit,
+    /// whose `[build]`, if it has one, has not run yet.
+    fn built(&self) -> bool {
+        false
+    }
 }
 
 /// Who owns domains deployed from a directory on this machine (`makiatto
@@ -92,5 +98,9 @@ impl SiteSource for DirSource<'_> {
 
     fn label(&self) -> String {
         self.dir.display().to_string()
+    }
+
+    fn built(&self) -> bool {
+        true
     }
 }

@@ -47,6 +47,9 @@ impl Deployer {
     ) -> Result<Staged, DeployError> {
         let _guard = self.lock();
         let (config, config_text) = self.checked_config(source, owner)?;
+        if config.build.is_some() && !source.built() {
+            return Err(DeployError::Unbuilt);
+        }
         let production = |d: &&Domain| d.production_branch == branch;
         let domains: Vec<&Domain> = config
             .domains

@@ -8,6 +8,7 @@
 //! and its site deployed (`push.rs`).
 
 mod channel_io;
+mod checkout;
 mod connectivity;
 mod exec;
 mod fuzz;
@@ -18,6 +19,7 @@ pub mod locks;
 mod pack;
 mod pktline;
 mod push;
+mod push_build;
 mod quarantine;
 mod receive;
 pub mod replica;

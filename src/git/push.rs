@@ -21,11 +21,12 @@ use tracing::info;
 use super::connectivity;
 use super::pack::ReceivedPack;
 use super::pktline::Output;
+use super::push_build::{self, BuiltCheckout};
 use super::quarantine::Quarantine;
 use super::repo::{RefUpdate, Repo};
 use super::tree_source::CommitSource;
 use super::{GitError, GitService};
-use crate::deploy::{DeployError, Deployed, Staged};
+use crate::deploy::{DeployError, Deployed, SiteSource, Staged};
 
 /// One command of a push: move `name` from `old` to `new`.
 pub type Command = RefUpdate;
@@ -108,10 +109,12 @@ pub fn apply<W: std::io::Write>(
     }
 
     info!(repo = %repo.name, "push validated");
+    // Builds run before the lock: they may take minutes.
+    let built = push.build(&mut updates)?;
     let lock = service.repo_lock(repo.name.as_str());
     let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
     push.check_old_ids(&mut updates)?;
-    let stages = push.stage(&mut updates)?;
+    let stages = push.stage(&mut updates, &built)?;
     let deployments = push.go_live(&mut updates, stages)?;
     drop(guard);
 
@@ -199,6 +202,28 @@ impl<W: std::io::Write> Push<'_, W> {
         Ok(run.success)
     }
 
+    /// Builds each standing branch whose site has `[build]`; one slot per
+    /// update, `None` where nothing was built.
+    fn build(&mut self, updates: &mut [Update]) -> Result<Vec<Option<BuiltCheckout>>, GitError> {
+        let mut built = Vec::with_capacity(updates.len());
+        for u in updates.iter_mut() {
+            let mut checkout = None;
+            if let Some(branch) = u.standing_branch().map(str::to_string)
+                && !u.command.new.is_null()
+            {
+                let (service, repo) = (self.service, self.repo);
+                match push_build::build(service, repo, &branch, u.command.new, self.out)? {
+                    push_build::Outcome::NoBuild => {}
+                    push_build::Outcome::Built(c) => checkout = Some(c),
+                    push_build::Outcome::Refused => u.status = Err("build failed".into()),
+                }
+            }
+            built.push(checkout);
+        }
+        self.fail_all_if_atomic(updates);
+        Ok(built)
+    }
+
     /// Under the lock: each ref must still be where the client saw it, as
     /// git's stale update check says.
     fn check_old_ids(&mut self, updates: &mut [Update]) -> Result<(), GitError> {
@@ -224,11 +249,16 @@ impl<W: std::io::Write> Push<'_, W> {
     }
 
     /// Stages each standing branch's deploy (nothing served changes
-    /// yet); a branch that fails to stage fails its update.
-    fn stage(&mut self, updates: &mut [Update]) -> Result<Vec<(usize, Staged)>, GitError> {
+    /// yet), from its built checkout when its site has `[build]`; a branch
+    /// that fails to stage fails its update.
+    fn stage(
+        &mut self,
+        updates: &mut [Update],
+        built: &[Option<BuiltCheckout>],
+    ) -> Result<Vec<(usize, Staged)>, GitError> {
         let mut stages = Vec::new();
         let repo = self.repo;
-        for (i, u) in updates.iter_mut().enumerate() {
+        for (i, (u, built)) in updates.iter_mut().zip(built).enumerate() {
             let Some(branch) = u.standing_branch() else {
                 continue;
             };
@@ -239,12 +269,7 @@ impl<W: std::io::Write> Push<'_, W> {
             let short = &c.new.to_string()[..7];
             self.out
                 .progress(&format!("deploying {branch} ({short})"))?;
-            let staged = CommitSource::new(&repo.odb, c.new).and_then(|source| {
-                self.service
-                    .services
-                    .deployer
-                    .stage_branch(&source, repo.name.as_str(), branch)
-            });
+            let staged = stage_branch(self.service, repo, branch, c.new, built.as_ref());
             match staged {
                 Ok(staged) => stages.push((i, staged)),
                 Err(e) => {
@@ -386,6 +411,26 @@ fn site_refusal(e: &DeployError) -> &'static str {
         DeployError::InvalidModule { .. } => "invalid WebAssembly module",
         _ => "site check failed",
     }
+}
+
+/// Stages `commit` of `branch` (its built checkout, when it was built):
+/// production for the domains whose production branch it is, previews for
+/// the others.
+fn stage_branch(
+    service: &GitService,
+    repo: &Repo,
+    branch: &str,
+    commit: ObjectId,
+    built: Option<&BuiltCheckout>,
+) -> Result<Staged, DeployError> {
+    let source: Box<dyn SiteSource + '_> = match built {
+        Some(built) => Box::new(built.source()),
+        None => Box::new(CommitSource::new(&repo.odb, commit)?),
+    };
+    service
+        .services
+        .deployer
+        .stage_branch(source.as_ref(), repo.name.as_str(), branch)
 }
 
 /// The store's row for command `c` of a push to `repo`.

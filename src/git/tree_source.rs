@@ -65,7 +65,10 @@ impl<'a> CommitSource<'a> {
     }
 
     /// The entries of tree `id`: (name, kind, id).
-    fn entries(&self, id: &ObjectId) -> Result<Vec<(String, EntryKind, ObjectId)>, DeployError> {
+    pub(super) fn entries(
+        &self,
+        id: &ObjectId,
+    ) -> Result<Vec<(String, EntryKind, ObjectId)>, DeployError> {
         let mut buf = Vec::new();
         let data = self
             .odb
@@ -82,6 +85,11 @@ impl<'a> CommitSource<'a> {
             .iter()
             .map(|e| (e.filename.to_string(), e.mode.kind(), e.oid.to_owned()))
             .collect())
+    }
+
+    /// The commit's root tree.
+    pub(super) fn tree(&self) -> ObjectId {
+        self.tree
     }
 
     /// The entry at `path` ("" is the root tree).
@@ -103,7 +111,8 @@ impl<'a> CommitSource<'a> {
         Ok(Some(current))
     }
 
-    fn blob(&self, id: &ObjectId) -> Result<Vec<u8>, DeployError> {
+    /// The bytes of blob `id`.
+    pub(super) fn blob(&self, id: &ObjectId) -> Result<Vec<u8>, DeployError> {
         let mut buf = Vec::new();
         let data = self
             .odb

@@ -12,6 +12,8 @@ mod support;
 mod acme;
 mod acme_cluster;
 mod atomicity;
+mod build;
+mod build_cluster;
 mod deploys;
 mod dns;
 mod full_disk;

@@ -1,5 +1,7 @@
 //! `deploys <domain> [--json]`: the revisions kept for a domain, newest
-//! first, the active one marked, each with where it came from.
+//! first, the active one marked, each with where it came from and, when
+//! this node built it, the build's duration; then the newest build, if it
+//! was refused after the newest revision.
 
 use serde::Serialize;
 
@@ -7,6 +9,7 @@ use super::ParseError;
 use crate::admin::table::{Table, abbreviated};
 use crate::admin::words::Words;
 use crate::admin::{AdminError, Context, json};
+use crate::build::BuildRecord;
 use crate::store::RevisionRow;
 
 /// The `deploys` command.
@@ -28,6 +31,26 @@ struct RevisionView<'a> {
     branch: Option<&'a str>,
     created_ms: i64,
     active: bool,
+    /// The build that made it, when this node ran one.
+    build: Option<BuildView<'a>>,
+}
+
+/// A build in `deploys --json`.
+#[derive(Serialize)]
+struct BuildView<'a> {
+    duration_ms: u64,
+    ok: bool,
+    result: &'a str,
+}
+
+impl<'a> From<&'a BuildRecord> for BuildView<'a> {
+    fn from(b: &'a BuildRecord) -> BuildView<'a> {
+        BuildView {
+            duration_ms: b.duration_ms,
+            ok: b.ok,
+            result: &b.result,
+        }
+    }
 }
 
 /// The line that parses back into this command, as clients send it.
@@ -56,8 +79,20 @@ impl Deploys {
         if revisions.is_empty() {
             return Err(AdminError::UnknownDomain(self.domain));
         }
+        let builds = builds_of(ctx, &self.domain);
+        let built = |r: &RevisionRow| {
+            builds
+                .iter()
+                .find(|b| b.ok && !b.commit.is_empty() && b.commit == r.source)
+        };
         if self.json {
-            let views: Vec<RevisionView<'_>> = revisions.iter().map(RevisionView::from).collect();
+            let views: Vec<RevisionView<'_>> = revisions
+                .iter()
+                .map(|r| RevisionView {
+                    build: built(r).map(BuildView::from),
+                    ..RevisionView::from(r)
+                })
+                .collect();
             return Ok(json::line(&views)?);
         }
         let mut table = Table::new("  ", &[]);
@@ -69,13 +104,32 @@ impl Deploys {
                 }
                 _ => r.source.clone(),
             };
-            table.row([
+            let mut cells = vec![
                 format!("{marker} {}", abbreviated(&r.root)),
                 httpdate::fmt_http_date(created(r)),
                 source,
-            ]);
+            ];
+            if let Some(b) = built(r) {
+                cells.push(format!("built in {:.1} s", b.duration_ms as f64 / 1000.0));
+            }
+            table.row(cells);
         }
-        Ok(table.into_text())
+        let mut text = table.into_text();
+        let newest = revisions.iter().map(|r| r.created_ms).max().unwrap_or(0);
+        if let Some(b) = builds.first().filter(|b| !b.ok && b.started_ms > newest) {
+            let when = std::time::UNIX_EPOCH
+                + std::time::Duration::from_millis(b.started_ms.max(0) as u64);
+            text.push_str(&format!(
+                "last build refused {} ({} {}, {:.1} s): {}; `build-log {}` prints its log\n",
+                httpdate::fmt_http_date(when),
+                b.branch,
+                abbreviated(&b.commit),
+                b.duration_ms as f64 / 1000.0,
+                b.result,
+                b.repo
+            ));
+        }
+        Ok(text)
     }
 }
 
@@ -88,6 +142,7 @@ impl<'a> From<&'a RevisionRow> for RevisionView<'a> {
             branch: r.branch.as_deref(),
             created_ms: r.created_ms,
             active: r.active,
+            build: None,
         }
     }
 }
@@ -100,4 +155,20 @@ fn created(r: &RevisionRow) -> std::time::SystemTime {
 /// Whether a revision's source is a git commit id (40 hex digits).
 fn is_commit_id(source: &str) -> bool {
     source.len() == 40 && source.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The builds this node ran for the repository that deploys `domain` (a
+/// domain or a preview host), newest first; none when it is unknown.
+fn builds_of(ctx: &Context, domain: &str) -> Vec<BuildRecord> {
+    let store = ctx.store();
+    let repo = match store.domain_owner(domain) {
+        Ok(Some(repo)) => Some(repo),
+        _ => store
+            .preview_owner(domain)
+            .ok()
+            .flatten()
+            .map(|(repo, _)| repo),
+    };
+    repo.and_then(|repo| ctx.builder().logs().records(&repo).ok())
+        .unwrap_or_default()
 }

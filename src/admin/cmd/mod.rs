@@ -2,6 +2,7 @@
 //! becomes a [`Command`] (refusing what the transport may not offer), and
 //! a command runs against the node's [`Context`] into an [`Outcome`].
 
+mod build_log;
 mod deploy;
 mod deploys;
 mod dns_setup;
@@ -15,6 +16,7 @@ mod repos_list;
 mod rollback;
 mod status;
 
+pub use build_log::BuildLog;
 pub use deploy::Deploy;
 pub use deploys::Deploys;
 pub use dns_setup::DnsSetup;
@@ -46,6 +48,7 @@ pub enum Command {
     KeysRemove(KeysRemove),
     ReposList(ReposList),
     JoinToken(JoinToken),
+    BuildLog(BuildLog),
 }
 
 /// Where a command line came from; some commands are offered only locally.
@@ -58,7 +61,7 @@ pub enum Transport {
     Ssh,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name>";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo>";
 
 /// Why a command line was not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +123,7 @@ impl Command {
                 Some(_) => return Err(words.not_understood()),
             },
             "join-token" => Command::JoinToken(JoinToken::parse(&mut words)?),
+            "build-log" => Command::BuildLog(BuildLog::parse(&mut words)?),
             _ => return Err(words.not_understood()),
         };
         if matches!(command, Command::Deploy(_)) && transport != Transport::Socket {
@@ -156,6 +160,7 @@ impl Command {
             Command::KeysRemove(c) => c.run(ctx),
             Command::ReposList(c) => c.run(ctx),
             Command::JoinToken(c) => c.run(ctx),
+            Command::BuildLog(c) => c.run(ctx),
         }
     }
 }
@@ -176,6 +181,7 @@ impl std::fmt::Display for Command {
             Command::KeysRemove(c) => c.fmt(f),
             Command::ReposList(c) => c.fmt(f),
             Command::JoinToken(c) => c.fmt(f),
+            Command::BuildLog(c) => c.fmt(f),
         }
     }
 }
