@@ -49,6 +49,10 @@ pub struct DnsLimits {
 /// `[limits.http]`: per client address (IPv6: its /64).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpLimits {
+    /// Client prefixes the connection share and request rate never limit
+    /// (default the loopback prefixes: health checks, benchmarks and a
+    /// proxy on the node's own host, which no remote client can spoof).
+    pub whitelist: Vec<IpNetwork>,
     /// Connections one client may hold open (default 256: an address may be
     /// a whole office behind NAT).
     pub connections_per_client: usize,
@@ -100,6 +104,7 @@ impl Default for DnsLimits {
 impl Default for HttpLimits {
     fn default() -> HttpLimits {
         HttpLimits {
+            whitelist: loopback(),
             connections_per_client: 256,
             requests_per_second: 1000,
             request_burst: 2000,
@@ -147,6 +152,7 @@ pub(super) struct RawDnsLimits {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHttpLimits {
+    pub whitelist: Option<Vec<S<String>>>,
     pub connections_per_client: Option<S<u64>>,
     pub requests_per_second: Option<S<u64>>,
     pub request_burst: Option<S<u64>>,
@@ -204,7 +210,7 @@ pub(super) fn limits(src: Source<'_>, raw: &RawLimits) -> Result<Limits, ConfigE
         if let Some(list) = &d.whitelist {
             out.whitelist = list
                 .iter()
-                .map(|n| network(src, n))
+                .map(|n| network(src, "limits.dns", n))
                 .collect::<Result<_, _>>()?;
         }
     }
@@ -214,6 +220,12 @@ pub(super) fn limits(src: Source<'_>, raw: &RawLimits) -> Result<Limits, ConfigE
             src,
             table: "limits.http",
         };
+        if let Some(list) = &h.whitelist {
+            out.whitelist = list
+                .iter()
+                .map(|n| network(src, "limits.http", n))
+                .collect::<Result<_, _>>()?;
+        }
         out.connections_per_client = field
             .number(
                 &h.connections_per_client,
@@ -332,8 +344,21 @@ impl Field<'_> {
     }
 }
 
-/// A whitelist entry: an address or an address with a prefix length.
-fn network(src: Source<'_>, raw: &S<String>) -> Result<IpNetwork, ConfigError> {
+/// 127.0.0.0/8 and ::1: addresses only the node's own host can send from.
+fn loopback() -> Vec<IpNetwork> {
+    // `new` fails only for a prefix longer than the address.
+    [
+        IpNetwork::new(IpAddr::from([127, 0, 0, 0]), 8),
+        IpNetwork::new(IpAddr::from(std::net::Ipv6Addr::LOCALHOST), 128),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A whitelist entry of `table`: an address or an address with a prefix
+/// length.
+fn network(src: Source<'_>, table: &str, raw: &S<String>) -> Result<IpNetwork, ConfigError> {
     let text = raw.get_ref().trim();
     let parsed = match text.parse::<IpAddr>() {
         Ok(ip) => Ok(IpNetwork::from(ip)),
@@ -343,7 +368,7 @@ fn network(src: Source<'_>, raw: &S<String>) -> Result<IpNetwork, ConfigError> {
         src.at(
             raw.span(),
             format!(
-                "limits.dns.whitelist entry {text:?} is not an address or prefix; write e.g. \"198.51.100.0/24\" or \"2001:db8::/32\""
+                "{table}.whitelist entry {text:?} is not an address or prefix; write e.g. \"198.51.100.0/24\" or \"2001:db8::/32\""
             ),
         )
     })
@@ -369,6 +394,35 @@ mod tests {
         let config =
             NodeConfig::parse("node.toml", "name = \"a\"\n").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.limits, super::Limits::default());
+    }
+
+    #[test]
+    fn the_example_file_shows_the_defaults() {
+        let example = include_str!("../../node.toml.example");
+        let config =
+            NodeConfig::parse("node.toml.example", example).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.limits, super::Limits::default());
+    }
+
+    #[test]
+    fn the_http_whitelist_is_read_and_checked() {
+        let config = NodeConfig::parse(
+            "node.toml",
+            "name = \"a\"\n[limits.http]\nwhitelist = [\"203.0.113.0/24\"]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.limits.http.whitelist.len(), 1);
+        let bad = NodeConfig::parse(
+            "node.toml",
+            "name = \"a\"\n[limits.http]\nwhitelist = [\"10.0.0.0/99\"]\n",
+        );
+        let message = bad.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains(
+                "limits.http.whitelist entry \"10.0.0.0/99\" is not an address or prefix"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

@@ -44,6 +44,9 @@ impl ClientLimits {
     /// A connection slot for `peer`, or `None` (counted) when it holds its
     /// share already.
     pub fn admit(&self, peer: SocketAddr) -> Option<ConnectionGuard> {
+        if self.exempt(peer) {
+            return Some(ConnectionGuard::unlimited());
+        }
         let slot = self.connections.open(key(peer));
         if slot.is_none() {
             self.counters.count(Limited::HttpConnections);
@@ -53,7 +56,12 @@ impl ClientLimits {
 
     /// The refusal `req` from `peer` earns before it is served, if any.
     pub fn refusal<B>(&self, req: &Request<B>, peer: SocketAddr) -> Option<Response<Body>> {
-        if let Taken::Refused { .. } = self.requests.take(key(peer), Instant::now()) {
+        let rate = if self.exempt(peer) {
+            None
+        } else {
+            Some(self.requests.take(key(peer), Instant::now()))
+        };
+        if let Some(Taken::Refused { .. }) = rate {
             self.counters.count(Limited::HttpRate);
             let mut resp = text(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -83,6 +91,13 @@ impl ClientLimits {
             return Some(resp);
         }
         None
+    }
+
+    /// Whether `peer` is on the whitelist, out of the connection share and
+    /// the request rate.
+    fn exempt(&self, peer: SocketAddr) -> bool {
+        let ip = peer.ip().to_canonical();
+        self.settings.whitelist.iter().any(|net| net.contains(ip))
     }
 
     /// `respond` bounded by the request time limit: 408 when it runs over.
@@ -160,6 +175,45 @@ mod tests {
         assert_eq!(refused, Some(StatusCode::TOO_MANY_REQUESTS));
         assert!(limits.refusal(&req, b).is_none());
         assert_eq!(limits.counters.view().http_rate, 1);
+    }
+
+    #[test]
+    fn loopback_is_out_of_the_rate_and_share_by_default_but_not_the_body_limit() {
+        let settings = HttpLimits {
+            requests_per_second: 1,
+            request_burst: 1,
+            connections_per_client: 1,
+            max_body_bytes: 10,
+            ..HttpLimits::default()
+        };
+        let limits = ClientLimits::new(settings, Arc::new(Counters::default()));
+        let req = Request::new(());
+        for peer in [
+            "127.0.0.1:1",
+            "127.9.9.9:1",
+            "[::1]:1",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            let peer: SocketAddr = peer.parse().unwrap_or_else(|e| panic!("{e}"));
+            for _ in 0..100 {
+                assert!(limits.refusal(&req, peer).is_none(), "{peer}");
+            }
+            let held: Vec<_> = (0..10).map(|_| limits.admit(peer)).collect();
+            assert!(held.iter().all(Option::is_some), "{peer}");
+        }
+        let big = Request::builder()
+            .header(CONTENT_LENGTH, "11")
+            .body(())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let local: SocketAddr = "127.0.0.1:1".parse().unwrap_or_else(|e| panic!("{e}"));
+        let status = limits.refusal(&big, local).map(|r| r.status());
+        assert_eq!(status, Some(StatusCode::PAYLOAD_TOO_LARGE));
+
+        let remote: SocketAddr = "198.51.100.1:1".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert!(limits.refusal(&req, remote).is_none());
+        assert!(limits.refusal(&req, remote).is_some());
+        let first = limits.admit(remote);
+        assert!(first.is_some() && limits.admit(remote).is_none());
     }
 
     #[test]

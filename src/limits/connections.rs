@@ -13,8 +13,19 @@ pub struct Connections {
 
 /// One held connection; dropping it frees the slot.
 pub struct ConnectionGuard {
-    owner: Arc<Connections>,
+    /// `None` for a client no share applies to.
+    owner: Option<Arc<Connections>>,
     key: u128,
+}
+
+impl ConnectionGuard {
+    /// A guard for a client outside every share (a whitelisted one).
+    pub fn unlimited() -> ConnectionGuard {
+        ConnectionGuard {
+            owner: None,
+            key: 0,
+        }
+    }
 }
 
 impl Connections {
@@ -34,7 +45,7 @@ impl Connections {
         }
         *held += 1;
         Some(ConnectionGuard {
-            owner: self.clone(),
+            owner: Some(self.clone()),
             key,
         })
     }
@@ -48,7 +59,10 @@ impl Connections {
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        let mut open = self.owner.open.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(owner) = &self.owner else {
+            return;
+        };
+        let mut open = owner.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(held) = open.get_mut(&self.key) {
             *held = held.saturating_sub(1);
             if *held == 0 {

@@ -291,7 +291,7 @@ fn codes(out: &CmdOutput) -> Vec<u16> {
 #[test]
 fn a_flooding_http_client_gets_429_while_another_gets_200() {
     let node = node_with(
-        "[limits.http]\nrequests_per_second = 2\nrequest_burst = 5\nmax_body_bytes = 100\n",
+        "[limits.http]\nwhitelist = []\nrequests_per_second = 2\nrequest_burst = 5\nmax_body_bytes = 100\n",
         &[],
     );
     let url = node.url("/");
@@ -325,7 +325,10 @@ fn a_flooding_http_client_gets_429_while_another_gets_200() {
 
 #[test]
 fn a_client_over_its_connection_share_gets_429_and_another_is_served() {
-    let node = node_with("[limits.http]\nconnections_per_client = 2\n", &[]);
+    let node = node_with(
+        "[limits.http]\nwhitelist = []\nconnections_per_client = 2\n",
+        &[],
+    );
     // Two idle connections from the flooder hold its share.
     let held: Vec<TcpStream> = (0..2)
         .map(|_| TcpStream::connect(node.addr).expect("connect"))
