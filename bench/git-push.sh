@@ -137,6 +137,11 @@ generate_repo() {
     local dir=$1
     mkdir -p "$dir"
     git -C "$dir" init -q -b main
+    # No background `git gc --auto` or maintenance after a commit: it holds
+    # locks (HEAD.lock) while `round` copies the repository, and it would
+    # compete with the pushes being timed.
+    git -C "$dir" config gc.auto 0
+    git -C "$dir" config maintenance.auto false
     perl -e '
         my ($dir, $n, $total) = @ARGV;
         my $size = int($total / $n);

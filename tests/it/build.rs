@@ -1,5 +1,5 @@
-//! Site builds on push, with the real `hugo` and the real `bwrap`: a Hugo
-//! site pushed with `[build]` is built on the receiving node and served
+//! Site builds on push, with the real `hugo`, `jekyll` and `bwrap`: a Hugo
+//! or Jekyll site pushed with `[build]` is built on the receiving node and served
 //! (previews too); the build's output reaches the pusher while it runs;
 //! failed, timed-out, over-limit, offline and escaping builds are refused
 //! with the reason while the served revision stays; `makiatto dev --site`
@@ -164,6 +164,65 @@ fn a_hugo_site_is_built_on_push_and_served_with_its_preview_env_and_cache() {
     assert_eq!(body(&node, &preview, "/builds.txt").1.trim(), "2");
     // Production is untouched by the preview.
     assert!(body(&node, HOST, "/hello/").1.contains("from main"));
+}
+
+/// A Jekyll site with its own layout and no theme gem, so it builds
+/// offline with Debian's `jekyll`.
+fn jekyll_site(dir: &Path, page: &str) {
+    write_tree(
+        dir,
+        &[
+            (
+                "makiatto.toml",
+                &format!(
+                    "[[domain]]\nname = \"{HOST}\"\n\n[build]\ncommand = \"jekyll build\"\noutput = \"_site\"\n"
+                ),
+            ),
+            ("_config.yml", "title: Jekyll Built\nmarkdown: kramdown\n"),
+            (
+                "_layouts/default.html",
+                "<html><body><h1>{{ site.title }}</h1>{{ content }}</body></html>\n",
+            ),
+            (
+                "index.md",
+                &format!("---\nlayout: default\ntitle: Home\n---\n{page}\n"),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_jekyll_site_is_built_on_push_and_its_preview_too() {
+    let client = Client::new();
+    let node = client.start_node();
+    let work = client.scratch().join("site");
+    init_repo(&client, &work);
+    jekyll_site(&work, "Hello *world* from main");
+    commit_all(&client, &work, "jekyll site");
+    let url = repo_url(&node, "site");
+    let out = client.git_ok(&work, &["push", &url, "main"]);
+    // Jekyll's own summary reached the pusher.
+    assert!(
+        out.stderr.contains("remote: built main") && out.stderr.contains("Generating..."),
+        "{}",
+        out.describe()
+    );
+    let (status, page) = body(&node, HOST, "/");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<h1>Jekyll Built</h1>") && page.contains("<em>world</em> from main"),
+        "{page}"
+    );
+    assert_eq!(body(&node, HOST, "/_config.yml").0, 404);
+
+    client.git_ok(&work, &["checkout", "-q", "-b", "draft"]);
+    jekyll_site(&work, "Hello from the draft");
+    commit_all(&client, &work, "draft");
+    client.git_ok(&work, &["push", &url, "draft"]);
+    let (status, page) = body(&node, &format!("draft.preview.{HOST}"), "/");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Hello from the draft"), "{page}");
+    assert!(body(&node, HOST, "/").1.contains("from main"));
 }
 
 #[test]
