@@ -88,6 +88,12 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
             .push(format!("{} {}", row.public_key, row.comment));
     }
     config.ssh = Some(ssh);
+    // Dev picks a free loopback port for the exposition (printed below),
+    // so several dev nodes can run at once.
+    config
+        .metrics
+        .listen
+        .get_or_insert(SocketAddr::from(([127, 0, 0, 1], 0)));
     let node = Node::open(config)?;
     let target = SiteTarget {
         deployer: node.deployer.clone(),
@@ -131,6 +137,9 @@ pub async fn run(options: DevOptions, shutdown: Shutdown) -> Result<(), DevError
     }
     if let Some(dot) = running.dot_addr {
         println!("  dot {dot} (dns over tls)");
+    }
+    if let Some(metrics) = running.metrics_addr {
+        println!("  metrics {metrics} (prometheus)");
     }
     print_urls(
         running.http_addr,

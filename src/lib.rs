@@ -22,6 +22,7 @@ pub mod http;
 pub mod limits;
 pub mod live;
 pub mod mesh;
+pub mod metrics;
 pub mod node;
 pub mod readiness;
 pub mod services;

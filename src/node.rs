@@ -7,16 +7,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::build::Builder;
-use crate::config::NodeConfig;
+use crate::config::{DEFAULT_METRICS_PORT, NodeConfig};
 use crate::deploy::{DeployError, Deployer};
 use crate::git::locks::RepoLocks;
 use crate::git::{self, GitService, Hooks};
 use crate::limits::Counters;
 use crate::live::Live;
 use crate::mesh::wireguard::Device;
+use crate::metrics::{self, Metrics};
 use crate::services::{Listeners, Services};
 use crate::shutdown::Shutdown;
 use crate::store::{NodeRow, Store, StoreError};
@@ -67,6 +68,8 @@ pub struct Node {
     pub live: Live,
     /// Runs the site builds of pushes (and of `makiatto dev --site`).
     pub builder: Arc<Builder>,
+    /// The counters every subsystem updates and the exposition reads.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A node whose listeners are running.
@@ -87,6 +90,9 @@ pub struct RunningNode {
     pub wireguard: Option<Arc<Device>>,
     /// Where the mesh RPC is bound, when the node is in a cluster.
     pub mesh_addr: Option<SocketAddr>,
+    /// Where the Prometheus exposition is bound (`None`: its default
+    /// address was taken).
+    pub metrics_addr: Option<SocketAddr>,
     /// Each subsystem's tasks, and the node's own (admin, SSH).
     tasks: Vec<JoinSet<()>>,
 }
@@ -113,6 +119,7 @@ impl Node {
             deployer,
             live,
             builder,
+            metrics: Arc::new(Metrics::default()),
         })
     }
 
@@ -126,7 +133,14 @@ impl Node {
     pub async fn start(&self, shutdown: Shutdown) -> Result<RunningNode, NodeError> {
         let config = &self.config;
         let limited = Arc::new(Counters::default());
-        let http = http::start(config, &self.live, limited.clone(), shutdown.clone()).await?;
+        let http = http::start(
+            config,
+            &self.live,
+            limited.clone(),
+            self.metrics.http.clone(),
+            shutdown.clone(),
+        )
+        .await?;
         let admin_socket = admin::bind(&config.data_dir).map_err(NodeError::Listen)?;
         let mut services = Services {
             store: self.store.clone(),
@@ -140,6 +154,7 @@ impl Node {
             },
             mesh: None,
             limited,
+            metrics: self.metrics.clone(),
         };
         let dns = dns::start(config, &services, shutdown.clone()).await?;
         services.listeners.dns = dns.addr;
@@ -158,6 +173,23 @@ impl Node {
             tasks.push(mesh.tasks);
         }
         let services = Arc::new(services);
+        let metrics_listen = metrics_listen(config, services.mesh.as_deref());
+        // A default address that is taken (another node on this machine)
+        // costs the exposition, not the node; an address the operator
+        // wrote must bind.
+        let metrics_addr = match metrics::start(metrics_listen, services.clone(), shutdown.clone())
+            .await
+        {
+            Ok(endpoint) => {
+                tasks.push(endpoint.tasks);
+                Some(endpoint.addr)
+            }
+            Err(e) if config.metrics.listen.is_none() => {
+                warn!(error = %e, "no metrics endpoint: set [metrics] listen to a free address");
+                None
+            }
+            Err(e) => return Err(NodeError::Listen(e)),
+        };
 
         let mut own = JoinSet::new();
         let data_dir = config.data_dir.clone();
@@ -186,7 +218,7 @@ impl Node {
         let mesh = services.mesh.as_ref();
         let mesh_addr = mesh.map(|m| m.rpc_addr());
         let wireguard = mesh.and_then(|m| m.device()).cloned();
-        info!(node = %config.place.name, http = %http.addr, https = ?http.https_addr, dns = ?dns.addr, dot = ?dns.dot_addr, ssh = ?ssh_addr, mesh = ?mesh_addr, "node started");
+        info!(node = %config.place.name, http = %http.addr, https = ?http.https_addr, dns = ?dns.addr, dot = ?dns.dot_addr, ssh = ?ssh_addr, mesh = ?mesh_addr, metrics = ?metrics_addr, "node started");
         Ok(RunningNode {
             http_addr: http.addr,
             dns_addr: dns.addr,
@@ -195,6 +227,7 @@ impl Node {
             dot_addr: dns.dot_addr,
             wireguard,
             mesh_addr,
+            metrics_addr,
             tasks,
         })
     }
@@ -225,6 +258,20 @@ impl Node {
                 source,
             })
     }
+}
+
+/// Where the exposition listens: `[metrics] listen`, else port 9470 of
+/// the mesh address when a WireGuard device carries the mesh RPC, else of
+/// loopback. Never a public address unless written in node.toml.
+fn metrics_listen(config: &NodeConfig, mesh: Option<&mesh::Mesh>) -> SocketAddr {
+    if let Some(listen) = config.metrics.listen {
+        return listen;
+    }
+    let ip = match mesh {
+        Some(mesh) if mesh.device().is_some() => mesh.rpc_addr().ip(),
+        _ => std::net::Ipv4Addr::LOCALHOST.into(),
+    };
+    SocketAddr::new(ip, DEFAULT_METRICS_PORT)
 }
 
 /// Where the node's git hooks live: `[ssh] hooks_dir`, else `<data>/hooks`.

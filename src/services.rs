@@ -17,6 +17,7 @@ use crate::limits::Counters;
 use crate::live::Live;
 use crate::mesh::Mesh;
 use crate::mesh::status::NodeView;
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
 /// Every subsystem's handle. Cheap to clone: handles are shared.
@@ -40,6 +41,9 @@ pub struct Services {
     pub mesh: Option<Arc<Mesh>>,
     /// How often each listener limited a client, for `status`.
     pub limited: Arc<Counters>,
+    /// The node's counters, for the subsystems that count and the
+    /// exposition.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Where this node serves visitors: peers' health probes check these, and

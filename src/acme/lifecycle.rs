@@ -48,6 +48,8 @@ pub(super) struct Lifecycle {
     pub(super) node: String,
     /// This node's DNS listener, where challenge publication is checked.
     pub(super) dns: Option<SocketAddr>,
+    /// Where orders are counted by result.
+    pub(super) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// State kept between passes.
@@ -451,7 +453,18 @@ impl Lifecycle {
             store: &self.store,
             dns: self.dns,
         };
-        let issued = order::order(&account, &job).await?;
+        let started = std::time::Instant::now();
+        let issued = order::order(&account, &job).await;
+        let outcome = match &issued {
+            Ok(_) => crate::metrics::Outcome::Ok,
+            Err(AcmeError::TakenOver { .. }) => crate::metrics::Outcome::Refused,
+            Err(_) => crate::metrics::Outcome::Failed,
+        };
+        self.metrics
+            .deploys
+            .orders
+            .record(outcome, started.elapsed());
+        let issued = issued?;
         let parsed = certificate::parse(domain, &issued.chain_pem, &issued.key_pem)?;
         let row = CertRow {
             domain: domain.to_string(),

@@ -57,6 +57,7 @@ pub fn start(config: &NodeConfig, services: &Services, shutdown: Shutdown) -> Ac
         acme: config.acme_settings(),
         node: config.place.name.clone(),
         dns: services.listeners.dns,
+        metrics: services.metrics.clone(),
     };
     let mut tasks = JoinSet::new();
     tasks.spawn(lifecycle.run(shutdown));

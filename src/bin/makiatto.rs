@@ -197,6 +197,9 @@ async fn async_main(command: Cmd) -> ExitCode {
             if let Some(mesh) = running.mesh_addr {
                 println!("  mesh rpc {mesh}");
             }
+            if let Some(metrics) = running.metrics_addr {
+                println!("  metrics {metrics} (prometheus)");
+            }
             println!("  http://{}/", running.http_addr);
             let signal = signal_received();
             let status = format!(

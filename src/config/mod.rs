@@ -13,6 +13,7 @@ mod dns;
 mod fuzz;
 mod limits;
 mod mesh;
+mod metrics;
 mod names;
 mod node;
 mod place;
@@ -31,6 +32,7 @@ pub use diagnostic::ConfigError;
 pub use dns::DnsSettings;
 pub use limits::{DnsLimits, HttpLimits, Limits, SshLimits};
 pub use mesh::{MeshSettings, interface_name};
+pub use metrics::{DEFAULT_METRICS_PORT, MetricsSettings};
 pub use node::{
     AcmeSettings, ClusterSettings, HttpSettings, LETS_ENCRYPT, NodeConfig, SshSettings,
 };

@@ -51,6 +51,8 @@ pub struct NodeConfig {
     pub limits: super::Limits,
     /// `[build]`: the limits site builds run under.
     pub build: BuildLimits,
+    /// `[metrics]`: the Prometheus exposition.
+    pub metrics: super::MetricsSettings,
 }
 
 /// `[cluster]`: joining, and the mesh RPC address outside WireGuard.
@@ -272,6 +274,10 @@ impl NodeConfig {
                 Some(b) => build_limits(src, b)?,
                 None => BuildLimits::default(),
             },
+            metrics: match &raw.metrics {
+                Some(m) => super::metrics::metrics(src, m)?,
+                None => super::MetricsSettings::default(),
+            },
         })
     }
 
@@ -341,6 +347,7 @@ impl NodeConfig {
             cluster: None,
             limits: super::Limits::default(),
             build: BuildLimits::default(),
+            metrics: super::MetricsSettings::default(),
         }
     }
 
@@ -732,6 +739,7 @@ mod tests {
                 cluster: None,
                 limits: crate::config::Limits::default(),
                 build: BuildLimits::default(),
+                metrics: crate::config::MetricsSettings::default(),
             }
         );
         // Integers are accepted as coordinates.

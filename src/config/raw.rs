@@ -154,6 +154,7 @@ pub(super) struct RawNode {
     pub cluster: Option<RawCluster>,
     pub limits: Option<super::limits::RawLimits>,
     pub build: Option<RawBuildLimits>,
+    pub metrics: Option<super::metrics::RawMetrics>,
 }
 
 /// `[cluster]` in `node.toml`: joining and the mesh RPC outside WireGuard.

@@ -84,6 +84,7 @@ fn handler() -> Handler {
     Handler {
         snapshot: Arc::new(ArcSwap::from_pointee(snapshot)),
         geo: Arc::new(GeoIp::none()),
+        metrics: Arc::default(),
     }
 }
 

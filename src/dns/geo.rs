@@ -27,6 +27,8 @@ pub struct Location {
     /// address in it gets the same answer (the ECS scope). `None` without a
     /// database.
     pub prefix: Option<u8>,
+    /// ISO 3166 country code, when the database has one (for metrics).
+    pub country: Option<[u8; 2]>,
 }
 
 impl Location {
@@ -34,6 +36,7 @@ impl Location {
     pub const UNKNOWN: Location = Location {
         coordinates: None,
         prefix: None,
+        country: None,
     };
 }
 
@@ -142,9 +145,16 @@ impl GeoIp {
             .flatten()
             .and_then(|c| Some((c.latitude?, c.longitude?)))
             .filter(|(lat, lon)| lat.is_finite() && lon.is_finite());
+        // Borrowed from the database: no allocation per query.
+        let country = found
+            .decode_path::<&str>(&[PathElement::Key("country"), PathElement::Key("iso_code")])
+            .ok()
+            .flatten()
+            .and_then(|code| <[u8; 2]>::try_from(code.as_bytes()).ok());
         Location {
             coordinates,
             prefix,
+            country,
         }
     }
 }

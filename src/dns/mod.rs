@@ -184,6 +184,7 @@ pub async fn start(
             server::Handler {
                 snapshot: snapshot.clone(),
                 geo: geo.clone(),
+                metrics: services.metrics.clone(),
             },
             dot,
             certs.clone(),
@@ -192,7 +193,11 @@ pub async fn start(
             shutdown.clone(),
         ));
     }
-    let handler = Arc::new(server::Handler { snapshot, geo });
+    let handler = Arc::new(server::Handler {
+        snapshot,
+        geo,
+        metrics: services.metrics.clone(),
+    });
     let limits = config.limits.dns.clone();
     tasks.spawn(udp::serve(
         udp,
@@ -210,6 +215,7 @@ pub async fn start(
             let mut server = Server::new(server::Handler {
                 snapshot: snapshot_for_dot,
                 geo: geo_for_dot,
+                metrics: services.metrics.clone(),
             });
             let bound = tls::register(&mut server, addr, certs).await?;
             let token = server.shutdown_token().clone();

@@ -22,6 +22,7 @@ use super::answer::{self, Answer};
 use super::ecs;
 use super::geo::GeoIp;
 use super::zone::{Snapshot, name_wire_len};
+use crate::metrics::{Metrics, Transport};
 
 /// Largest UDP response we send whatever the client advertises: the DNS
 /// Flag Day 2020 size, which avoids IP fragmentation on common paths.
@@ -65,6 +66,8 @@ pub struct Handler {
     /// Swapped whole when zones, nodes or health change.
     pub snapshot: Arc<ArcSwap<Snapshot>>,
     pub geo: Arc<GeoIp>,
+    /// Where queries and located clients are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 #[async_trait::async_trait]
@@ -97,6 +100,13 @@ impl RequestHandler for Handler {
             }
             Err(rcode) => (Answer::refused(), rcode),
         };
+        let qtype = request.queries.queries().first().map(|q| q.query_type());
+        let transport = match request.protocol() {
+            Protocol::Udp => Transport::Udp,
+            Protocol::Tcp => Transport::Tcp,
+            _ => Transport::Tls,
+        };
+        self.metrics.dns.query(qtype, rcode, transport);
         metadata.response_code = rcode;
         metadata.authoritative = answer.authoritative && rcode != ResponseCode::Refused;
 
@@ -170,6 +180,7 @@ impl Handler {
         let mut prefix = None;
         let mut locate = || {
             let found = self.geo.locate(client);
+            self.metrics.dns.client(found.country);
             prefix = found.prefix;
             found.coordinates
         };

@@ -15,6 +15,8 @@
 //! lock means two pushes to one branch cannot both win: the second sees a
 //! ref that moved under it.
 
+use std::time::Instant;
+
 use gix::ObjectId;
 use tracing::info;
 
@@ -27,6 +29,7 @@ use super::repo::{RefUpdate, Repo};
 use super::tree_source::CommitSource;
 use super::{GitError, GitService};
 use crate::deploy::{DeployError, Deployed, SiteSource, Staged};
+use crate::metrics::Outcome;
 
 /// One command of a push: move `name` from `old` to `new`.
 pub type Command = RefUpdate;
@@ -94,6 +97,27 @@ pub fn apply<W: std::io::Write>(
     atomic: bool,
     out: &mut Output<W>,
 ) -> Result<Vec<Update>, GitError> {
+    let started = Instant::now();
+    let result = apply_updates(service, repo, commands, pack, quarantine, atomic, out);
+    let outcome = match &result {
+        Ok(updates) if updates.iter().all(|u| u.status.is_ok()) => Outcome::Ok,
+        Ok(_) => Outcome::Refused,
+        Err(_) => Outcome::Failed,
+    };
+    let metrics = &service.services.metrics.deploys;
+    metrics.pushes.record(outcome, started.elapsed());
+    result
+}
+
+fn apply_updates<W: std::io::Write>(
+    service: &GitService,
+    repo: &Repo,
+    commands: &[Command],
+    pack: Option<&ReceivedPack>,
+    quarantine: Option<&Quarantine>,
+    atomic: bool,
+    out: &mut Output<W>,
+) -> Result<Vec<Update>, GitError> {
     let mut updates: Vec<Update> = commands.iter().cloned().map(Update::new).collect();
     let mut push = Push {
         service,
@@ -117,6 +141,11 @@ pub fn apply<W: std::io::Write>(
     let stages = push.stage(&mut updates, &built)?;
     let deployments = push.go_live(&mut updates, stages)?;
     drop(guard);
+    service
+        .services
+        .metrics
+        .deploys
+        .deployed(deployments.live.len());
 
     push.report(&updates, &deployments)?;
     Ok(updates)
@@ -212,10 +241,22 @@ impl<W: std::io::Write> Push<'_, W> {
                 && !u.command.new.is_null()
             {
                 let (service, repo) = (self.service, self.repo);
-                match push_build::build(service, repo, &branch, u.command.new, self.out)? {
-                    push_build::Outcome::NoBuild => {}
-                    push_build::Outcome::Built(c) => checkout = Some(c),
-                    push_build::Outcome::Refused => u.status = Err("build failed".into()),
+                let started = Instant::now();
+                let builds = &service.services.metrics.deploys.builds;
+                match push_build::build(service, repo, &branch, u.command.new, self.out) {
+                    Ok(push_build::Outcome::NoBuild) => {}
+                    Ok(push_build::Outcome::Built(c)) => {
+                        builds.record(Outcome::Ok, started.elapsed());
+                        checkout = Some(c)
+                    }
+                    Ok(push_build::Outcome::Refused) => {
+                        builds.record(Outcome::Refused, started.elapsed());
+                        u.status = Err("build failed".into())
+                    }
+                    Err(e) => {
+                        builds.record(Outcome::Failed, started.elapsed());
+                        return Err(e);
+                    }
                 }
             }
             built.push(checkout);

@@ -2,6 +2,8 @@
 //! the call, and the guest's answer turned into a response (a guest that
 //! traps or runs out of time gets a 5xx; the node goes on serving).
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::header::{ALLOW, HeaderName, HeaderValue};
@@ -10,6 +12,7 @@ use tracing::warn;
 
 use super::body::Body;
 use super::serve::text;
+use crate::metrics::HttpMetrics;
 use crate::wasm::{CallError, Function, FunctionRequest, MAX_REQUEST_BODY};
 
 /// Headers the server owns: a guest's values would break the framing.
@@ -23,7 +26,11 @@ const HOP_BY_HOP: [&str; 6] = [
 ];
 
 /// The answer of `function` to `req`.
-pub async fn respond<B>(req: Request<B>, function: &Function) -> Response<Body>
+pub async fn respond<B>(
+    req: Request<B>,
+    function: &Function,
+    metrics: &HttpMetrics,
+) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -67,9 +74,11 @@ where
         headers,
         body: body.to_vec(),
     };
+    metrics.function_calls.fetch_add(1, Ordering::Relaxed);
     match function.call(request).await {
         Ok(answer) => response(function, answer),
         Err(e @ CallError::Timeout(..)) => {
+            metrics.function_timeouts.fetch_add(1, Ordering::Relaxed);
             warn!(function = %function.path, error = %e, "function stopped");
             text(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -77,6 +86,7 @@ where
             )
         }
         Err(e) => {
+            metrics.function_traps.fetch_add(1, Ordering::Relaxed);
             warn!(function = %function.path, error = %e, "function failed");
             text(StatusCode::INTERNAL_SERVER_ERROR, "the function failed\n")
         }

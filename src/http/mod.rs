@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use crate::config::NodeConfig;
 use crate::limits::Counters;
 use crate::live::{CertTable, Live, server_config};
+use crate::metrics::HttpMetrics;
 use crate::shutdown::Shutdown;
 
 pub use body::Body;
@@ -56,6 +57,7 @@ pub async fn start(
     config: &NodeConfig,
     live: &Live,
     limited: Arc<Counters>,
+    metrics: Arc<HttpMetrics>,
     shutdown: Shutdown,
 ) -> Result<Http, HttpError> {
     // One set of client limits for both listeners: a client's share is
@@ -73,6 +75,7 @@ pub async fn start(
                 live.sites.clone(),
                 config.http.clone(),
                 limits.clone(),
+                metrics.clone(),
                 live.certs.clone(),
                 https_config(live.certs.clone())?,
                 shutdown.clone(),
@@ -90,6 +93,7 @@ pub async fn start(
         live.sites.clone(),
         config.http.clone(),
         limits,
+        metrics,
         redirect,
         shutdown,
     ));

@@ -6,9 +6,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hyper::body::Body as _;
 use hyper::header::{HOST, HeaderValue, LOCATION, SERVER, STRICT_TRANSPORT_SECURITY};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -25,6 +27,8 @@ use super::serve as pipeline;
 use super::stalled::SendTimeout;
 use crate::config::HttpSettings;
 use crate::live::{CertTable, SiteTable, host_name};
+use crate::metrics::HttpMetrics;
+use crate::metrics::http::{DomainHttp, MethodClass};
 use crate::shutdown::Shutdown;
 
 /// Simultaneous connections; more wait in the kernel's accept queue.
@@ -46,9 +50,10 @@ pub async fn serve(
     sites: Arc<SiteTable>,
     settings: HttpSettings,
     limits: Arc<ClientLimits>,
+    metrics: Arc<HttpMetrics>,
     shutdown: Shutdown,
 ) {
-    serve_http(listener, sites, settings, limits, None, shutdown).await
+    serve_http(listener, sites, settings, limits, metrics, None, shutdown).await
 }
 
 /// Where plain HTTP sends visitors of hosts with a CA-issued certificate.
@@ -75,29 +80,34 @@ pub async fn serve_http(
     sites: Arc<SiteTable>,
     settings: HttpSettings,
     limits: Arc<ClientLimits>,
+    metrics: Arc<HttpMetrics>,
     redirect: Option<HttpsRedirect>,
     shutdown: Shutdown,
 ) {
     let scheme = Scheme::Http(redirect);
     let conn_limits = limits.clone();
+    let conn_metrics = metrics.clone();
     accept_loop(
         listener,
         shutdown,
         conn_limits,
+        conn_metrics,
         Some(OVER_CONNECTIONS),
         move |stream, peer, conn_shutdown| {
             let sites = sites.clone();
             let settings = settings.clone();
             let scheme = scheme.clone();
             let limits = limits.clone();
+            let metrics = metrics.clone();
             async move {
                 let service = service_fn(move |req| {
                     let sites = sites.clone();
                     let scheme = scheme.clone();
                     let limits = limits.clone();
+                    let metrics = metrics.clone();
                     async move {
                         Ok::<_, std::convert::Infallible>(
-                            limited(req, &sites, &scheme, &limits, peer).await,
+                            limited(req, &sites, &scheme, &limits, &metrics, peer).await,
                         )
                     }
                 });
@@ -117,11 +127,15 @@ pub async fn serve_http(
 
 /// Serves HTTPS on `listener`: TLS with certificates from `certs` by SNI,
 /// then HTTP/2 or HTTP/1.1 as ALPN chose.
+// Each argument is one handle the listener owns; a struct would only
+// rename them.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_https(
     listener: TcpListener,
     sites: Arc<SiteTable>,
     settings: HttpSettings,
     limits: Arc<ClientLimits>,
+    metrics: Arc<HttpMetrics>,
     certs: Arc<CertTable>,
     tls: Arc<rustls::ServerConfig>,
     shutdown: Shutdown,
@@ -129,10 +143,12 @@ pub async fn serve_https(
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let scheme = Scheme::Https(certs);
     let conn_limits = limits.clone();
+    let conn_metrics = metrics.clone();
     accept_loop(
         listener,
         shutdown,
         conn_limits,
+        conn_metrics,
         // No HTTP can be spoken before TLS: over its cap a client is just closed.
         None,
         move |stream, peer, mut conn_shutdown| {
@@ -141,16 +157,22 @@ pub async fn serve_https(
             let scheme = scheme.clone();
             let acceptor = acceptor.clone();
             let limits = limits.clone();
+            let metrics = metrics.clone();
             async move {
                 // The handshake gets the same time limit as a request head.
                 let limit = Duration::from_secs(settings.header_timeout_secs);
                 let stream = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
+                    Ok(Ok(stream)) => {
+                        metrics.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+                        stream
+                    }
                     Ok(Err(e)) => {
+                        metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
                         debug!(%peer, error = %e, "TLS handshake failed");
                         return;
                     }
                     Err(_) => {
+                        metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
                         debug!(%peer, "TLS handshake timed out");
                         return;
                     }
@@ -159,9 +181,10 @@ pub async fn serve_https(
                     let sites = sites.clone();
                     let scheme = scheme.clone();
                     let limits = limits.clone();
+                    let metrics = metrics.clone();
                     async move {
                         Ok::<_, std::convert::Infallible>(
-                            limited(req, &sites, &scheme, &limits, peer).await,
+                            limited(req, &sites, &scheme, &limits, &metrics, peer).await,
                         )
                     }
                 });
@@ -232,6 +255,7 @@ async fn accept_loop<F, Fut>(
     listener: TcpListener,
     mut shutdown: Shutdown,
     limits: Arc<ClientLimits>,
+    metrics: Arc<HttpMetrics>,
     over_cap: Option<&'static [u8]>,
     connection: F,
 ) where
@@ -277,8 +301,9 @@ async fn accept_loop<F, Fut>(
         };
         let stream = SendTimeout::new(stream, limits.send_timeout(), limits.counters());
         let conn = connection(stream, peer, shutdown.clone());
+        let open = metrics.open();
         tasks.spawn(async move {
-            let _held = (permit, slot);
+            let _held = (permit, slot, open);
             conn.await;
         });
     }
@@ -307,25 +332,49 @@ async fn limited<B>(
     sites: &SiteTable,
     scheme: &Scheme,
     limits: &ClientLimits,
+    metrics: &HttpMetrics,
     peer: SocketAddr,
 ) -> Response<Body>
 where
     B: hyper::body::Body<Data = bytes::Bytes>,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let mut resp = match limits.refusal(&req, peer) {
-        Some(refused) => refused,
-        None => limits.in_time(handle(req, sites, scheme, peer)).await,
+    let started = Instant::now();
+    let method = MethodClass::of(req.method());
+    let (mut resp, domain) = match limits.refusal(&req, peer) {
+        Some(refused) => (refused, None),
+        None => {
+            let mut domain = None;
+            let resp = limits
+                .in_time(handle(req, sites, scheme, metrics, &mut domain, peer))
+                .await;
+            (resp, domain)
+        }
     };
     resp.headers_mut().insert(SERVER, SERVER_NAME);
+    let bytes = if method.is_head() {
+        0
+    } else {
+        resp.body().size_hint().exact().unwrap_or(0)
+    };
+    metrics.request(
+        domain.as_deref(),
+        method,
+        resp.status(),
+        bytes,
+        started.elapsed(),
+    );
     resp
 }
 
-/// Routes one request by `Host` and stamps the server headers.
+/// Routes one request by `Host` and stamps the server headers; `domain`
+/// gets the counters of the site that answered.
 async fn handle<B>(
     req: Request<B>,
     sites: &SiteTable,
     scheme: &Scheme,
+    metrics: &HttpMetrics,
+    domain: &mut Option<Arc<DomainHttp>>,
     _peer: SocketAddr,
 ) -> Response<Body>
 where
@@ -349,8 +398,9 @@ where
     let snapshot = sites.load();
     let mut resp = match snapshot.for_host(host) {
         Some(site) => {
+            *domain = Some(metrics.domains.get(&site.domain));
             let mut resp = match site.function(req.uri().path()) {
-                Some(function) => super::function::respond(req, function).await,
+                Some(function) => super::function::respond(req, function, metrics).await,
                 None => pipeline::site_response(&req, site).await,
             };
             resp.headers_mut()

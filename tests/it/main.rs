@@ -34,6 +34,7 @@ mod mesh_nat;
 mod mesh_replication;
 mod mesh_wasm;
 mod mesh_wireguard;
+mod metrics;
 mod nix;
 mod packaging;
 mod path_safety;
