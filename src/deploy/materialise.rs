@@ -28,6 +28,31 @@ pub fn materialise(cas: &Cas, revs: &Path, manifest: &Manifest) -> Result<PathBu
     if tmp.exists() {
         remove(&tmp)?;
     }
+    if let Err(e) = build(cas, &tmp, manifest) {
+        // A full disk (or any failure) leaves no half-built directory.
+        if let Err(cleanup) = remove(&tmp) {
+            tracing::warn!(path = %tmp.display(), error = %cleanup, "cannot remove half-built revision");
+        }
+        return Err(e);
+    }
+    match fs::rename(&tmp, &target) {
+        Ok(()) => Ok(target),
+        // Another deploy of the same tree won the race: theirs is complete.
+        Err(_) if target.is_dir() => {
+            remove(&tmp)?;
+            Ok(target)
+        }
+        Err(source) => Err(DeployError::Io {
+            context: "cannot move revision into place",
+            path: target,
+            source,
+        }),
+    }
+}
+
+/// Links (or copies) every file of `manifest` under `tmp` and makes its
+/// directories read-only.
+fn build(cas: &Cas, tmp: &Path, manifest: &Manifest) -> Result<(), DeployError> {
     let io = |context, path: &Path| {
         let path = path.to_path_buf();
         move |source| DeployError::Io {
@@ -36,7 +61,7 @@ pub fn materialise(cas: &Cas, revs: &Path, manifest: &Manifest) -> Result<PathBu
             source,
         }
     };
-    fs::create_dir_all(&tmp).map_err(io("cannot create revision directory", &tmp))?;
+    fs::create_dir_all(tmp).map_err(io("cannot create revision directory", tmp))?;
     // Manifests list files in path order, so a file's directory is almost
     // always the previous file's: create each directory once, not once
     // per file (a one-file change still materialises every file).
@@ -55,20 +80,7 @@ pub fn materialise(cas: &Cas, revs: &Path, manifest: &Manifest) -> Result<PathBu
             fs::copy(&object, &dest).map_err(io("cannot copy object into revision", &dest))?;
         }
     }
-    set_dirs_readonly(&tmp, true)?;
-    match fs::rename(&tmp, &target) {
-        Ok(()) => Ok(target),
-        // Another deploy of the same tree won the race: theirs is complete.
-        Err(_) if target.is_dir() => {
-            remove(&tmp)?;
-            Ok(target)
-        }
-        Err(source) => Err(DeployError::Io {
-            context: "cannot move revision into place",
-            path: target,
-            source,
-        }),
-    }
+    set_dirs_readonly(tmp, true)
 }
 
 /// Removes a materialised revision (making its directories writable first).

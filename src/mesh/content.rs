@@ -83,6 +83,10 @@ async fn sync_row(mesh: &Arc<Mesh>, row: &Row) {
             ),
             Err(e) => {
                 warn!(domain, root, error = %e, "revision fetch failed; will retry");
+                mesh.set_sync_error(
+                    row,
+                    format!("revision {} of {domain}: {e}", &root[..12.min(root.len())]),
+                );
                 return;
             }
         }
@@ -122,6 +126,9 @@ async fn fetch_revision(
     for peer in &peers {
         match fetch_from(mesh, revision, peer).await {
             Ok(fetched) => return Ok(fetched),
+            // This node cannot store what it fetched (a full disk): every
+            // other peer would fail the same way.
+            Err(e) if e.is_local() => return Err(e),
             Err(e) => {
                 debug!(peer = %peer.name, error = %e, "fetch from peer failed");
                 last = Some(e);

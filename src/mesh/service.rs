@@ -55,6 +55,10 @@ pub struct Mesh {
     listeners: Listeners,
     /// Pointer rows waiting for their revision's content, by row.
     pending: Mutex<BTreeMap<RowId, Row>>,
+    /// Why the last fetch for a held row failed, by row, until the row is
+    /// applied: what `status` shows while a node keeps serving the old
+    /// revision (a full disk, a peer without the content).
+    sync_errors: Mutex<BTreeMap<RowId, String>>,
     /// Wakes content sync when a row is held back.
     content_wake: Notify,
     /// Wakes git sync when refs change.
@@ -107,6 +111,7 @@ impl Mesh {
             repos: config.data_dir.join("repos"),
             listeners: services.listeners,
             pending: Mutex::new(BTreeMap::new()),
+            sync_errors: Mutex::new(BTreeMap::new()),
             content_wake: Notify::new(),
             git_wake: Notify::new(),
             trees: Mutex::new(Vec::new()),
@@ -351,7 +356,31 @@ impl Mesh {
             .is_some_and(|held| held.hlc == row.hlc && held.origin == row.origin)
         {
             pending.remove(&key);
+            drop(pending);
+            self.sync_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
         }
+    }
+
+    /// Records why fetching `row`'s content failed, until it is applied.
+    pub fn set_sync_error(&self, row: &Row, error: String) {
+        self.sync_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(row.id(), error);
+    }
+
+    /// Why a held row still waits, if its last fetch failed (the first
+    /// such row's reason).
+    pub fn sync_error(&self) -> Option<String> {
+        self.sync_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .next()
+            .cloned()
     }
 
     /// The Merkle tree of manifest `hash`, built once and kept for a while.

@@ -17,6 +17,9 @@ pub struct NodeView {
     pub peers: Vec<PeerView>,
     /// Pointer rows waiting for their revision's content.
     pub pending: usize,
+    /// Why the last fetch for a waiting row failed, while one waits.
+    #[serde(default)]
+    pub sync_error: Option<String>,
 }
 
 /// A served site.
@@ -111,6 +114,7 @@ pub fn local_view(mesh: &Mesh) -> NodeView {
         sites,
         peers,
         pending: mesh.pending().len(),
+        sync_error: mesh.sync_error(),
     }
 }
 

@@ -49,6 +49,19 @@ pub enum FetchError {
     NoPeer,
 }
 
+impl FetchError {
+    /// Whether the failure is this node's own (storing or installing),
+    /// not the peer's.
+    pub fn is_local(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Install(_)
+                | FetchError::Task(_)
+                | FetchError::Batch(objects::BatchError::Cas(_))
+        )
+    }
+}
+
 /// Fetches manifest `manifest` (whose Merkle root is `root`) from `peer`,
 /// comparing with `base` when there is one.
 pub async fn fetch_manifest(

@@ -25,6 +25,9 @@ pub struct NodeJson {
     /// Pointer rows waiting for their revision's content.
     pending: usize,
     sites: Vec<SiteJson>,
+    /// Why the last fetch for a waiting row failed (a full disk, a peer
+    /// without the content), while one waits.
+    sync_error: Option<String>,
 }
 
 /// One peer as a node sees it.
@@ -63,6 +66,7 @@ impl From<Result<NodeView, String>> for NodeEntry {
                         revision: s.revision,
                     })
                     .collect(),
+                sync_error: view.sync_error,
             }),
             Err(error) => NodeEntry::Unreachable { error },
         }
@@ -142,5 +146,11 @@ pub fn table(views: &[Result<NodeView, String>]) -> String {
             ]);
         }
     }
-    peers.into_text() + &sites.into_text()
+    let mut out = peers.into_text() + &sites.into_text();
+    for view in views.iter().flatten() {
+        if let Some(error) = &view.sync_error {
+            out.push_str(&format!("{} waits: {error}\n", view.node));
+        }
+    }
+    out
 }
