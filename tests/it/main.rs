@@ -24,6 +24,7 @@ mod git_push;
 mod http_protocol;
 mod https;
 mod limits;
+mod machine;
 mod maki_profile;
 mod mesh_acceptance;
 mod mesh_cluster;
