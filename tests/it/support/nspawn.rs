@@ -202,6 +202,9 @@ impl Lab {
             format!("--machine={name}"),
             format!("--hostname=m{i}"),
             format!("--network-namespace-path=/run/netns/{ns}"),
+            // As on a server: root may configure its network (a TUN
+            // device for the mesh); the namespace is the machine's own.
+            "--capability=CAP_NET_ADMIN".into(),
         ];
         match init {
             Init::Systemd => nspawn.push("--boot".into()),
