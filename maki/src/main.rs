@@ -219,6 +219,9 @@ enum MachineCmd {
         follow: bool,
         #[arg(short = 'n', long, default_value_t = 100)]
         lines: u32,
+        /// One JSON object per journal entry (journalctl -o json).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -548,7 +551,8 @@ fn machine_cmd(profile: Option<&str>, command: MachineCmd) -> ExitCode {
             name,
             follow,
             lines,
-        } => match load().and_then(|p| machine::service::logs(&p, &name, lines, follow)) {
+            json,
+        } => match load().and_then(|p| machine::service::logs(&p, &name, lines, follow, json)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e.to_string()),
         },

@@ -1,6 +1,6 @@
 //! `maki machine restart` (drained first, then restarted, waited for and
 //! put back into DNS) and `maki machine logs` (the node's journal, `-f` to
-//! follow it).
+//! follow it, `--json` for one JSON object per entry).
 
 use std::time::Duration;
 
@@ -74,12 +74,19 @@ pub fn restart(
 }
 
 /// Prints `name`'s journal: the last `lines`, then new ones with `follow`.
-pub fn logs(profile: &Profile, name: &str, lines: u32, follow: bool) -> Result<(), MachineError> {
+pub fn logs(
+    profile: &Profile,
+    name: &str,
+    lines: u32,
+    follow: bool,
+    json: bool,
+) -> Result<(), MachineError> {
     let node = node_of(profile, name)?;
     let login = machine_login(node)?;
     let script = format!(
-        "journalctl -u makiatto --no-pager -n {lines}{}",
-        if follow { " -f" } else { "" }
+        "journalctl -u makiatto --no-pager -n {lines}{}{}",
+        if follow { " -f" } else { "" },
+        if json { " -o json" } else { "" }
     );
     match login.run_attached(&script) {
         Ok(true) => Ok(()),
