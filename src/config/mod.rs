@@ -6,6 +6,7 @@
 //! that parses is also validated, so the rest of the node never sees a domain
 //! it cannot serve or a path that escapes the repository.
 
+mod access_log;
 mod address;
 mod build;
 mod diagnostic;
@@ -27,6 +28,7 @@ mod suggest;
 mod toml_error;
 mod wasm;
 
+pub use access_log::{AccessLogFormat, AccessLogMode, AccessLogSettings, AccessLogTarget};
 pub use build::BuildLimits;
 pub use diagnostic::ConfigError;
 pub use dns::DnsSettings;

@@ -53,6 +53,8 @@ pub struct NodeConfig {
     pub build: BuildLimits,
     /// `[metrics]`: the Prometheus exposition.
     pub metrics: super::MetricsSettings,
+    /// `[access_log]`: one line per HTTP request, or none.
+    pub access_log: super::AccessLogSettings,
 }
 
 /// `[cluster]`: joining, and the mesh RPC address outside WireGuard.
@@ -278,6 +280,10 @@ impl NodeConfig {
                 Some(m) => super::metrics::metrics(src, m)?,
                 None => super::MetricsSettings::default(),
             },
+            access_log: match &raw.access_log {
+                Some(a) => super::access_log::access_log(src, a)?,
+                None => super::AccessLogSettings::default(),
+            },
         })
     }
 
@@ -305,6 +311,11 @@ impl NodeConfig {
             && db.is_relative()
         {
             *db = base.join(&*db);
+        }
+        if let super::AccessLogTarget::File { path, .. } = &mut config.access_log.target
+            && path.is_relative()
+        {
+            *path = base.join(&*path);
         }
         if let Some(root) = config.acme.as_mut().and_then(|a| a.ca_root.as_mut())
             && root.is_relative()
@@ -348,6 +359,7 @@ impl NodeConfig {
             limits: super::Limits::default(),
             build: BuildLimits::default(),
             metrics: super::MetricsSettings::default(),
+            access_log: super::AccessLogSettings::default(),
         }
     }
 
@@ -740,6 +752,7 @@ mod tests {
                 limits: crate::config::Limits::default(),
                 build: BuildLimits::default(),
                 metrics: crate::config::MetricsSettings::default(),
+                access_log: crate::config::AccessLogSettings::default(),
             }
         );
         // Integers are accepted as coordinates.

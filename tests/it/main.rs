@@ -9,6 +9,7 @@
 
 mod support;
 
+mod access_log;
 mod acme;
 mod acme_cluster;
 mod atomicity;
