@@ -18,6 +18,7 @@ use crate::live::Live;
 use crate::mesh::Mesh;
 use crate::mesh::status::NodeView;
 use crate::metrics::Metrics;
+use crate::metrics::traffic::NodeTraffic;
 use crate::store::{Store, StoreError};
 
 /// Every subsystem's handle. Cheap to clone: handles are shared.
@@ -66,5 +67,20 @@ impl Services {
     /// inside the runtime.
     pub fn cluster_views(&self) -> Option<Vec<Result<NodeView, String>>> {
         crate::mesh::status::cluster_views(self.mesh.as_ref()?)
+    }
+
+    /// Every node's recent traffic, this node's first (only this node's
+    /// when it runs no mesh). Blocking: call from a blocking thread inside
+    /// the runtime.
+    pub fn cluster_traffic(&self) -> Vec<Result<NodeTraffic, String>> {
+        self.mesh
+            .as_ref()
+            .and_then(|mesh| crate::mesh::status::cluster_traffic(mesh))
+            .unwrap_or_else(|| {
+                vec![Ok(crate::metrics::traffic::node_traffic(
+                    self.store.origin(),
+                    &self.metrics.http,
+                ))]
+            })
     }
 }

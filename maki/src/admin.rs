@@ -1,5 +1,5 @@
-//! `maki deploys`, `maki rollback`, `maki key …`, `maki status`, `maki dns
-//! setup`: a node's admin commands run over SSH. The node does the work;
+//! `maki deploys`, `maki rollback`, `maki key …`, `maki status`, `maki
+//! stats`, `maki dns setup`: a node's admin commands run over SSH. The node does the work;
 //! this builds the command line the node's admin parser reads (checking
 //! words so nothing is misread by that parser or a shell between), sends
 //! it, and returns the node's answer.
@@ -29,6 +29,11 @@ pub enum RequestError {
 #[derive(Debug, Clone)]
 pub enum Request<'a> {
     Status {
+        json: bool,
+    },
+    Stats {
+        /// Minutes summed, the current one included.
+        minutes: u64,
         json: bool,
     },
     Deploys {
@@ -89,6 +94,7 @@ fn line(request: Request<'_>) -> Result<(String, Option<Vec<u8>>), RequestError>
     let mut input = None;
     let line = match request {
         Request::Status { json } => with_json("status".to_string(), json),
+        Request::Stats { minutes, json } => with_json(format!("stats --minutes {minutes}"), json),
         Request::Deploys { domain, json } => with_json(format!("deploys {}", word(domain)?), json),
         Request::Rollback { domain, revision } => match revision {
             Some(revision) => format!("rollback {} {}", word(domain)?, word(revision)?),

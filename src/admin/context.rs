@@ -8,6 +8,7 @@ use crate::build::Builder;
 use crate::deploy::Deployer;
 use crate::live::SiteTable;
 use crate::mesh::status::NodeView;
+use crate::metrics::traffic::NodeTraffic;
 use crate::services::Services;
 use crate::store::{Store, StoreError};
 
@@ -63,5 +64,11 @@ impl Context {
     /// node runs no mesh. Blocking: asks the peers.
     pub fn cluster_views(&self) -> Option<Vec<Result<NodeView, String>>> {
         self.services.cluster_views()
+    }
+
+    /// Every node's recent traffic (this node's first). Blocking: asks the
+    /// peers.
+    pub fn cluster_traffic(&self) -> Vec<Result<NodeTraffic, String>> {
+        self.services.cluster_traffic()
     }
 }

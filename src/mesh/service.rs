@@ -79,6 +79,8 @@ pub struct Mesh {
     /// Held while a join is admitted: two joins must never be given one
     /// address.
     admission: Mutex<()>,
+    /// The node's counters, whose recent traffic peers ask for.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Mesh {
@@ -124,7 +126,13 @@ impl Mesh {
             }),
             repo_locks: services.repo_locks.clone(),
             admission: Mutex::new(()),
+            metrics: services.metrics.clone(),
         }
+    }
+
+    /// This node's recent traffic, as `stats` gathers it.
+    pub fn traffic(&self) -> crate::metrics::traffic::NodeTraffic {
+        crate::metrics::traffic::node_traffic(&self.name, &self.metrics.http)
     }
 
     /// This node's name.

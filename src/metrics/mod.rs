@@ -18,6 +18,7 @@ mod process;
 pub mod recent;
 pub mod registry;
 mod server;
+pub mod traffic;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

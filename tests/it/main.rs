@@ -26,6 +26,7 @@ mod http_protocol;
 mod https;
 mod limits;
 mod maki_profile;
+mod maki_stats;
 mod mesh_acceptance;
 mod mesh_cluster;
 mod mesh_conflicts;
