@@ -273,6 +273,14 @@ fn dns(t: &mut Text, metrics: &Metrics) {
     for (country, n) in metrics.dns.countries() {
         t.sample("makiatto_dns_clients_total", &[("country", &country)], n);
     }
+    t.family(
+        "makiatto_dns_answers_total",
+        "counter",
+        "Geographic DNS answers, by a node whose address they gave out.",
+    );
+    for (node, n) in metrics.dns.answers() {
+        t.sample("makiatto_dns_answers_total", &[("node", &node)], n);
+    }
 }
 
 fn limits(t: &mut Text, services: &Services) {
