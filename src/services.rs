@@ -18,6 +18,7 @@ use crate::live::Live;
 use crate::mesh::Mesh;
 use crate::mesh::status::NodeView;
 use crate::metrics::Metrics;
+use crate::scrub::Scrubber;
 use crate::store::{Store, StoreError};
 
 /// Every subsystem's handle. Cheap to clone: handles are shared.
@@ -44,6 +45,8 @@ pub struct Services {
     /// The node's counters, for the subsystems that count and the
     /// exposition.
     pub metrics: Arc<Metrics>,
+    /// The scrub's schedule and last result (`status`, `scrub`).
+    pub scrubber: Arc<Scrubber>,
 }
 
 /// Where this node serves visitors: peers' health probes check these, and

@@ -53,6 +53,8 @@ pub struct NodeConfig {
     pub build: BuildLimits,
     /// `[metrics]`: the Prometheus exposition.
     pub metrics: super::MetricsSettings,
+    /// `[scrub]`: the background check of stored objects.
+    pub scrub: super::ScrubSettings,
 }
 
 /// `[cluster]`: joining, and the mesh RPC address outside WireGuard.
@@ -278,6 +280,10 @@ impl NodeConfig {
                 Some(m) => super::metrics::metrics(src, m)?,
                 None => super::MetricsSettings::default(),
             },
+            scrub: match &raw.scrub {
+                Some(s) => super::scrub::scrub(src, s)?,
+                None => super::ScrubSettings::default(),
+            },
         })
     }
 
@@ -348,6 +354,7 @@ impl NodeConfig {
             limits: super::Limits::default(),
             build: BuildLimits::default(),
             metrics: super::MetricsSettings::default(),
+            scrub: super::ScrubSettings::default(),
         }
     }
 
@@ -740,6 +747,7 @@ mod tests {
                 limits: crate::config::Limits::default(),
                 build: BuildLimits::default(),
                 metrics: crate::config::MetricsSettings::default(),
+                scrub: crate::config::ScrubSettings::default(),
             }
         );
         // Integers are accepted as coordinates.

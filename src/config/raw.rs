@@ -155,6 +155,7 @@ pub(super) struct RawNode {
     pub limits: Option<super::limits::RawLimits>,
     pub build: Option<RawBuildLimits>,
     pub metrics: Option<super::metrics::RawMetrics>,
+    pub scrub: Option<super::scrub::RawScrub>,
 }
 
 /// `[cluster]` in `node.toml`: joining and the mesh RPC outside WireGuard.

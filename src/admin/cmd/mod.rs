@@ -14,6 +14,7 @@ mod node_health;
 mod node_remove;
 mod repos_list;
 mod rollback;
+mod scrub;
 mod status;
 
 pub use build_log::BuildLog;
@@ -28,6 +29,7 @@ pub use node_health::NodeHealth;
 pub use node_remove::NodeRemove;
 pub use repos_list::ReposList;
 pub use rollback::Rollback;
+pub use scrub::Scrub;
 pub use status::Status;
 
 use super::words::Words;
@@ -49,6 +51,7 @@ pub enum Command {
     ReposList(ReposList),
     JoinToken(JoinToken),
     BuildLog(BuildLog),
+    Scrub(Scrub),
 }
 
 /// Where a command line came from; some commands are offered only locally.
@@ -61,7 +64,7 @@ pub enum Transport {
     Ssh,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo>";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo> | scrub [--wait] [--json]";
 
 /// Why a command line was not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,6 +127,7 @@ impl Command {
             },
             "join-token" => Command::JoinToken(JoinToken::parse(&mut words)?),
             "build-log" => Command::BuildLog(BuildLog::parse(&mut words)?),
+            "scrub" => Command::Scrub(Scrub::parse(&mut words)?),
             _ => return Err(words.not_understood()),
         };
         if matches!(command, Command::Deploy(_)) && transport != Transport::Socket {
@@ -161,6 +165,7 @@ impl Command {
             Command::ReposList(c) => c.run(ctx),
             Command::JoinToken(c) => c.run(ctx),
             Command::BuildLog(c) => c.run(ctx),
+            Command::Scrub(c) => c.run(ctx),
         }
     }
 }
@@ -182,6 +187,7 @@ impl std::fmt::Display for Command {
             Command::ReposList(c) => c.fmt(f),
             Command::JoinToken(c) => c.fmt(f),
             Command::BuildLog(c) => c.fmt(f),
+            Command::Scrub(c) => c.fmt(f),
         }
     }
 }
