@@ -161,6 +161,7 @@ impl Node {
             mesh: None,
             limited,
             metrics: self.metrics.clone(),
+            scrubber: Arc::new(crate::scrub::Scrubber::new(config)),
         };
         let dns = dns::start(config, &services, shutdown.clone()).await?;
         services.listeners.dns = dns.addr;
@@ -179,6 +180,7 @@ impl Node {
             tasks.push(mesh.tasks);
         }
         let services = Arc::new(services);
+        tasks.push(crate::scrub::start(services.clone(), shutdown.clone()).tasks);
         let metrics_listen = metrics_listen(config, services.mesh.as_deref());
         // A default address that is taken (another node on this machine)
         // costs the exposition, not the node; an address the operator

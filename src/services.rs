@@ -19,6 +19,7 @@ use crate::mesh::Mesh;
 use crate::mesh::status::NodeView;
 use crate::metrics::Metrics;
 use crate::metrics::traffic::NodeTraffic;
+use crate::scrub::Scrubber;
 use crate::store::{Store, StoreError};
 
 /// Every subsystem's handle. Cheap to clone: handles are shared.
@@ -45,6 +46,8 @@ pub struct Services {
     /// The node's counters, for the subsystems that count and the
     /// exposition.
     pub metrics: Arc<Metrics>,
+    /// The scrub's schedule and last result (`status`, `scrub`).
+    pub scrubber: Arc<Scrubber>,
 }
 
 /// Where this node serves visitors: peers' health probes check these, and

@@ -54,6 +54,11 @@ impl Context {
         self.services.limited.view()
     }
 
+    /// The scrub's schedule and last result.
+    pub fn scrubber(&self) -> &crate::scrub::Scrubber {
+        &self.services.scrubber
+    }
+
     /// What a new node's `[cluster] join` names to join through this
     /// one; `None` when this node runs no mesh.
     pub fn join_addr(&self) -> Option<std::net::SocketAddr> {

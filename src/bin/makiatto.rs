@@ -99,6 +99,17 @@ enum Cmd {
         #[arg(long, default_value = ".makiatto")]
         data: PathBuf,
     },
+    /// Check every stored object against its blake3 name now, repairing
+    /// damaged ones from peers ([scrub] in node.toml schedules it).
+    Scrub {
+        /// Answer once it ended, with what it found.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+    },
     /// Print a one-time token a new node joins the cluster with.
     JoinToken {
         #[arg(long, default_value = ".makiatto")]
@@ -297,6 +308,9 @@ async fn async_main(command: Cmd) -> ExitCode {
         }
         Cmd::Status { json, data } => {
             admin_call(&data, Command::Status(cmd::Status { json })).await
+        }
+        Cmd::Scrub { wait, json, data } => {
+            admin_call(&data, Command::Scrub(cmd::Scrub { wait, json })).await
         }
         Cmd::JoinToken { data } => admin_call(&data, Command::JoinToken(cmd::JoinToken)).await,
         Cmd::BuildLog { repo, data } => {

@@ -23,6 +23,7 @@ mod records;
 mod repo_path;
 mod robustness;
 mod rules;
+mod scrub;
 mod site;
 mod suggest;
 mod toml_error;
@@ -41,5 +42,6 @@ pub use node::{
 pub use place::NodePlace;
 pub use records::{Record, RecordType};
 pub use rules::{HeaderRule, Redirect};
+pub use scrub::ScrubSettings;
 pub use site::{Build, Domain, SiteConfig};
 pub use wasm::{Function, OnError, Transform};

@@ -55,6 +55,8 @@ pub struct NodeConfig {
     pub metrics: super::MetricsSettings,
     /// `[access_log]`: one line per HTTP request, or none.
     pub access_log: super::AccessLogSettings,
+    /// `[scrub]`: the background check of stored objects.
+    pub scrub: super::ScrubSettings,
 }
 
 /// `[cluster]`: joining, and the mesh RPC address outside WireGuard.
@@ -284,6 +286,10 @@ impl NodeConfig {
                 Some(a) => super::access_log::access_log(src, a)?,
                 None => super::AccessLogSettings::default(),
             },
+            scrub: match &raw.scrub {
+                Some(s) => super::scrub::scrub(src, s)?,
+                None => super::ScrubSettings::default(),
+            },
         })
     }
 
@@ -360,6 +366,7 @@ impl NodeConfig {
             build: BuildLimits::default(),
             metrics: super::MetricsSettings::default(),
             access_log: super::AccessLogSettings::default(),
+            scrub: super::ScrubSettings::default(),
         }
     }
 
@@ -753,6 +760,7 @@ mod tests {
                 build: BuildLimits::default(),
                 metrics: crate::config::MetricsSettings::default(),
                 access_log: crate::config::AccessLogSettings::default(),
+                scrub: crate::config::ScrubSettings::default(),
             }
         );
         // Integers are accepted as coordinates.

@@ -156,6 +156,7 @@ pub(super) struct RawNode {
     pub build: Option<RawBuildLimits>,
     pub metrics: Option<super::metrics::RawMetrics>,
     pub access_log: Option<super::access_log::RawAccessLog>,
+    pub scrub: Option<super::scrub::RawScrub>,
 }
 
 /// `[cluster]` in `node.toml`: joining and the mesh RPC outside WireGuard.

@@ -13,7 +13,8 @@
 //! `service.rs` (the single entry for rows from peers) and `gossip.rs` (eager
 //! push and anti-entropy); revisions follow their pointer rows by tree diff
 //! (`content.rs`, `tree_fetch.rs`, `objects.rs`); `join.rs` admits new
-//! nodes; `peers.rs` keeps the WireGuard peers equal to the node table;
+//! nodes; `repair.rs` fetches objects the scrub set aside back from peers;
+//! `peers.rs` keeps the WireGuard peers equal to the node table;
 //! `health.rs` probes peers; `status.rs` is a node's view of the cluster.
 
 mod addresses;
@@ -27,6 +28,7 @@ mod json_body;
 pub mod messages;
 mod objects;
 mod peers;
+pub mod repair;
 mod routes;
 pub mod rpc;
 mod service;

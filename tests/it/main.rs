@@ -42,6 +42,7 @@ mod packaging;
 mod path_safety;
 mod rules;
 mod run_mode;
+mod scrub;
 mod serving;
 mod wasm_fetch;
 mod wasm_functions;

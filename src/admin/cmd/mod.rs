@@ -14,6 +14,7 @@ mod node_health;
 mod node_remove;
 mod repos_list;
 mod rollback;
+mod scrub;
 mod stats;
 mod status;
 
@@ -29,6 +30,7 @@ pub use node_health::NodeHealth;
 pub use node_remove::NodeRemove;
 pub use repos_list::ReposList;
 pub use rollback::Rollback;
+pub use scrub::Scrub;
 pub use stats::Stats;
 pub use status::Status;
 
@@ -52,6 +54,7 @@ pub enum Command {
     JoinToken(JoinToken),
     BuildLog(BuildLog),
     Stats(Stats),
+    Scrub(Scrub),
 }
 
 /// Where a command line came from; some commands are offered only locally.
@@ -64,7 +67,7 @@ pub enum Transport {
     Ssh,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo> | stats [--minutes N] [--json]";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo> | stats [--minutes N] [--json] | scrub [--wait] [--json]";
 
 /// Why a command line was not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +133,7 @@ impl Command {
             "join-token" => Command::JoinToken(JoinToken::parse(&mut words)?),
             "build-log" => Command::BuildLog(BuildLog::parse(&mut words)?),
             "stats" => Command::Stats(Stats::parse(&mut words)?),
+            "scrub" => Command::Scrub(Scrub::parse(&mut words)?),
             _ => return Err(words.not_understood()),
         };
         if matches!(command, Command::Deploy(_)) && transport != Transport::Socket {
@@ -168,6 +172,7 @@ impl Command {
             Command::JoinToken(c) => c.run(ctx),
             Command::BuildLog(c) => c.run(ctx),
             Command::Stats(c) => c.run(ctx),
+            Command::Scrub(c) => c.run(ctx),
         }
     }
 }
@@ -190,6 +195,7 @@ impl std::fmt::Display for Command {
             Command::JoinToken(c) => c.fmt(f),
             Command::BuildLog(c) => c.fmt(f),
             Command::Stats(c) => c.fmt(f),
+            Command::Scrub(c) => c.fmt(f),
         }
     }
 }
