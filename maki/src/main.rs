@@ -57,6 +57,13 @@ enum Cmd {
         #[arg(long)]
         node: Option<String>,
     },
+    /// Start a check of every object a node stores against its blake3
+    /// name, repairing damaged ones from peers; `maki status` shows the
+    /// result.
+    Scrub {
+        #[arg(long)]
+        node: Option<String>,
+    },
     /// The kept revisions of a domain, newest first (* = active).
     Deploys {
         domain: String,
@@ -175,6 +182,7 @@ fn main() -> ExitCode {
             json,
             node,
         } => remote(node, Request::Stats { minutes, json }),
+        Cmd::Scrub { node } => remote(node, Request::Scrub),
         Cmd::Deploys { domain, json, node } => remote(
             node,
             Request::Deploys {

@@ -543,6 +543,23 @@ impl Deployer {
         Ok(manifests)
     }
 
+    /// Whether a materialised revision still names object `hash` (or has
+    /// it as its manifest): an object a scrub found missing may have been
+    /// collected with a revision pruned meanwhile.
+    pub fn needs_object(&self, hash: &blake3::Hash) -> Result<bool, DeployError> {
+        for manifest in self.installed_manifests()? {
+            if manifest == *hash {
+                return Ok(true);
+            }
+            if let Ok(listed) = self.read_manifest(&manifest.to_hex())
+                && listed.iter().any(|(_, entry)| entry.hash == *hash)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// After damaged objects were set aside and sound copies stored under
     /// their names (`hashes`): points the materialised revisions at the new
     /// copies and republishes every site from scratch, so no snapshot keeps

@@ -70,6 +70,7 @@ pub fn check(deployer: &Deployer, rate: u64, cancel: &AtomicBool) -> Result<Pass
                     slot.2 |= is_compressible(path);
                 }
             }
+            Health::Missing if !deployer.needs_object(&manifest)? => {}
             Health::Missing | Health::Damaged { .. } => {
                 lost(cas, &mut pass, manifest, "manifest", health, None, false)?;
             }
@@ -84,6 +85,8 @@ pub fn check(deployer: &Deployer, rate: u64, cancel: &AtomicBool) -> Result<Pass
         let health = cas.check(&hash, &mut |n| pacer.pace(n))?;
         match health {
             Health::Sound { .. } => check_variants(cas, &mut pass, &hash, size, &mut pacer)?,
+            // Collected with a revision pruned since the listing.
+            Health::Missing if !deployer.needs_object(&hash)? => {}
             Health::Missing | Health::Damaged { .. } => {
                 lost(
                     cas,

@@ -1,5 +1,5 @@
 //! The scrub: an object damaged on one node's disk is never served, the
-//! scrub finds it, fetches a sound copy from a peer (or rebuilds it from a
+//! scrub finds it (and one lost outright), fetches a sound copy from a peer (or rebuilds it from a
 //! sound precompressed variant), and `status` says what it checked, found
 //! and repaired. On a node with no peer, the damaged object is reported as
 //! unrepairable and still never served.
@@ -79,6 +79,8 @@ fn a_damaged_object_on_a_replica_is_never_served_and_the_scrub_repairs_it_from_a
     // is served from a mapping of the file.
     let blob = Xorshift::new(1805).bytes(600_000);
     write_file(site.path(), "blob.bin", &blob);
+    let other = Xorshift::new(1807).bytes(20_000);
+    write_file(site.path(), "other.bin", &other);
     let revision = alpha.deploy(site.path());
     let get = |node: &Node, path: &str| node.get_with(path, &[("host", HOST)]);
     let started = Instant::now();
@@ -96,9 +98,11 @@ fn a_damaged_object_on_a_replica_is_never_served_and_the_scrub_repairs_it_from_a
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    // Bravo's disk rots under both files before anyone asks for them.
+    // Bravo's disk rots under two files before anyone asks for them, and
+    // a third object is lost outright.
     damage(&bravo.data, &blob);
     damage(&bravo.data, index.as_bytes());
+    std::fs::remove_file(object_path(&bravo.data, &other)).expect("remove an object");
     let before = get(&bravo, "/blob.bin");
     assert_eq!(
         before.status,
@@ -119,7 +123,8 @@ fn a_damaged_object_on_a_replica_is_never_served_and_the_scrub_repairs_it_from_a
     let report = json(&bravo, &["scrub", "--wait", "--json"]);
     let run = &report["last"];
     assert_eq!(run["damaged"], 2, "{report}");
-    assert_eq!(run["repaired"], 2, "{report}");
+    assert_eq!(run["missing"], 1, "{report}");
+    assert_eq!(run["repaired"], 3, "{report}");
     assert_eq!(run["unrepairable"], 0, "{report}");
     assert!(
         run["objects_checked"].as_u64().unwrap_or(0) >= 3,
@@ -142,12 +147,20 @@ fn a_damaged_object_on_a_replica_is_never_served_and_the_scrub_repairs_it_from_a
         outcome_of(index.as_bytes()).contains("rebuilt from a sound precompressed variant"),
         "{report}"
     );
+    assert!(
+        outcome_of(&other).contains("fetched again from a peer"),
+        "{report}"
+    );
 
     // Served correctly again, on disk and in the materialised revision.
     let after = get(&bravo, "/blob.bin");
     assert_eq!(after.status, 200, "{}", after.describe());
     assert!(after.body == blob, "blob.bin differs after the repair");
     assert_eq!(get(&bravo, "/index.html").text(), index);
+    assert!(
+        get(&bravo, "/other.bin").body == other,
+        "other.bin differs after the repair"
+    );
     let gzip = bravo.get_with(
         "/index.html",
         &[("host", HOST), ("accept-encoding", "gzip")],
@@ -179,11 +192,11 @@ fn a_damaged_object_on_a_replica_is_never_served_and_the_scrub_repairs_it_from_a
 
     // `status` says what the scrub found, in both forms.
     let status = json(&bravo, &["status", "--json"]);
-    assert_eq!(status["scrub"]["last"]["repaired"], 2, "{status}");
+    assert_eq!(status["scrub"]["last"]["repaired"], 3, "{status}");
     let text = bravo.admin(&["status"]);
     assert!(
         text.stdout
-            .contains("2 damaged, 0 missing, 2 repaired, 0 unrepairable"),
+            .contains("2 damaged, 1 missing, 3 repaired, 0 unrepairable"),
         "{}",
         text.describe()
     );
