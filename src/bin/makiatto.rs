@@ -253,6 +253,9 @@ async fn async_main(command: Cmd) -> ExitCode {
                 Ok(config) => config,
                 Err(e) => return fail(&e.to_string()),
             };
+            for old in config.iter().flat_map(|c| &c.deprecations) {
+                eprintln!("warning: {old}");
+            }
             let (trigger, shutdown) = shutdown::channel();
             let signal = signal_received();
             tokio::spawn(async move {
