@@ -2,9 +2,10 @@
 //! WireGuard key and picks its own mesh addresses), a second joins with the
 //! lines `join-token` printed, and a node.toml in the old form (WireGuard
 //! fields in `[mesh]`) still starts and joins, warning with the edit, while
-//! one mixing both forms is refused with it. The clusters run in network
-//! namespaces with real WireGuard devices (the shared cluster harness) and
-//! need root; the `check-config` cases do not.
+//! one mixing both forms is refused with it; `join-token` prints the
+//! address a new node reaches, or says what is missing. The WireGuard
+//! clusters run in network namespaces (the shared cluster harness) and
+//! need root; the `check-config` and `join-token` cases do not.
 
 use std::process::Command;
 use std::time::Duration;
@@ -215,5 +216,49 @@ fn check_config_accepts_the_old_form_with_the_edit_and_refuses_a_mixed_one() {
     assert!(
         stderr.contains(":6:15: cluster.listen_port is the new form of a [mesh] field, and this file still has [mesh] (line 2): use one table; move these lines from [mesh] (line 2) into [cluster] (line 5), then delete the [mesh] line:\n    address_v4 = \"10.88.0.1\""),
         "{stderr}"
+    );
+}
+
+#[test]
+fn join_token_prints_the_address_new_nodes_reach_or_says_what_is_missing() {
+    use crate::support::loopback::{rpc_of, start_member};
+
+    // Alone: no node can join through it, and it says what to add.
+    let alone_home = temp_dir();
+    let alone = start_member(
+        alone_home.path(),
+        "name = \"alone\"\ndata_dir = \"data\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let out = alone.admin(&["join-token"]);
+    assert!(!out.success(), "{}", out.describe());
+    assert!(
+        out.stderr.contains(
+            "no node can join through this one: this node is in no cluster: add [cluster] to its node.toml and restart it"
+        ),
+        "{}",
+        out.describe()
+    );
+
+    // Without WireGuard (rpc_listen), the join address is where its mesh
+    // RPC listens, printed as the new node's [cluster] table.
+    let loopback_home = temp_dir();
+    let loopback = start_member(
+        loopback_home.path(),
+        "name = \"seed\"\ndata_dir = \"data\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[cluster]\nrpc_listen = \"127.0.0.1:0\"\n",
+    );
+    let out = loopback.admin(&["join-token"]);
+    assert!(out.success(), "{}", out.describe());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("mkj_"), "{}", out.stdout);
+    assert_eq!(
+        lines[1..],
+        [
+            "# valid once, for an hour: the new node's [cluster] table",
+            "[cluster]",
+            &format!("join = \"{}\"", rpc_of(&loopback)),
+            &format!("join_token = \"{}\"", lines[0]),
+        ],
+        "{}",
+        out.stdout
     );
 }
