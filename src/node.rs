@@ -86,7 +86,7 @@ pub struct RunningNode {
     pub https_addr: Option<SocketAddr>,
     /// Where DNS over TLS is bound, when enabled.
     pub dot_addr: Option<SocketAddr>,
-    /// The WireGuard device, when `[mesh]` gives this node a mesh address;
+    /// The WireGuard device, when `[cluster]` runs the WireGuard mesh;
     /// the mesh subsystems set its peers and read its counters through it.
     /// It stops when the node's shutdown signal fires.
     pub wireguard: Option<Arc<Device>>,

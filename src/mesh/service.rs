@@ -48,7 +48,7 @@ pub struct Mesh {
     /// Where a node not yet in the cluster reaches this one to join: the
     /// public address at the RPC port inside a WireGuard mesh, else
     /// `rpc_addr`.
-    join_addr: SocketAddr,
+    join_addr: Option<SocketAddr>,
     /// `<data>/repos`, the bare repositories git sync keeps current.
     repos: PathBuf,
     /// Where this node serves HTTP and DNS (peers' health probes check them).
@@ -71,7 +71,7 @@ pub struct Mesh {
     last_sync: Mutex<HashMap<String, u64>>,
     /// The WireGuard device, when this node runs one (peer statistics).
     device: Option<Arc<Device>>,
-    /// The mesh prefixes from `[mesh]`, when set: joins are given
+    /// The mesh prefixes from `[cluster]`, when set: joins are given
     /// addresses from them.
     prefixes: Option<Prefixes>,
     /// The per-repository locks git sync shares with pushes.
@@ -98,9 +98,12 @@ impl Mesh {
             .ipv4
             .map(IpAddr::V4)
             .or(config.place.ipv6.map(IpAddr::V6));
+        // A WireGuard node answers joins on its public address (mesh/mod.rs);
+        // without one, no node outside the mesh could reach it.
         let join_addr = match (&device, &config.mesh, public) {
-            (Some(_), Some(m), Some(ip)) => SocketAddr::new(ip, m.rpc_port),
-            _ => rpc_addr,
+            (Some(_), Some(m), Some(ip)) => Some(SocketAddr::new(ip, m.rpc_port)),
+            (Some(_), Some(_), None) => None,
+            _ => Some(rpc_addr),
         };
         Mesh {
             name: config.place.name.clone(),
@@ -166,7 +169,8 @@ impl Mesh {
     }
 
     /// What a new node's `[cluster] join` names to join through this one.
-    pub fn join_addr(&self) -> SocketAddr {
+    /// `None` for a WireGuard node without a public address.
+    pub fn join_addr(&self) -> Option<SocketAddr> {
         self.join_addr
     }
 
@@ -185,7 +189,7 @@ impl Mesh {
         self.device.as_ref()
     }
 
-    /// The mesh prefixes joins are given addresses from, when `[mesh]`
+    /// The mesh prefixes joins are given addresses from, when `[cluster]`
     /// sets them.
     pub fn prefixes(&self) -> Option<&Prefixes> {
         self.prefixes.as_ref()

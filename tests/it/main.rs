@@ -15,6 +15,7 @@ mod acme_cluster;
 mod atomicity;
 mod build;
 mod build_cluster;
+mod cluster_table;
 mod deploys;
 mod dns;
 mod full_disk;
