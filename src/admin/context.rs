@@ -72,6 +72,19 @@ impl Context {
         )
     }
 
+    /// This node's name in the cluster, or `None` when it runs no mesh.
+    pub fn mesh_name(&self) -> Option<String> {
+        self.services.mesh.as_ref().map(|m| m.name().to_string())
+    }
+
+    /// Starts or ends draining (see `drain`); this node's name, or `None`
+    /// when it runs no mesh.
+    pub fn set_draining(&self, on: bool) -> Option<String> {
+        let mesh = self.services.mesh.as_ref()?;
+        mesh.set_draining(on);
+        Some(mesh.name().to_string())
+    }
+
     /// Every cluster node's view (this node's first), or `None` when this
     /// node runs no mesh. Blocking: asks the peers.
     pub fn cluster_views(&self) -> Option<Vec<Result<NodeView, String>>> {

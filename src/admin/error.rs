@@ -28,6 +28,8 @@ pub enum AdminError {
     UnknownDomain(String),
     #[error("no node named {0:?} is known; node.toml's name and [[nodes]] list them")]
     UnknownNode(String),
+    #[error("this node runs no cluster ([mesh] in node.toml), so it has no peers to drain to")]
+    NoMesh,
     #[error("no domain given and none is deployed on this node; name one: dns setup example.com")]
     NoDomain,
     #[error("no authorised key has fingerprint {0}; `keys list` shows them")]

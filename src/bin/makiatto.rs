@@ -115,6 +115,14 @@ enum Cmd {
         #[arg(long, default_value = ".makiatto")]
         data: PathBuf,
     },
+    /// Print where the GeoIP database places an address, as `LAT LON`
+    /// (`maki machine` places a new node at its public address with it).
+    Locate {
+        address: std::net::IpAddr,
+        /// An MMDB city database (GeoLite2-City, DB-IP City Lite).
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+    },
     /// Print the newest site build of a repository on this node, with its log.
     BuildLog {
         repo: String,
@@ -235,6 +243,19 @@ async fn async_main(command: Cmd) -> ExitCode {
             running.wait().await;
             ExitCode::SUCCESS
         }
+        Cmd::Locate { address, db } => match makiatto::dns::geo::GeoIp::open(&db) {
+            Ok(geo) => match geo.locate(address).coordinates {
+                Some((lat, lon)) => {
+                    println!("{lat} {lon}");
+                    ExitCode::SUCCESS
+                }
+                None => fail(&format!(
+                    "{} has no location for {address}: pass --lat and --lon to maki machine",
+                    db.display()
+                )),
+            },
+            Err(e) => fail(&e.to_string()),
+        },
         Cmd::CheckConfig { config } => match NodeConfig::load(&config) {
             Ok(node) => {
                 for old in &node.deprecations {

@@ -81,6 +81,10 @@ pub struct Mesh {
     admission: Mutex<()>,
     /// The node's counters, whose recent traffic peers ask for.
     metrics: Arc<crate::metrics::Metrics>,
+    /// Set by the `drain` admin command before a planned stop: pings say
+    /// so, and peers take this node out of their DNS answers at once.
+    /// A restart clears it.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Mesh {
@@ -130,7 +134,19 @@ impl Mesh {
             repo_locks: services.repo_locks.clone(),
             admission: Mutex::new(()),
             metrics: services.metrics.clone(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether this node is draining (see the `drain` admin command).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts or ends draining.
+    pub fn set_draining(&self, on: bool) {
+        self.draining
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// This node's recent traffic, as `stats` gathers it.

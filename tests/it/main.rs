@@ -26,6 +26,7 @@ mod git_push;
 mod http_protocol;
 mod https;
 mod limits;
+mod machine;
 mod maki_profile;
 mod maki_stats;
 mod mesh_acceptance;
