@@ -44,6 +44,9 @@ pub struct Services {
     /// The node's counters, for the subsystems that count and the
     /// exposition.
     pub metrics: Arc<Metrics>,
+    /// The GeoIP database (`[dns] geoip_db`), shared by DNS answers and
+    /// HTTP rules with country conditions.
+    pub geo: Arc<crate::dns::geo::GeoIp>,
 }
 
 /// Where this node serves visitors: peers' health probes check these, and
