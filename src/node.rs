@@ -139,9 +139,11 @@ impl Node {
     pub async fn start(&self, shutdown: Shutdown) -> Result<RunningNode, NodeError> {
         let config = &self.config;
         let limited = Arc::new(Counters::default());
+        let geo = Arc::new(dns::open_geo(config)?);
         let http = http::start(
             config,
             &self.live,
+            geo.clone(),
             limited.clone(),
             self.metrics.http.clone(),
             shutdown.clone(),
@@ -162,6 +164,7 @@ impl Node {
             limited,
             metrics: self.metrics.clone(),
             scrubber: Arc::new(crate::scrub::Scrubber::new(config)),
+            geo,
         };
         let dns = dns::start(config, &services, shutdown.clone()).await?;
         services.listeners.dns = dns.addr;

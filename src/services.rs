@@ -48,6 +48,9 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// The scrub's schedule and last result (`status`, `scrub`).
     pub scrubber: Arc<Scrubber>,
+    /// The GeoIP database (`[dns] geoip_db`), shared by DNS answers and
+    /// HTTP rules with country conditions.
+    pub geo: Arc<crate::dns::geo::GeoIp>,
 }
 
 /// Where this node serves visitors: peers' health probes check these, and

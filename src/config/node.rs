@@ -132,6 +132,10 @@ pub struct HttpSettings {
     pub max_header_bytes: usize,
     /// Serve the first site for hosts that match no domain (dev mode).
     pub fallback_to_first_site: bool,
+    /// Peers whose `X-Forwarded-For` is believed (a load balancer or
+    /// proxy in front of the node); empty by default, so a visitor cannot
+    /// claim another address.
+    pub trusted_proxies: Vec<ipnetwork::IpNetwork>,
 }
 
 impl Default for HttpSettings {
@@ -141,6 +145,7 @@ impl Default for HttpSettings {
             header_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
             fallback_to_first_site: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -479,6 +484,12 @@ fn http(src: Source<'_>, raw: &RawHttp) -> Result<HttpSettings, ConfigError> {
         }
         http.max_header_bytes = usize::try_from(*m.get_ref()).unwrap_or(usize::MAX);
     }
+    if let Some(list) = &raw.trusted_proxies {
+        http.trusted_proxies = list
+            .iter()
+            .map(|n| super::limits::network(src, "http.trusted_proxies", n))
+            .collect::<Result<_, _>>()?;
+    }
     Ok(http)
 }
 
@@ -677,7 +688,7 @@ mod tests {
             error(
                 "name = \"london\"\n[http]\nlisten = \"0.0.0.0:80\"\nfallback_to_first_site = true\n"
             ),
-            "node.toml:4:1: unknown field \"fallback_to_first_site\", expected one of \"listen\", \"header_timeout_secs\", \"max_header_bytes\""
+            "node.toml:4:1: unknown field \"fallback_to_first_site\", expected one of \"listen\", \"header_timeout_secs\", \"max_header_bytes\", \"trusted_proxies\""
         );
         assert_eq!(
             error("name = \"london\"\n[[nodes]]\nname = \"tokyo\"\nipv5 = \"x\"\n"),

@@ -35,6 +35,7 @@ pub(super) struct RawDomain {
     pub previews: Option<bool>,
     pub caa: Option<Vec<S<String>>>,
     pub hsts_max_age: Option<u64>,
+    pub strict_rule_files: Option<bool>,
     #[serde(default)]
     pub records: Vec<S<RawRecord>>,
     #[serde(default)]
@@ -231,6 +232,7 @@ pub(super) struct RawHttp {
     pub listen: Option<S<String>>,
     pub header_timeout_secs: Option<S<u64>>,
     pub max_header_bytes: Option<S<u64>>,
+    pub trusted_proxies: Option<Vec<S<String>>>,
 }
 
 /// `[dns]` in `node.toml`.

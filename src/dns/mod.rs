@@ -117,6 +117,15 @@ pub struct Dns {
     pub tasks: JoinSet<()>,
 }
 
+/// The GeoIP database `config` names (`[dns] geoip_db`), or one that knows
+/// nothing.
+pub fn open_geo(config: &NodeConfig) -> Result<GeoIp, DnsError> {
+    match config.dns.as_ref().and_then(|d| d.geoip_db.as_ref()) {
+        Some(path) => Ok(GeoIp::open(path)?),
+        None => Ok(GeoIp::none()),
+    }
+}
+
 /// Binds UDP and TCP on `config.dns`'s `listen` (and DNS over TLS on its
 /// `tls_listen`, with the live certificates) and answers from
 /// the live sites and the store until `shutdown`. Does nothing (no
@@ -137,10 +146,7 @@ pub async fn start(
     let store = services.store.clone();
     let certs = services.live.certs.clone();
     let listen = dns.listen;
-    let geo = Arc::new(match &dns.geoip_db {
-        Some(path) => GeoIp::open(path)?,
-        None => GeoIp::none(),
-    });
+    let geo = services.geo.clone();
     let sources = Arc::new(Sources {
         sites: services.live.sites.clone(),
         store: store.clone(),

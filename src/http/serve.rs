@@ -16,15 +16,19 @@ use super::path::{self, SitePath};
 use super::range::{self, RangeRequest};
 use super::{conditional, negotiate};
 use crate::cas::Encoding;
-use crate::live::{RuleAction, Site, SiteFile, cacheable};
+use crate::live::{RuleAction, Site, SiteFile, Visitor, cacheable};
 
 /// HTML and other files revalidate on every visit by default, so a deploy
 /// shows at once; a headers rule can set a longer cache for assets.
 const DEFAULT_CACHE_CONTROL: HeaderValue =
     HeaderValue::from_static("public, max-age=0, must-revalidate");
 
-/// The answer of `site` to `req`.
-pub async fn site_response<B>(req: &Request<B>, site: &Site) -> Response<Body> {
+/// The answer of `site` to `req` from `visitor`.
+pub async fn site_response<B>(
+    req: &Request<B>,
+    site: &Site,
+    visitor: &Visitor<'_>,
+) -> Response<Body> {
     let head = req.method() == Method::HEAD;
     if req.method() != Method::GET && !head {
         let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -46,7 +50,7 @@ pub async fn site_response<B>(req: &Request<B>, site: &Site) -> Response<Body> {
 
     let has_file =
         |p: &str| path::parse(p).is_ok_and(|sp| !matches!(resolve(site, &sp), Resolved::Missing));
-    let (resolved, status) = match site.rules.route(&path.path, query, &has_file) {
+    let (resolved, status) = match site.rules.route_for(visitor, &path.path, query, &has_file) {
         Some(RuleAction::Redirect { status, location }) => {
             return redirect(status, &location);
         }
@@ -56,12 +60,19 @@ pub async fn site_response<B>(req: &Request<B>, site: &Site) -> Response<Body> {
         Some(RuleAction::NotFound { path: target }) => {
             (resolve_target(site, &target), StatusCode::NOT_FOUND)
         }
+        Some(RuleAction::Status {
+            status,
+            path: target,
+        }) => (
+            resolve_target(site, &target),
+            StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND),
+        ),
         None => (resolve(site, &path), StatusCode::OK),
     };
     let mut resp = match resolved {
         Resolved::File(key, file) => {
             let mut resp = file_response(req, site, file, status).await;
-            add_rule_headers(&mut resp, site, key);
+            add_rule_headers(&mut resp, site, key, &path.path, visitor.host);
             resp
         }
         Resolved::AddSlash => {
@@ -72,7 +83,7 @@ pub async fn site_response<B>(req: &Request<B>, site: &Site) -> Response<Body> {
             }
             redirect(308, &location)
         }
-        Resolved::Missing => not_found(req, site).await,
+        Resolved::Missing => not_found(req, site, &path.path, visitor.host).await,
     };
     if head {
         *resp.body_mut() = Body::Empty;
@@ -149,11 +160,16 @@ fn resolve_target<'a>(site: &'a Site, target: &str) -> Resolved<'a> {
     }
 }
 
-async fn not_found<B>(req: &Request<B>, site: &Site) -> Response<Body> {
+async fn not_found<B>(
+    req: &Request<B>,
+    site: &Site,
+    request_path: &str,
+    host: &str,
+) -> Response<Body> {
     match site.files.get_key_value("404.html") {
         Some((key, file)) => {
             let mut resp = file_response(req, site, file, StatusCode::NOT_FOUND).await;
-            add_rule_headers(&mut resp, site, key);
+            add_rule_headers(&mut resp, site, key, request_path, host);
             resp
         }
         None => text(StatusCode::NOT_FOUND, "404 not found\n"),
@@ -337,21 +353,18 @@ fn map_object(path: &std::path::Path) -> std::io::Result<Bytes> {
     Ok(Bytes::from_owner(map))
 }
 
-fn add_rule_headers(resp: &mut Response<Body>, site: &Site, key: &str) {
+fn add_rule_headers(
+    resp: &mut Response<Body>,
+    site: &Site,
+    key: &str,
+    request_path: &str,
+    host: &str,
+) {
     if site.rules.is_empty() {
         return;
     }
-    let path = format!("/{key}");
-    let mut set_by_rules: Vec<&hyper::header::HeaderName> = Vec::new();
-    for (name, value) in site.rules.headers_for(&path) {
-        // A rule replaces the default of the same name; several rules for one
-        // name all apply, in order.
-        if !set_by_rules.contains(&name) {
-            resp.headers_mut().remove(name);
-            set_by_rules.push(name);
-        }
-        resp.headers_mut().append(name.clone(), value.clone());
-    }
+    site.rules
+        .apply_headers(resp.headers_mut(), &format!("/{key}"), request_path, host);
 }
 
 fn accept(headers: &HeaderMap, name: hyper::header::HeaderName) -> Option<&[u8]> {

@@ -42,6 +42,7 @@ mod metrics;
 mod nix;
 mod packaging;
 mod path_safety;
+mod rule_files;
 mod rules;
 mod run_mode;
 mod scrub;
