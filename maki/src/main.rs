@@ -44,6 +44,26 @@ enum Cmd {
         #[arg(long)]
         node: Option<String>,
     },
+    /// Requests, bytes and server errors per domain and per node over the
+    /// last minutes, gathered from every node of the cluster.
+    Stats {
+        /// Minutes summed, the current one included (1 to 16).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=16))]
+        minutes: u64,
+        #[arg(long)]
+        json: bool,
+        /// The node to ask, `[user@]host[:port]` (default: MAKI_NODE, then
+        /// the cluster profile's nodes, in order); it gathers the others'.
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Start a check of every object a node stores against its blake3
+    /// name, repairing damaged ones from peers; `maki status` shows the
+    /// result.
+    Scrub {
+        #[arg(long)]
+        node: Option<String>,
+    },
     /// The kept revisions of a domain, newest first (* = active).
     Deploys {
         domain: String,
@@ -285,6 +305,12 @@ fn main() -> ExitCode {
             Err(e) => fail(&e.to_string()),
         },
         Cmd::Status { json, node } => remote(node, Request::Status { json }),
+        Cmd::Stats {
+            minutes,
+            json,
+            node,
+        } => remote(node, Request::Stats { minutes, json }),
+        Cmd::Scrub { node } => remote(node, Request::Scrub),
         Cmd::Deploys { domain, json, node } => remote(
             node,
             Request::Deploys {

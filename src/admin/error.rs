@@ -44,6 +44,9 @@ pub enum AdminError {
         "no build of repository {0} ran on this node; builds run on the node that received the push"
     )]
     NoBuilds(String),
+    /// `join-token` on a node no other node could join through.
+    #[error("no node can join through this one: {0}")]
+    NoJoinAddress(&'static str),
     #[error("cannot write the answer as JSON: {0}")]
     Json(#[from] serde_json::Error),
     /// The blocking task running the command panicked or was cancelled.

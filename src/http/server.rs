@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Body as _;
-use hyper::header::{HOST, HeaderValue, LOCATION, SERVER, STRICT_TRANSPORT_SECURITY};
+use hyper::header::{
+    ACCEPT_LANGUAGE, HOST, HeaderValue, LOCATION, SERVER, STRICT_TRANSPORT_SECURITY,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -25,9 +27,11 @@ use super::body::Body;
 use super::limits::{ClientLimits, OVER_CONNECTIONS};
 use super::serve as pipeline;
 use super::stalled::SendTimeout;
+use super::visitor::Locator;
 use crate::config::HttpSettings;
-use crate::live::{CertTable, SiteTable, host_name};
+use crate::live::{CertTable, SiteTable, Visitor, host_name};
 use crate::metrics::HttpMetrics;
+use crate::metrics::access_log::Pending;
 use crate::metrics::http::{DomainHttp, MethodClass};
 use crate::shutdown::Shutdown;
 
@@ -53,7 +57,11 @@ pub async fn serve(
     metrics: Arc<HttpMetrics>,
     shutdown: Shutdown,
 ) {
-    serve_http(listener, sites, settings, limits, metrics, None, shutdown).await
+    let locator = Arc::new(Locator::none());
+    serve_http(
+        listener, sites, settings, limits, metrics, None, locator, shutdown,
+    )
+    .await
 }
 
 /// Where plain HTTP sends visitors of hosts with a CA-issued certificate.
@@ -75,6 +83,9 @@ enum Scheme {
 
 /// Serves plain HTTP/1.1 on `listener`; with `redirect`, hosts that have a
 /// CA-issued certificate are sent to HTTPS (308).
+// Each argument is one handle the listener owns; a struct would only
+// rename them.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_http(
     listener: TcpListener,
     sites: Arc<SiteTable>,
@@ -82,6 +93,7 @@ pub async fn serve_http(
     limits: Arc<ClientLimits>,
     metrics: Arc<HttpMetrics>,
     redirect: Option<HttpsRedirect>,
+    locator: Arc<Locator>,
     shutdown: Shutdown,
 ) {
     let scheme = Scheme::Http(redirect);
@@ -99,15 +111,17 @@ pub async fn serve_http(
             let scheme = scheme.clone();
             let limits = limits.clone();
             let metrics = metrics.clone();
+            let locator = locator.clone();
             async move {
                 let service = service_fn(move |req| {
                     let sites = sites.clone();
                     let scheme = scheme.clone();
                     let limits = limits.clone();
                     let metrics = metrics.clone();
+                    let locator = locator.clone();
                     async move {
                         Ok::<_, std::convert::Infallible>(
-                            limited(req, &sites, &scheme, &limits, &metrics, peer).await,
+                            limited(req, &sites, &scheme, &limits, &metrics, &locator, peer).await,
                         )
                     }
                 });
@@ -138,6 +152,7 @@ pub async fn serve_https(
     metrics: Arc<HttpMetrics>,
     certs: Arc<CertTable>,
     tls: Arc<rustls::ServerConfig>,
+    locator: Arc<Locator>,
     shutdown: Shutdown,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
@@ -158,6 +173,7 @@ pub async fn serve_https(
             let acceptor = acceptor.clone();
             let limits = limits.clone();
             let metrics = metrics.clone();
+            let locator = locator.clone();
             async move {
                 // The handshake gets the same time limit as a request head.
                 let limit = Duration::from_secs(settings.header_timeout_secs);
@@ -182,9 +198,10 @@ pub async fn serve_https(
                     let scheme = scheme.clone();
                     let limits = limits.clone();
                     let metrics = metrics.clone();
+                    let locator = locator.clone();
                     async move {
                         Ok::<_, std::convert::Infallible>(
-                            limited(req, &sites, &scheme, &limits, &metrics, peer).await,
+                            limited(req, &sites, &scheme, &limits, &metrics, &locator, peer).await,
                         )
                     }
                 });
@@ -333,6 +350,7 @@ async fn limited<B>(
     scheme: &Scheme,
     limits: &ClientLimits,
     metrics: &HttpMetrics,
+    locator: &Locator,
     peer: SocketAddr,
 ) -> Response<Body>
 where
@@ -341,12 +359,21 @@ where
 {
     let started = Instant::now();
     let method = MethodClass::of(req.method());
+    let logged = metrics.access_log.sample().then(|| Pending::of(&req));
     let (mut resp, domain) = match limits.refusal(&req, peer) {
         Some(refused) => (refused, None),
         None => {
             let mut domain = None;
             let resp = limits
-                .in_time(handle(req, sites, scheme, metrics, &mut domain, peer))
+                .in_time(handle(
+                    req,
+                    sites,
+                    scheme,
+                    metrics,
+                    locator,
+                    &mut domain,
+                    peer,
+                ))
                 .await;
             (resp, domain)
         }
@@ -357,13 +384,18 @@ where
     } else {
         resp.body().size_hint().exact().unwrap_or(0)
     };
-    metrics.request(
-        domain.as_deref(),
-        method,
-        resp.status(),
-        bytes,
-        started.elapsed(),
-    );
+    let took = started.elapsed();
+    metrics.request(domain.as_deref(), method, resp.status(), bytes, took);
+    if let Some(logged) = logged {
+        let revision = resp.headers().get(REVISION_HEADER).cloned();
+        metrics.access_log.write(logged.finish(
+            peer.ip(),
+            resp.status().as_u16(),
+            bytes,
+            took,
+            revision,
+        ));
+    }
     resp
 }
 
@@ -374,8 +406,9 @@ async fn handle<B>(
     sites: &SiteTable,
     scheme: &Scheme,
     metrics: &HttpMetrics,
+    locator: &Locator,
     domain: &mut Option<Arc<DomainHttp>>,
-    _peer: SocketAddr,
+    peer: SocketAddr,
 ) -> Response<Body>
 where
     B: hyper::body::Body<Data = bytes::Bytes>,
@@ -401,7 +434,19 @@ where
             *domain = Some(metrics.domains.get(&site.domain));
             let mut resp = match site.function(req.uri().path()) {
                 Some(function) => super::function::respond(req, function, metrics).await,
-                None => pipeline::site_response(&req, site).await,
+                None => {
+                    let headers = req.headers();
+                    let country = || locator.country(peer, headers);
+                    let visitor = Visitor {
+                        host: &name,
+                        accept_language: req
+                            .headers()
+                            .get(ACCEPT_LANGUAGE)
+                            .and_then(|v| v.to_str().ok()),
+                        country: &country,
+                    };
+                    pipeline::site_response(&req, site, &visitor).await
+                }
             };
             resp.headers_mut()
                 .insert(REVISION_HEADER, site.revision_header.clone());

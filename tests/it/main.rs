@@ -9,11 +9,13 @@
 
 mod support;
 
+mod access_log;
 mod acme;
 mod acme_cluster;
 mod atomicity;
 mod build;
 mod build_cluster;
+mod cluster_table;
 mod deploys;
 mod dns;
 mod full_disk;
@@ -26,6 +28,7 @@ mod https;
 mod limits;
 mod machine;
 mod maki_profile;
+mod maki_stats;
 mod mesh_acceptance;
 mod mesh_cluster;
 mod mesh_conflicts;
@@ -39,8 +42,10 @@ mod metrics;
 mod nix;
 mod packaging;
 mod path_safety;
+mod rule_files;
 mod rules;
 mod run_mode;
+mod scrub;
 mod serving;
 mod wasm_fetch;
 mod wasm_functions;
