@@ -23,8 +23,6 @@ pub struct NodeSpec {
     /// The mesh prefixes, when not the defaults.
     pub prefix_v4: Option<String>,
     pub prefix_v6: Option<String>,
-    /// The first node places itself: its mesh addresses.
-    pub mesh_addresses: Option<(String, String)>,
     /// A joining node: the `[cluster]` lines `join-token` printed.
     pub join: Option<Join>,
 }
@@ -93,17 +91,15 @@ impl NodeSpec {
         }
         t += "\n[ssh]\nlisten = \"0.0.0.0:2222\"\n";
         t += &format!("authorized_keys = [{}]\n", quoted(self.operator_key.trim()));
-        t += "\n[mesh]\n";
+        // One table for the cluster and its WireGuard mesh; the first node
+        // takes the first host of each mesh prefix on its own.
+        t += "\n[cluster]\n";
         if let Some(p) = &self.prefix_v4 {
             t += &format!("prefix_v4 = {}\n", quoted(p));
         }
         if let Some(p) = &self.prefix_v6 {
             t += &format!("prefix_v6 = {}\n", quoted(p));
         }
-        if let Some((v4, v6)) = &self.mesh_addresses {
-            t += &format!("address_v4 = {}\naddress_v6 = {}\n", quoted(v4), quoted(v6));
-        }
-        t += "\n[cluster]\n";
         if let Some(join) = &self.join {
             t += &format!(
                 "join = {}\njoin_token = {}\n",
@@ -113,30 +109,6 @@ impl NodeSpec {
         }
         t
     }
-}
-
-/// The mesh addresses of a cluster's first node: the first host of each
-/// prefix (`10.88.0.0/16` gives `10.88.0.1`), defaults when not given.
-pub fn first_addresses(
-    prefix_v4: Option<&str>,
-    prefix_v6: Option<&str>,
-) -> Result<(String, String), String> {
-    let v4 = prefix_v4.unwrap_or("10.88.0.0/16");
-    let v6 = prefix_v6.unwrap_or("fd6d:616b:6961::/64");
-    let net = |p: &str| -> Result<IpAddr, String> {
-        p.split_once('/')
-            .and_then(|(a, _)| a.parse().ok())
-            .ok_or_else(|| format!("{p:?} is not a prefix: write it as ADDRESS/LENGTH"))
-    };
-    let first = match net(v4)? {
-        IpAddr::V4(a) => std::net::Ipv4Addr::from(u32::from(a) + 1).to_string(),
-        IpAddr::V6(_) => return Err(format!("{v4:?} is not an IPv4 prefix")),
-    };
-    let second = match net(v6)? {
-        IpAddr::V6(a) => std::net::Ipv6Addr::from(u128::from(a) + 1).to_string(),
-        IpAddr::V4(_) => return Err(format!("{v6:?} is not an IPv6 prefix")),
-    };
-    Ok((first, second))
 }
 
 #[cfg(test)]
@@ -157,15 +129,6 @@ mod tests {
     }
 
     #[test]
-    fn the_first_node_takes_the_first_host_of_each_prefix() {
-        assert_eq!(
-            first_addresses(None, None).unwrap(),
-            ("10.88.0.1".into(), "fd6d:616b:6961::1".into())
-        );
-        assert!(first_addresses(Some("nonsense"), None).is_err());
-    }
-
-    #[test]
     fn a_spec_renders_the_same_text_every_time() {
         let spec = NodeSpec {
             name: "london".into(),
@@ -176,7 +139,6 @@ mod tests {
             geoip: true,
             prefix_v4: None,
             prefix_v6: None,
-            mesh_addresses: Some(("10.88.0.1".into(), "fd6d:616b:6961::1".into())),
             join: None,
         };
         let text = spec.render();

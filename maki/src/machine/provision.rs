@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::install::{self, Prepare};
 use super::login::Login;
-use super::node_toml::{Join, NodeSpec, first_addresses};
+use super::node_toml::{Join, NodeSpec};
 use super::probe::{Probe, SCRIPT};
 use super::progress::Progress;
 use super::upload::{self, Binary};
@@ -288,21 +288,6 @@ pub fn provision(role: Role, req: &Request, progress: &Progress) -> Result<Repor
         port: remote::DEFAULT_PORT,
     };
 
-    let mesh_addresses = match role {
-        Role::First => Some(
-            first_addresses(req.mesh_prefix_v4.as_deref(), req.mesh_prefix_v6.as_deref()).map_err(
-                |e| {
-                    err(
-                        name,
-                        Step::Install,
-                        e,
-                        "write the prefixes as ADDRESS/LENGTH, e.g. 10.88.0.0/16",
-                    )
-                },
-            )?,
-        ),
-        Role::Join => None,
-    };
     let mut spec = NodeSpec {
         name: name.to_string(),
         ipv4: public,
@@ -312,7 +297,6 @@ pub fn provision(role: Role, req: &Request, progress: &Progress) -> Result<Repor
         geoip: geoip.is_some() || probe.geoip,
         prefix_v4: req.mesh_prefix_v4.clone(),
         prefix_v6: req.mesh_prefix_v6.clone(),
-        mesh_addresses,
         join: None,
     };
 
