@@ -47,6 +47,7 @@ mod rules;
 mod run_mode;
 mod scrub;
 mod serving;
+mod wasm_doc;
 mod wasm_fetch;
 mod wasm_functions;
 mod wasm_push;
