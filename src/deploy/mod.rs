@@ -12,6 +12,7 @@ mod import;
 mod materialise;
 mod preview;
 mod retention;
+mod skew;
 mod source;
 mod staged;
 mod wasm;
@@ -26,7 +27,7 @@ use tracing::info;
 
 use crate::cas::{Cas, CasError};
 use crate::config::{ConfigError, Domain, NodeConfig, SiteConfig};
-use crate::live::{Site, SiteTable, SiteWasm};
+use crate::live::{Pinned, Site, SiteTable, SiteWasm};
 use crate::store::{DomainPointer, RefUpdate, RevisionRow, Store, StoreError, Switch};
 use crate::tree::{Manifest, ManifestError};
 
@@ -594,6 +595,22 @@ impl Deployer {
             live.insert(key, site.clone());
             sites.push(site);
         }
+        let mut pinned = Vec::new();
+        for site in &sites {
+            let secs = site.config.skew_protection_secs;
+            if secs == 0 {
+                continue;
+            }
+            for (row, until) in skew::pinnable(&self.store.revisions(&site.domain)?, secs) {
+                let key = (row.domain.clone(), row.root.clone());
+                let older = match built.get(&key) {
+                    Some(site) => site.clone(),
+                    None => Arc::new(self.build_site(row)?),
+                };
+                live.insert(key, older.clone());
+                pinned.push(Pinned { site: older, until });
+            }
+        }
         // Only active sites stay indexed; a rollback re-indexes its target.
         *built = live;
         drop(built);
@@ -606,7 +623,7 @@ impl Deployer {
             let site = sites.remove(i);
             sites.insert(0, site);
         }
-        self.sites.publish(sites);
+        self.sites.publish_with_pinned(sites, pinned);
         Ok(())
     }
 
@@ -691,5 +708,6 @@ fn default_domain(name: &str) -> Domain {
         caa: None,
         hsts_max_age: None,
         strict_rule_files: false,
+        skew_protection_secs: 0,
     }
 }

@@ -423,7 +423,9 @@ where
     }
     let snapshot = sites.load();
     let mut resp = match snapshot.for_host(host) {
-        Some(site) => {
+        Some(live) => {
+            let pinned = super::skew::pinned(&snapshot, live, req.headers());
+            let site = pinned.unwrap_or(live);
             *domain = Some(metrics.domains.get(&site.domain));
             let mut resp = match site.function(req.uri().path()) {
                 Some(function) => super::function::respond(req, function, metrics).await,
@@ -443,6 +445,17 @@ where
             };
             resp.headers_mut()
                 .insert(REVISION_HEADER, site.revision_header.clone());
+            // A page from the live revision pins its visitor to it.
+            if pinned.is_none()
+                && resp.status() == StatusCode::OK
+                && resp
+                    .headers()
+                    .get(hyper::header::CONTENT_TYPE)
+                    .is_some_and(|t| t.as_bytes().starts_with(b"text/html"))
+                && let Some(cookie) = super::skew::cookie(site)
+            {
+                resp.headers_mut().append(hyper::header::SET_COOKIE, cookie);
+            }
             if let Scheme::Https(certs) = scheme
                 && let Some(max_age) = site.config.hsts_max_age
                 && certs.load().trusted(&name)

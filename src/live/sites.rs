@@ -230,12 +230,24 @@ impl Site {
     }
 }
 
+/// An older revision of a domain that visitors pinned to it still get
+/// (skew protection), and until when.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    pub site: Arc<Site>,
+    /// When the newer revision went live plus the domain's
+    /// `skew_protection_secs`.
+    pub until: SystemTime,
+}
+
 /// The routing table of one snapshot: host → site.
 #[derive(Debug, Default)]
 pub struct Sites {
     hosts: HashMap<String, Arc<Site>>,
     /// Served for unknown hosts in dev mode, so `http://127.0.0.1:8080/` works.
     fallback: Option<Arc<Site>>,
+    /// Domain → 12-hex revision → an older revision still pinnable.
+    pinned: HashMap<String, HashMap<String, Pinned>>,
 }
 
 impl Sites {
@@ -248,6 +260,13 @@ impl Sites {
             self.hosts.get(name)
         };
         found.or(self.fallback.as_ref())
+    }
+
+    /// The older revision `revision` (12 hex digits) of `domain`, while
+    /// visitors pinned to it may still get it.
+    pub fn pinned(&self, domain: &str, revision: &str) -> Option<&Arc<Site>> {
+        let pinned = self.pinned.get(domain)?.get(revision)?;
+        (SystemTime::now() < pinned.until).then_some(&pinned.site)
     }
 
     /// Every site, in domain order.
@@ -293,6 +312,20 @@ impl SiteTable {
     /// Replaces the snapshot with `sites`; the first one is the dev-mode
     /// fallback.
     pub fn publish(&self, sites: Vec<Arc<Site>>) {
+        self.publish_with_pinned(sites, Vec::new());
+    }
+
+    /// [`SiteTable::publish`], with older revisions pinned visitors may
+    /// still get.
+    pub fn publish_with_pinned(&self, sites: Vec<Arc<Site>>, older: Vec<Pinned>) {
+        let mut pinned: HashMap<String, HashMap<String, Pinned>> = HashMap::new();
+        for p in older {
+            let revision = p.site.root.to_hex()[..12].to_string();
+            pinned
+                .entry(p.site.domain.clone())
+                .or_default()
+                .insert(revision, p);
+        }
         let mut hosts = HashMap::new();
         for site in &sites {
             for host in &site.hosts {
@@ -304,7 +337,11 @@ impl SiteTable {
         } else {
             None
         };
-        self.current.store(Arc::new(Sites { hosts, fallback }));
+        self.current.store(Arc::new(Sites {
+            hosts,
+            fallback,
+            pinned,
+        }));
         self.version.send_modify(|v| *v += 1);
     }
 }

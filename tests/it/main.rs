@@ -42,6 +42,7 @@ mod rule_files;
 mod rules;
 mod run_mode;
 mod serving;
+mod skew;
 mod wasm_fetch;
 mod wasm_functions;
 mod wasm_push;
