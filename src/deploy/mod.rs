@@ -582,6 +582,7 @@ impl Deployer {
     /// Rebuilds the snapshot from the store's active revisions and swaps it in.
     fn publish(&self) -> Result<(), DeployError> {
         let mut active = self.store.active_revisions()?;
+        let production = active.len();
         active.extend(self.store.active_previews()?);
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
         let mut sites = Vec::with_capacity(active.len());
@@ -595,20 +596,31 @@ impl Deployer {
             live.insert(key, site.clone());
             sites.push(site);
         }
+        // Every kept revision of a domain answers at its permalink host;
+        // those superseded within the skew window also to pinned visitors.
         let mut pinned = Vec::new();
-        for site in &sites {
-            let secs = site.config.skew_protection_secs;
-            if secs == 0 {
-                continue;
-            }
-            for (row, until) in skew::pinnable(&self.store.revisions(&site.domain)?, secs) {
+        for site in sites.iter().take(production) {
+            let rows = self.store.revisions(&site.domain)?;
+            let pinnable = skew::pinnable(&rows, site.config.skew_protection_secs);
+            for row in &rows {
                 let key = (row.domain.clone(), row.root.clone());
-                let older = match built.get(&key) {
+                let kept = match built.get(&key).or_else(|| live.get(&key)) {
                     Some(site) => site.clone(),
-                    None => Arc::new(self.build_site(row)?),
+                    None => match self.build_site(row) {
+                        Ok(site) => Arc::new(site),
+                        Err(e) => {
+                            // Its permalink is lost, not the live site.
+                            tracing::warn!(domain = %row.domain, root = %row.root, error = %e, "kept revision not served at its permalink");
+                            continue;
+                        }
+                    },
                 };
-                live.insert(key, older.clone());
-                pinned.push(Pinned { site: older, until });
+                live.insert(key, kept.clone());
+                let until = pinnable
+                    .iter()
+                    .find(|(r, _)| r.root == row.root)
+                    .map(|(_, until)| *until);
+                pinned.push(Pinned { site: kept, until });
             }
         }
         // Only active sites stay indexed; a rollback re-indexes its target.

@@ -38,6 +38,7 @@ mod metrics;
 mod nix;
 mod packaging;
 mod path_safety;
+mod permalinks;
 mod rule_files;
 mod rules;
 mod run_mode;
