@@ -17,7 +17,7 @@ use crate::git::{self, GitService, Hooks};
 use crate::limits::Counters;
 use crate::live::Live;
 use crate::mesh::wireguard::Device;
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, AccessLog, AccessLogError, Metrics};
 use crate::services::{Listeners, Services};
 use crate::shutdown::Shutdown;
 use crate::store::{NodeRow, Store, StoreError};
@@ -50,6 +50,8 @@ pub enum NodeError {
     Git(#[from] git::GitError),
     #[error(transparent)]
     Mesh(#[from] mesh::MeshError),
+    #[error(transparent)]
+    AccessLog(#[from] AccessLogError),
     #[error("cannot install the default git hooks in {path}: {source}")]
     Hooks {
         path: PathBuf,
@@ -84,7 +86,7 @@ pub struct RunningNode {
     pub https_addr: Option<SocketAddr>,
     /// Where DNS over TLS is bound, when enabled.
     pub dot_addr: Option<SocketAddr>,
-    /// The WireGuard device, when `[mesh]` gives this node a mesh address;
+    /// The WireGuard device, when `[cluster]` runs the WireGuard mesh;
     /// the mesh subsystems set its peers and read its counters through it.
     /// It stops when the node's shutdown signal fires.
     pub wireguard: Option<Arc<Device>>,
@@ -95,6 +97,8 @@ pub struct RunningNode {
     pub metrics_addr: Option<SocketAddr>,
     /// Each subsystem's tasks, and the node's own (admin, SSH).
     tasks: Vec<JoinSet<()>>,
+    /// Closed (its lines flushed) once every listener has stopped.
+    metrics: Arc<Metrics>,
 }
 
 impl Node {
@@ -113,13 +117,15 @@ impl Node {
         let live = Live::new(config.http.fallback_to_first_site);
         let deployer = Arc::new(Deployer::open(&config, store.clone(), live.sites.clone())?);
         let builder = Arc::new(Builder::new(&config));
+        let geoip = config.dns.as_ref().and_then(|d| d.geoip_db.as_deref());
+        let access_log = AccessLog::start(&config.access_log, geoip)?;
         Ok(Node {
             config,
             store,
             deployer,
             live,
             builder,
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::with_access_log(access_log)),
         })
     }
 
@@ -157,6 +163,7 @@ impl Node {
             mesh: None,
             limited,
             metrics: self.metrics.clone(),
+            scrubber: Arc::new(crate::scrub::Scrubber::new(config)),
             geo,
         };
         let dns = dns::start(config, &services, shutdown.clone()).await?;
@@ -176,6 +183,7 @@ impl Node {
             tasks.push(mesh.tasks);
         }
         let services = Arc::new(services);
+        tasks.push(crate::scrub::start(services.clone(), shutdown.clone()).tasks);
         let metrics_listen = metrics_listen(config, services.mesh.as_deref());
         // A default address that is taken (another node on this machine)
         // costs the exposition, not the node; an address the operator
@@ -232,6 +240,7 @@ impl Node {
             mesh_addr,
             metrics_addr,
             tasks,
+            metrics: self.metrics.clone(),
         })
     }
 
@@ -286,11 +295,14 @@ fn hooks_dir(config: &NodeConfig, settings: &crate::config::SshSettings) -> Path
 }
 
 impl RunningNode {
-    /// Waits until every listener has stopped.
+    /// Waits until every listener has stopped, then flushes the access
+    /// log.
     pub async fn wait(self) {
         for mut tasks in self.tasks {
             while tasks.join_next().await.is_some() {}
         }
+        let metrics = self.metrics;
+        let _ = tokio::task::spawn_blocking(move || metrics.http.access_log.close()).await;
     }
 }
 

@@ -18,6 +18,8 @@ use crate::live::Live;
 use crate::mesh::Mesh;
 use crate::mesh::status::NodeView;
 use crate::metrics::Metrics;
+use crate::metrics::traffic::NodeTraffic;
+use crate::scrub::Scrubber;
 use crate::store::{Store, StoreError};
 
 /// Every subsystem's handle. Cheap to clone: handles are shared.
@@ -44,6 +46,8 @@ pub struct Services {
     /// The node's counters, for the subsystems that count and the
     /// exposition.
     pub metrics: Arc<Metrics>,
+    /// The scrub's schedule and last result (`status`, `scrub`).
+    pub scrubber: Arc<Scrubber>,
     /// The GeoIP database (`[dns] geoip_db`), shared by DNS answers and
     /// HTTP rules with country conditions.
     pub geo: Arc<crate::dns::geo::GeoIp>,
@@ -69,5 +73,20 @@ impl Services {
     /// inside the runtime.
     pub fn cluster_views(&self) -> Option<Vec<Result<NodeView, String>>> {
         crate::mesh::status::cluster_views(self.mesh.as_ref()?)
+    }
+
+    /// Every node's recent traffic, this node's first (only this node's
+    /// when it runs no mesh). Blocking: call from a blocking thread inside
+    /// the runtime.
+    pub fn cluster_traffic(&self) -> Vec<Result<NodeTraffic, String>> {
+        self.mesh
+            .as_ref()
+            .and_then(|mesh| crate::mesh::status::cluster_traffic(mesh))
+            .unwrap_or_else(|| {
+                vec![Ok(crate::metrics::traffic::node_traffic(
+                    self.store.origin(),
+                    &self.metrics.http,
+                ))]
+            })
     }
 }

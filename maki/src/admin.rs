@@ -1,5 +1,5 @@
-//! `maki deploys`, `maki rollback`, `maki key …`, `maki status`, `maki dns
-//! setup`: a node's admin commands run over SSH. The node does the work;
+//! `maki deploys`, `maki rollback`, `maki key …`, `maki status`, `maki
+//! stats`, `maki scrub`, `maki dns setup`: a node's admin commands run over SSH. The node does the work;
 //! this builds the command line the node's admin parser reads (checking
 //! words so nothing is misread by that parser or a shell between), sends
 //! it, and returns the node's answer.
@@ -31,6 +31,11 @@ pub enum Request<'a> {
     Status {
         json: bool,
     },
+    Stats {
+        /// Minutes summed, the current one included.
+        minutes: u64,
+        json: bool,
+    },
     Deploys {
         domain: &'a str,
         json: bool,
@@ -51,6 +56,8 @@ pub enum Request<'a> {
     DnsSetup {
         domain: Option<&'a str>,
     },
+    /// Start a scrub of the node's stored objects now.
+    Scrub,
 }
 
 /// Runs `request` on the first of `targets` that `ssh` reaches; the
@@ -89,6 +96,7 @@ fn line(request: Request<'_>) -> Result<(String, Option<Vec<u8>>), RequestError>
     let mut input = None;
     let line = match request {
         Request::Status { json } => with_json("status".to_string(), json),
+        Request::Stats { minutes, json } => with_json(format!("stats --minutes {minutes}"), json),
         Request::Deploys { domain, json } => with_json(format!("deploys {}", word(domain)?), json),
         Request::Rollback { domain, revision } => match revision {
             Some(revision) => format!("rollback {} {}", word(domain)?, word(revision)?),
@@ -109,6 +117,7 @@ fn line(request: Request<'_>) -> Result<(String, Option<Vec<u8>>), RequestError>
             Some(domain) => format!("dns setup {}", word(domain)?),
             None => "dns setup".to_string(),
         },
+        Request::Scrub => "scrub".to_string(),
     };
     Ok((line, input))
 }

@@ -567,6 +567,79 @@ impl Deployer {
         Ok(hash)
     }
 
+    /// The manifests of the revisions materialised here, each once: what a
+    /// scrub checks first, since they list every other object it checks.
+    pub fn installed_manifests(&self) -> Result<Vec<blake3::Hash>, DeployError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut manifests = Vec::new();
+        for rev in self.store.all_revisions()? {
+            if !self.has_revision(&rev.root) {
+                continue;
+            }
+            if let Ok(hash) = blake3::Hash::from_hex(&rev.manifest)
+                && seen.insert(hash)
+            {
+                manifests.push(hash);
+            }
+        }
+        Ok(manifests)
+    }
+
+    /// Whether a materialised revision still names object `hash` (or has
+    /// it as its manifest): an object a scrub found missing may have been
+    /// collected with a revision pruned meanwhile.
+    pub fn needs_object(&self, hash: &blake3::Hash) -> Result<bool, DeployError> {
+        for manifest in self.installed_manifests()? {
+            if manifest == *hash {
+                return Ok(true);
+            }
+            if let Ok(listed) = self.read_manifest(&manifest.to_hex())
+                && listed.iter().any(|(_, entry)| entry.hash == *hash)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// After damaged objects were set aside and sound copies stored under
+    /// their names (`hashes`): points the materialised revisions at the new
+    /// copies and republishes every site from scratch, so no snapshot keeps
+    /// a body read from a damaged file. Returns the links replaced.
+    pub fn replace_objects(
+        &self,
+        hashes: &std::collections::HashSet<blake3::Hash>,
+    ) -> Result<usize, DeployError> {
+        let _guard = self.lock();
+        let mut replaced = 0;
+        let mut seen = std::collections::HashSet::new();
+        for rev in self.store.all_revisions()? {
+            if !seen.insert(rev.root.clone()) || !self.has_revision(&rev.root) {
+                continue;
+            }
+            let Ok(manifest) = self.read_manifest(&rev.manifest) else {
+                continue;
+            };
+            replaced += materialise::relink(&self.cas, &self.revs, &manifest, hashes)?;
+        }
+        self.reindex()?;
+        Ok(replaced)
+    }
+
+    /// Republishes every site from scratch, dropping the bodies the old
+    /// snapshot read: after damaged objects were set aside, a request must
+    /// read the file system again rather than serve what it read before.
+    pub fn forget_bodies(&self) -> Result<(), DeployError> {
+        let _guard = self.lock();
+        self.reindex()
+    }
+
+    /// Forgets the indexed sites and publishes anew; the caller holds the lock.
+    fn reindex(&self) -> Result<(), DeployError> {
+        self.built.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.publish()
+    }
+
     /// Republishes the site snapshot after the store changed under it
     /// (replicated pointer rows).
     pub fn refresh(&self) -> Result<(), DeployError> {

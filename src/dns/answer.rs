@@ -30,6 +30,11 @@ pub struct Answer {
     /// Whether the client's location chose the records (the ECS scope then
     /// matters).
     pub geographic: bool,
+    /// The nodes the answer gives out, as indices into the snapshot's
+    /// `v4` (A) or `v6` (AAAA) list, for the per-node answer counts.
+    pub chosen: Vec<usize>,
+    /// Which list `chosen` indexes.
+    pub chosen_type: RecordType,
 }
 
 impl Answer {
@@ -42,6 +47,8 @@ impl Answer {
             additional: Vec::new(),
             wire_len: 0,
             geographic: false,
+            chosen: Vec::new(),
+            chosen_type: RecordType::A,
         }
     }
 
@@ -265,7 +272,7 @@ fn add_geographic(
     let candidates: Vec<select::Candidate> = nodes.iter().map(|n| n.candidate).collect();
     let chosen = select::choose(&candidates, locate(), snapshot.settings.answers);
     let ttl = snapshot.settings.ttl;
-    for i in chosen {
+    for &i in &chosen {
         let data = match (rtype, nodes[i].ipv4, nodes[i].ipv6) {
             (RecordType::A, Some(ip), _) => RData::A(A(ip)),
             (_, _, Some(ip)) => RData::AAAA(AAAA(ip)),
@@ -275,6 +282,8 @@ fn add_geographic(
         answer.wire_len += name_wire_len(owner) + 10 + if rtype == RecordType::A { 4 } else { 16 };
         answer.answers.push(record);
     }
+    answer.chosen = chosen;
+    answer.chosen_type = rtype;
 }
 
 #[cfg(test)]

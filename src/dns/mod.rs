@@ -40,7 +40,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_server::Server;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{error, info};
@@ -182,29 +181,39 @@ pub async fn start(
         shutdown.clone(),
     ));
 
-    let (snapshot_for_dot, geo_for_dot) = (snapshot.clone(), geo.clone());
-    if dns.tls_listen.is_none()
-        && let Some(dot) = dns.tls_auto
-    {
-        tasks.spawn(tls::serve_once_certified(
-            server::Handler {
-                snapshot: snapshot.clone(),
-                geo: geo.clone(),
-                metrics: services.metrics.clone(),
-            },
-            dot,
-            certs.clone(),
-            store.clone(),
-            config.place.name.clone(),
-            shutdown.clone(),
-        ));
-    }
     let handler = Arc::new(server::Handler {
         snapshot,
         geo,
         metrics: services.metrics.clone(),
     });
     let limits = config.limits.dns.clone();
+    if dns.tls_listen.is_none()
+        && let Some(dot) = dns.tls_auto
+    {
+        tasks.spawn(tls::serve_once_certified(
+            handler.clone(),
+            dot,
+            certs.clone(),
+            store.clone(),
+            config.place.name.clone(),
+            limits.clone(),
+            services.limited.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let dot_addr = match dns.tls_listen {
+        Some(addr) => {
+            let (listener, acceptor, bound) = tls::bind(addr, certs).await?;
+            let (handler, limits, counters) =
+                (handler.clone(), limits.clone(), services.limited.clone());
+            let dot_shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                tcp::serve_tls(listener, acceptor, handler, &limits, counters, dot_shutdown).await
+            });
+            Some(bound)
+        }
+        None => None,
+    };
     tasks.spawn(udp::serve(
         udp,
         handler.clone(),
@@ -214,31 +223,7 @@ pub async fn start(
         shutdown.clone(),
     ));
     let counters = services.limited.clone();
-    let tcp_shutdown = shutdown.clone();
-    tasks.spawn(async move { tcp::serve(tcp, handler, &limits, counters, tcp_shutdown).await });
-    let dot_addr = match dns.tls_listen {
-        Some(addr) => {
-            let mut server = Server::new(server::Handler {
-                snapshot: snapshot_for_dot,
-                geo: geo_for_dot,
-                metrics: services.metrics.clone(),
-            });
-            let bound = tls::register(&mut server, addr, certs).await?;
-            let token = server.shutdown_token().clone();
-            let mut stop = shutdown;
-            tasks.spawn(async move {
-                stop.wait().await;
-                token.cancel();
-            });
-            tasks.spawn(async move {
-                if let Err(e) = server.block_until_done().await {
-                    error!(error = %e, "DNS over TLS stopped");
-                }
-            });
-            Some(bound)
-        }
-        None => None,
-    };
+    tasks.spawn(async move { tcp::serve(tcp, handler, &limits, counters, shutdown).await });
     info!(dns = %addr, dot = ?dot_addr, geoip = ?dns.geoip_db.as_deref(), "DNS listening");
     Ok(Dns {
         addr: Some(addr),

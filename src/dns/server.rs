@@ -185,6 +185,14 @@ impl Handler {
             found.coordinates
         };
         let answer = answer::resolve(&snapshot, query.name(), qtype, &mut locate);
+        let nodes = if answer.chosen_type == RecordType::A {
+            &snapshot.v4
+        } else {
+            &snapshot.v6
+        };
+        for node in answer.chosen.iter().filter_map(|&i| nodes.get(i)) {
+            self.metrics.dns.answered(&node.name);
+        }
         if let (Some(subnet), Some(edns)) = (subnet, edns) {
             let scope = if answer.geographic {
                 scope_prefix(&subnet, prefix)

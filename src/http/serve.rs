@@ -266,6 +266,8 @@ async fn file_response<B>(
 /// Small objects are read once and kept in memory; large ones are mapped
 /// once (objects never change after they are stored, and a deleted object's
 /// inode lives on while mapped), so every response is a zero-copy slice.
+/// What is read is checked against the object's name before it is kept
+/// (`sound`), so a damaged file is answered with a 500, never served.
 async fn body(
     file: &SiteFile,
     encoding: Encoding,
@@ -278,26 +280,67 @@ async fn body(
         return Ok(Body::full(slice(bytes)));
     }
     let path = file.object_path(encoding);
+    let (hash, size) = (file.hash, file.size);
     let bytes = if cacheable(total) {
-        Bytes::from(tokio::fs::read(&path).await?)
+        let bytes = Bytes::from(tokio::fs::read(&path).await?);
+        sound(&bytes, &path, total, hash, size, encoding)?;
+        bytes
     } else {
         let path = path.clone();
-        tokio::task::spawn_blocking(move || map_object(&path))
-            .await
-            .map_err(std::io::Error::other)??
+        tokio::task::spawn_blocking(move || {
+            let bytes = map_object(&path)?;
+            sound(&bytes, &path, total, hash, size, encoding)?;
+            Ok::<_, std::io::Error>(bytes)
+        })
+        .await
+        .map_err(std::io::Error::other)??
     };
-    if bytes.len() as u64 != total {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "{} has {} bytes, expected {total}",
-                path.display(),
-                bytes.len()
-            ),
-        ));
-    }
     file.offer_body(encoding, &bytes);
     Ok(Body::full(slice(&bytes)))
+}
+
+/// Checks that `bytes`, read from `path` as the `encoding` form of object
+/// `hash` (`size` bytes), are `total` bytes long and that the object's
+/// bytes hash to its name: always for the object itself, by decoding for
+/// a small variant. A large variant is left to the scrub, which reads
+/// every variant at its own pace.
+fn sound(
+    bytes: &[u8],
+    path: &std::path::Path,
+    total: u64,
+    hash: blake3::Hash,
+    size: u64,
+    encoding: Encoding,
+) -> std::io::Result<()> {
+    let damaged = |what: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} {what}", path.display()),
+        )
+    };
+    if bytes.len() as u64 != total {
+        return Err(damaged(format!(
+            "has {} bytes, expected {total}",
+            bytes.len()
+        )));
+    }
+    let decoded;
+    let object = match encoding {
+        Encoding::Identity => bytes,
+        _ if !cacheable(size) => return Ok(()),
+        _ => {
+            decoded = crate::cas::decompress(encoding, bytes, size)
+                .map_err(|e| damaged(format!("does not decode: {e}")))?;
+            &decoded[..]
+        }
+    };
+    if blake3::hash(object) != hash {
+        return Err(damaged(
+            "holds bytes that do not hash to its object's name (damaged on disk; the scrub sets it aside)"
+                .to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Maps a stored object read-only.

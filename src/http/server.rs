@@ -31,6 +31,7 @@ use super::visitor::Locator;
 use crate::config::HttpSettings;
 use crate::live::{CertTable, SiteTable, Visitor, host_name};
 use crate::metrics::HttpMetrics;
+use crate::metrics::access_log::Pending;
 use crate::metrics::http::{DomainHttp, MethodClass};
 use crate::shutdown::Shutdown;
 
@@ -360,6 +361,7 @@ where
 {
     let started = Instant::now();
     let method = MethodClass::of(req.method());
+    let logged = metrics.access_log.sample().then(|| Pending::of(&req));
     let (mut resp, domain) = match limits.refusal(&req, peer) {
         Some(refused) => (refused, None),
         None => {
@@ -384,13 +386,18 @@ where
     } else {
         resp.body().size_hint().exact().unwrap_or(0)
     };
-    metrics.request(
-        domain.as_deref(),
-        method,
-        resp.status(),
-        bytes,
-        started.elapsed(),
-    );
+    let took = started.elapsed();
+    metrics.request(domain.as_deref(), method, resp.status(), bytes, took);
+    if let Some(logged) = logged {
+        let revision = resp.headers().get(REVISION_HEADER).cloned();
+        metrics.access_log.write(logged.finish(
+            peer.ip(),
+            resp.status().as_u16(),
+            bytes,
+            took,
+            revision,
+        ));
+    }
     resp
 }
 

@@ -15,6 +15,7 @@ pub const PATH_OBJECTS: &str = "/v1/objects";
 pub const PATH_JOIN: &str = "/v1/join";
 pub const PATH_PING: &str = "/v1/ping";
 pub const PATH_STATUS: &str = "/v1/status";
+pub const PATH_TRAFFIC: &str = "/v1/traffic";
 pub const PATH_GIT_OBJECTS: &str = "/v1/git/objects";
 
 /// Most rows in one push or answer.

@@ -43,6 +43,7 @@ async fn route(
         Some(Kind::Join) => join(&mesh, &body),
         Some(Kind::Ping) => json_reply(&super::health::pong(&mesh)),
         Some(Kind::Status) => json_reply(&super::status::local_view(&mesh)),
+        Some(Kind::Traffic) => json_reply(&mesh.traffic()),
         Some(Kind::GitObjects) => super::git_sync::serve_pack(mesh.repos(), &body),
         None => Reply::error(StatusCode::NOT_FOUND, "no such mesh RPC"),
     };
@@ -76,6 +77,7 @@ enum Kind {
     Join,
     Ping,
     Status,
+    Traffic,
     GitObjects,
 }
 
@@ -89,6 +91,7 @@ fn path_kind(path: &str) -> Option<Kind> {
         PATH_JOIN => Kind::Join,
         PATH_PING => Kind::Ping,
         PATH_STATUS => Kind::Status,
+        PATH_TRAFFIC => Kind::Traffic,
         PATH_GIT_OBJECTS => Kind::GitObjects,
         _ => return None,
     })

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::service::{Mesh, now_ms};
+use crate::metrics::traffic::NodeTraffic;
 
 /// One node's view.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,20 +124,33 @@ pub fn local_view(mesh: &Mesh) -> NodeView {
 /// view). `None` outside a runtime. Blocking: call from a blocking thread
 /// inside the runtime.
 pub fn cluster_views(mesh: &Mesh) -> Option<Vec<Result<NodeView, String>>> {
-    let mut views = vec![Ok(local_view(mesh))];
+    gather(mesh, local_view(mesh), super::messages::PATH_STATUS)
+}
+
+/// Every node's recent traffic (`stats`): this node's, then each peer's
+/// as it reports it, like [`cluster_views`].
+pub fn cluster_traffic(mesh: &Mesh) -> Option<Vec<Result<NodeTraffic, String>>> {
+    gather(mesh, mesh.traffic(), super::messages::PATH_TRAFFIC)
+}
+
+/// `local`, then every peer's answer to `path` (a peer that does not
+/// answer within a few seconds is named instead). `None` outside a
+/// runtime.
+fn gather<T>(mesh: &Mesh, local: T, path: &'static str) -> Option<Vec<Result<T, String>>>
+where
+    T: serde::de::DeserializeOwned,
+{
     let handle = tokio::runtime::Handle::try_current().ok()?;
+    let mut answers = vec![Ok(local)];
     for peer in mesh.peers() {
-        let call =
-            mesh.client()
-                .call_json::<_, NodeView>(peer.addr, super::messages::PATH_STATUS, &());
-        let view = handle.block_on(async {
+        let call = mesh.client().call_json::<_, T>(peer.addr, path, &());
+        answers.push(handle.block_on(async {
             match tokio::time::timeout(std::time::Duration::from_secs(3), call).await {
                 Ok(Ok(view)) => Ok(view),
                 Ok(Err(e)) => Err(format!("{}: {e}", peer.name)),
                 Err(_) => Err(format!("{}: no answer within 3 s", peer.name)),
             }
-        });
-        views.push(view);
+        }));
     }
-    Some(views)
+    Some(answers)
 }

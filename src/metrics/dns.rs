@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
+use super::registry::Registry;
+
 /// Query types counted by name; the rest are `other`.
 pub const TYPES: [&str; 12] = [
     "A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "CAA", "SRV", "HTTPS", "ANY", "other",
@@ -33,6 +35,8 @@ pub enum Transport {
 pub struct DnsMetrics {
     queries: [[[AtomicU64; PROTOCOLS.len()]; RCODES.len()]; TYPES.len()],
     countries: [AtomicU64; COUNTRIES],
+    /// Geographic answers naming each node (the node table bounds them).
+    answers: Registry<AtomicU64>,
 }
 
 impl Default for DnsMetrics {
@@ -40,6 +44,7 @@ impl Default for DnsMetrics {
         DnsMetrics {
             queries: Default::default(),
             countries: std::array::from_fn(|_| AtomicU64::new(0)),
+            answers: Registry::default(),
         }
     }
 }
@@ -57,6 +62,21 @@ impl DnsMetrics {
     /// database had none).
     pub fn client(&self, country: Option<[u8; 2]>) {
         self.countries[country_index(country)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one geographic answer giving out `node`'s address.
+    pub fn answered(&self, node: &str) {
+        self.answers.get(node).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every nonzero count of answers by node: `(node, count)`.
+    pub fn answers(&self) -> Vec<(String, u64)> {
+        self.answers
+            .all()
+            .into_iter()
+            .map(|(node, n)| (node, n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// Every nonzero query count: `(type, rcode, protocol, count)`.
@@ -164,6 +184,13 @@ mod tests {
         assert_eq!(
             m.countries(),
             [("DE".to_string(), 2), ("unknown".to_string(), 1)]
+        );
+        m.answered("paris");
+        m.answered("london");
+        m.answered("paris");
+        assert_eq!(
+            m.answers(),
+            [("london".to_string(), 1), ("paris".to_string(), 2)]
         );
     }
 }

@@ -237,6 +237,19 @@ fn http(t: &mut Text, metrics: &Metrics) {
         t.family(name, "counter", help);
         t.sample(name, &[], load(cell));
     }
+    let (written, dropped) = h.access_log.counts();
+    t.family(
+        "makiatto_access_log_lines_total",
+        "counter",
+        "Access log lines written.",
+    );
+    t.sample("makiatto_access_log_lines_total", &[], written);
+    t.family(
+        "makiatto_access_log_dropped_total",
+        "counter",
+        "Access log lines dropped because the writer fell behind.",
+    );
+    t.sample("makiatto_access_log_dropped_total", &[], dropped);
 }
 
 fn dns(t: &mut Text, metrics: &Metrics) {
@@ -259,6 +272,14 @@ fn dns(t: &mut Text, metrics: &Metrics) {
     );
     for (country, n) in metrics.dns.countries() {
         t.sample("makiatto_dns_clients_total", &[("country", &country)], n);
+    }
+    t.family(
+        "makiatto_dns_answers_total",
+        "counter",
+        "Geographic DNS answers, by a node whose address they gave out.",
+    );
+    for (node, n) in metrics.dns.answers() {
+        t.sample("makiatto_dns_answers_total", &[("node", &node)], n);
     }
 }
 

@@ -38,6 +38,8 @@ pub struct HttpMetrics {
     pub function_calls: AtomicU64,
     pub function_traps: AtomicU64,
     pub function_timeouts: AtomicU64,
+    /// One line per request (or per sampled request), when on.
+    pub access_log: super::AccessLog,
 }
 
 /// Holds one open connection in the gauge until dropped.
@@ -50,6 +52,14 @@ impl Drop for OpenConnection {
 }
 
 impl HttpMetrics {
+    /// Fresh counters whose requests also go to `access_log`.
+    pub fn with_access_log(access_log: super::AccessLog) -> HttpMetrics {
+        HttpMetrics {
+            access_log,
+            ..HttpMetrics::default()
+        }
+    }
+
     /// Counts one answered request of `domain` (`None`: no site).
     pub fn request(
         &self,

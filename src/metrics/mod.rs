@@ -8,6 +8,7 @@
 //! query type) or known before requests (a snapshot's domains); paths and
 //! client addresses are never labels.
 
+pub mod access_log;
 pub mod deploys;
 pub mod dns;
 mod exposition;
@@ -17,6 +18,7 @@ mod process;
 pub mod recent;
 pub mod registry;
 mod server;
+pub mod traffic;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use tokio::task::JoinSet;
 use crate::services::Services;
 use crate::shutdown::Shutdown;
 
+pub use access_log::{AccessLog, AccessLogError};
 pub use deploys::{DeployMetrics, Outcome};
 pub use dns::{DnsMetrics, Transport};
 pub use exposition::render;
@@ -44,8 +47,15 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Metrics {
+        Metrics::with_access_log(AccessLog::default())
+    }
+}
+
+impl Metrics {
+    /// Fresh counters, HTTP requests going to `access_log` too.
+    pub fn with_access_log(access_log: AccessLog) -> Metrics {
         Metrics {
-            http: Arc::default(),
+            http: Arc::new(HttpMetrics::with_access_log(access_log)),
             dns: DnsMetrics::default(),
             deploys: DeployMetrics::default(),
             started: Instant::now(),

@@ -9,11 +9,13 @@
 
 mod support;
 
+mod access_log;
 mod acme;
 mod acme_cluster;
 mod atomicity;
 mod build;
 mod build_cluster;
+mod cluster_table;
 mod deploys;
 mod dns;
 mod full_disk;
@@ -24,7 +26,9 @@ mod git_push;
 mod http_protocol;
 mod https;
 mod limits;
+mod machine;
 mod maki_profile;
+mod maki_stats;
 mod mesh_acceptance;
 mod mesh_cluster;
 mod mesh_conflicts;
@@ -42,6 +46,7 @@ mod permalinks;
 mod rule_files;
 mod rules;
 mod run_mode;
+mod scrub;
 mod serving;
 mod skew;
 mod wasm_fetch;

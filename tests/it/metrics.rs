@@ -166,6 +166,10 @@ fn prometheus_sees_request_dns_and_push_counters_move() {
 
     prometheus.wait_for(http_query, |v| v.unwrap_or(0.0) >= http0 + 5.0);
     prometheus.wait_for(dns_query, |v| v.unwrap_or(0.0) >= dns0 + 3.0);
+    // Each geographic answer counts the node it gave out: the dev node.
+    prometheus.wait_for("sum(makiatto_dns_answers_total{node=\"dev\"})", |v| {
+        v.unwrap_or(0.0) >= 3.0
+    });
     prometheus.wait_for(push_query, |v| v.unwrap_or(0.0) >= push0 + 1.0);
     prometheus.wait_for(deploy_query, |v| v.unwrap_or(0.0) >= deploy0 + 1.0);
     // Bytes and latency moved with the requests.

@@ -6,6 +6,7 @@ mod build_log;
 mod deploy;
 mod deploys;
 mod dns_setup;
+mod drain;
 mod join_token;
 mod keys_add;
 mod keys_list;
@@ -14,12 +15,15 @@ mod node_health;
 mod node_remove;
 mod repos_list;
 mod rollback;
+mod scrub;
+mod stats;
 mod status;
 
 pub use build_log::BuildLog;
 pub use deploy::Deploy;
 pub use deploys::Deploys;
 pub use dns_setup::DnsSetup;
+pub use drain::Drain;
 pub use join_token::JoinToken;
 pub use keys_add::KeysAdd;
 pub use keys_list::KeysList;
@@ -28,6 +32,8 @@ pub use node_health::NodeHealth;
 pub use node_remove::NodeRemove;
 pub use repos_list::ReposList;
 pub use rollback::Rollback;
+pub use scrub::Scrub;
+pub use stats::Stats;
 pub use status::Status;
 
 use super::words::Words;
@@ -42,6 +48,7 @@ pub enum Command {
     Deploy(Deploy),
     DnsSetup(DnsSetup),
     NodeHealth(NodeHealth),
+    Drain(Drain),
     NodeRemove(NodeRemove),
     KeysList(KeysList),
     KeysAdd(KeysAdd),
@@ -49,6 +56,8 @@ pub enum Command {
     ReposList(ReposList),
     JoinToken(JoinToken),
     BuildLog(BuildLog),
+    Stats(Stats),
+    Scrub(Scrub),
 }
 
 /// Where a command line came from; some commands are offered only locally.
@@ -61,7 +70,7 @@ pub enum Transport {
     Ssh,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo>";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | drain | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo> | stats [--minutes N] [--json] | scrub [--wait] [--json]";
 
 /// Why a command line was not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +82,8 @@ pub enum ParseError {
     NotUnderstood(String),
     #[error("node health takes up or down, not {0:?}")]
     HealthState(String),
+    #[error("stats --minutes takes a whole number from 1 to 16, not {0:?}")]
+    Minutes(String),
     #[error("deploy <dir> works only on the node itself; use git push")]
     LocalOnly,
 }
@@ -122,8 +133,11 @@ impl Command {
                 None | Some("list") => Command::ReposList(ReposList::parse(&mut words)?),
                 Some(_) => return Err(words.not_understood()),
             },
+            "drain" => Command::Drain(Drain::parse(&mut words)?),
             "join-token" => Command::JoinToken(JoinToken::parse(&mut words)?),
             "build-log" => Command::BuildLog(BuildLog::parse(&mut words)?),
+            "stats" => Command::Stats(Stats::parse(&mut words)?),
+            "scrub" => Command::Scrub(Scrub::parse(&mut words)?),
             _ => return Err(words.not_understood()),
         };
         if matches!(command, Command::Deploy(_)) && transport != Transport::Socket {
@@ -154,6 +168,7 @@ impl Command {
             Command::Deploy(c) => c.run(ctx),
             Command::DnsSetup(c) => c.run(ctx),
             Command::NodeHealth(c) => c.run(ctx),
+            Command::Drain(c) => c.run(ctx),
             Command::NodeRemove(c) => c.run(ctx),
             Command::KeysList(c) => c.run(ctx),
             Command::KeysAdd(c) => c.run(ctx),
@@ -161,6 +176,8 @@ impl Command {
             Command::ReposList(c) => c.run(ctx),
             Command::JoinToken(c) => c.run(ctx),
             Command::BuildLog(c) => c.run(ctx),
+            Command::Stats(c) => c.run(ctx),
+            Command::Scrub(c) => c.run(ctx),
         }
     }
 }
@@ -174,6 +191,7 @@ impl std::fmt::Display for Command {
             Command::Rollback(c) => c.fmt(f),
             Command::Deploy(c) => c.fmt(f),
             Command::DnsSetup(c) => c.fmt(f),
+            Command::Drain(c) => c.fmt(f),
             Command::NodeHealth(c) => c.fmt(f),
             Command::NodeRemove(c) => c.fmt(f),
             Command::KeysList(c) => c.fmt(f),
@@ -182,6 +200,8 @@ impl std::fmt::Display for Command {
             Command::ReposList(c) => c.fmt(f),
             Command::JoinToken(c) => c.fmt(f),
             Command::BuildLog(c) => c.fmt(f),
+            Command::Stats(c) => c.fmt(f),
+            Command::Scrub(c) => c.fmt(f),
         }
     }
 }
@@ -273,6 +293,9 @@ mod tests {
             "repos list",
             "repos list --json",
             "join-token",
+            "stats",
+            "stats --json",
+            "stats --minutes 10 --json",
         ] {
             let command = parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
             assert_eq!(command.to_string(), line);
