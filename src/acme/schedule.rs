@@ -15,8 +15,9 @@ const RATE_LIMITED_BACKOFF_MS: u64 = 3 * 3600 * 1000;
 
 /// The names `domain`'s certificate covers: the apex, its aliases inside
 /// the zone (only names our DNS answers can be validated by DNS-01),
-/// `*.preview.<apex>` when previews are on, and `*.ns.<apex>`, which
-/// covers every node's `<node>.ns.<apex>` for DNS over TLS.
+/// `*.preview.<apex>` when previews are on, `*.rev.<apex>` for the deploy
+/// permalinks, and `*.ns.<apex>`, which covers every node's
+/// `<node>.ns.<apex>` for DNS over TLS.
 pub fn names(domain: &Domain) -> Vec<String> {
     let apex = &domain.name;
     let mut names = vec![apex.clone()];
@@ -28,6 +29,7 @@ pub fn names(domain: &Domain) -> Vec<String> {
     if domain.previews {
         names.push(format!("*.preview.{apex}"));
     }
+    names.push(format!("*.rev.{apex}"));
     names.push(format!("*.ns.{apex}"));
     names
 }
@@ -116,12 +118,16 @@ mod tests {
                 "example.com",
                 "www.example.com",
                 "*.preview.example.com",
+                "*.rev.example.com",
                 "*.ns.example.com"
             ]
         );
         assert_eq!(uncovered_aliases(&d), ["example.org"]);
         let d = domain("[[domain]]\nname = \"example.com\"\npreviews = false\n");
-        assert_eq!(names(&d), ["example.com", "*.ns.example.com"]);
+        assert_eq!(
+            names(&d),
+            ["example.com", "*.rev.example.com", "*.ns.example.com"]
+        );
     }
 
     #[test]

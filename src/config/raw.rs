@@ -36,6 +36,7 @@ pub(super) struct RawDomain {
     pub caa: Option<Vec<S<String>>>,
     pub hsts_max_age: Option<u64>,
     pub strict_rule_files: Option<bool>,
+    pub skew_protection_secs: Option<S<u64>>,
     #[serde(default)]
     pub records: Vec<S<RawRecord>>,
     #[serde(default)]

@@ -52,6 +52,10 @@ pub struct Domain {
     /// Whether a skipped line of `_redirects` or `_headers` refuses the
     /// push instead of being reported and left out (default false).
     pub strict_rule_files: bool,
+    /// Seconds a visitor pinned to a revision (by cookie or the
+    /// `x-makiatto-revision` request header) keeps getting its files after
+    /// a newer one goes live; 0 (the default) turns skew protection off.
+    pub skew_protection_secs: u64,
 }
 
 /// The `[build]` table.
@@ -197,6 +201,22 @@ fn domain(
         }
         functions.push(function);
     }
+    // A week: longer and a pinned visitor would keep a deploy's bugs long
+    // after the fix went live.
+    const MAX_SKEW_SECS: u64 = 7 * 24 * 3600;
+    let skew_protection_secs = match &raw.skew_protection_secs {
+        Some(secs) if *secs.get_ref() > MAX_SKEW_SECS => {
+            return Err(src.at(
+                secs.span(),
+                format!(
+                    "skew_protection_secs {} is more than a week; use at most {MAX_SKEW_SECS}, e.g. 3600",
+                    secs.get_ref()
+                ),
+            ));
+        }
+        Some(secs) => *secs.get_ref(),
+        None => 0,
+    };
     let mut transforms = Vec::with_capacity(raw.transforms.len());
     for t in &raw.transforms {
         transforms.push(wasm::transform(src, t)?);
@@ -216,6 +236,7 @@ fn domain(
         caa,
         hsts_max_age: raw.hsts_max_age,
         strict_rule_files: raw.strict_rule_files.unwrap_or(false),
+        skew_protection_secs,
     })
 }
 
@@ -386,6 +407,7 @@ mod tests {
                 caa: None,
                 hsts_max_age: None,
                 strict_rule_files: false,
+                skew_protection_secs: 0,
             }]
         );
         assert_eq!(config.build, None);
@@ -458,7 +480,7 @@ output = "."
     fn unknown_field_lists_the_fields_without_a_near_miss() {
         assert_eq!(
             in_domain("zzz = 1\n"),
-            "makiatto.toml:3:1: unknown field \"zzz\", expected one of \"name\", \"path\", \"aliases\", \"production_branch\", \"previews\", \"caa\", \"hsts_max_age\", \"strict_rule_files\", \"records\", \"headers\", \"redirects\", \"functions\", \"transforms\""
+            "makiatto.toml:3:1: unknown field \"zzz\", expected one of \"name\", \"path\", \"aliases\", \"production_branch\", \"previews\", \"caa\", \"hsts_max_age\", \"strict_rule_files\", \"skew_protection_secs\", \"records\", \"headers\", \"redirects\", \"functions\", \"transforms\""
         );
         assert_eq!(
             error("[biuld]\ncommand = \"x\"\n"),

@@ -12,6 +12,7 @@ mod import;
 mod materialise;
 mod preview;
 mod retention;
+mod skew;
 mod source;
 mod staged;
 mod wasm;
@@ -26,7 +27,7 @@ use tracing::info;
 
 use crate::cas::{Cas, CasError};
 use crate::config::{ConfigError, Domain, NodeConfig, SiteConfig};
-use crate::live::{Site, SiteTable, SiteWasm};
+use crate::live::{Pinned, Site, SiteTable, SiteWasm};
 use crate::store::{DomainPointer, RefUpdate, RevisionRow, Store, StoreError, Switch};
 use crate::tree::{Manifest, ManifestError};
 
@@ -654,6 +655,7 @@ impl Deployer {
     /// Rebuilds the snapshot from the store's active revisions and swaps it in.
     fn publish(&self) -> Result<(), DeployError> {
         let mut active = self.store.active_revisions()?;
+        let production = active.len();
         active.extend(self.store.active_previews()?);
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
         let mut sites = Vec::with_capacity(active.len());
@@ -667,6 +669,33 @@ impl Deployer {
             live.insert(key, site.clone());
             sites.push(site);
         }
+        // Every kept revision of a domain answers at its permalink host;
+        // those superseded within the skew window also to pinned visitors.
+        let mut pinned = Vec::new();
+        for site in sites.iter().take(production) {
+            let rows = self.store.revisions(&site.domain)?;
+            let pinnable = skew::pinnable(&rows, site.config.skew_protection_secs);
+            for row in &rows {
+                let key = (row.domain.clone(), row.root.clone());
+                let kept = match built.get(&key).or_else(|| live.get(&key)) {
+                    Some(site) => site.clone(),
+                    None => match self.build_site(row) {
+                        Ok(site) => Arc::new(site),
+                        Err(e) => {
+                            // Its permalink is lost, not the live site.
+                            tracing::warn!(domain = %row.domain, root = %row.root, error = %e, "kept revision not served at its permalink");
+                            continue;
+                        }
+                    },
+                };
+                live.insert(key, kept.clone());
+                let until = pinnable
+                    .iter()
+                    .find(|(r, _)| r.root == row.root)
+                    .map(|(_, until)| *until);
+                pinned.push(Pinned { site: kept, until });
+            }
+        }
         // Only active sites stay indexed; a rollback re-indexes its target.
         *built = live;
         drop(built);
@@ -679,7 +708,7 @@ impl Deployer {
             let site = sites.remove(i);
             sites.insert(0, site);
         }
-        self.sites.publish(sites);
+        self.sites.publish_with_pinned(sites, pinned);
         Ok(())
     }
 
@@ -764,5 +793,6 @@ fn default_domain(name: &str) -> Domain {
         caa: None,
         hsts_max_age: None,
         strict_rule_files: false,
+        skew_protection_secs: 0,
     }
 }

@@ -51,6 +51,7 @@ fn handler() -> Handler {
         .map(|d| ZoneSource {
             domain: Arc::new(d),
             previews: Vec::new(),
+            permalinks: Vec::new(),
         })
         .collect();
     let node = |name: &str, v4: [u8; 4], at: (f64, f64)| NodeRow {

@@ -84,14 +84,14 @@ struct Sources {
 impl Sources {
     /// A fresh snapshot of everything DNS answers.
     fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        let sources: Vec<ZoneSource> = self
-            .sites
-            .load()
+        let snapshot = self.sites.load();
+        let sources: Vec<ZoneSource> = snapshot
             .sites()
             .iter()
             .map(|site| ZoneSource {
                 domain: caa::with_defaults(&site.config, &self.default_caa),
                 previews: Vec::new(),
+                permalinks: snapshot.permalinks(&site.domain),
             })
             .collect();
         let nodes = self.store.nodes()?;

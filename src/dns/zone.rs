@@ -48,6 +48,8 @@ pub struct ZoneSource {
     /// Branch slugs served at `<slug>.preview.<domain>` (none until the git
     /// endpoint deploys previews).
     pub previews: Vec<String>,
+    /// Kept revisions (12 hex digits) served at `<revision>.rev.<domain>`.
+    pub permalinks: Vec<String>,
 }
 
 /// A node as DNS uses it: validated addresses and where it is.
@@ -281,6 +283,17 @@ fn build_zone(
     }
     for slug in &source.previews {
         let name = fqdn("preview", &format!("{slug}.preview.{}", domain.name))?;
+        names.entry(lower(&name)).or_default().geo = true;
+    }
+    for revision in &source.permalinks {
+        let name = fqdn(
+            "permalink",
+            &format!(
+                "{revision}.{}.{}",
+                crate::live::PERMALINK_LABEL,
+                domain.name
+            ),
+        )?;
         names.entry(lower(&name)).or_default().geo = true;
     }
 
@@ -526,6 +539,7 @@ pub(crate) mod tests {
             .map(|d| ZoneSource {
                 domain: Arc::new(d),
                 previews: Vec::new(),
+                permalinks: Vec::new(),
             })
             .collect()
     }

@@ -14,6 +14,7 @@ mod path;
 mod range;
 mod serve;
 mod server;
+mod skew;
 mod stalled;
 mod visitor;
 

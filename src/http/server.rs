@@ -47,6 +47,8 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 /// The name in `server:` and the revision in `x-makiatto-revision:`.
 const SERVER_NAME: HeaderValue = HeaderValue::from_static("makiatto");
 const REVISION_HEADER: &str = "x-makiatto-revision";
+/// Keeps permalinks (copies of the site) out of search engines.
+const X_ROBOTS_TAG: &str = "x-robots-tag";
 
 /// Serves `sites` on `listener` until `shutdown` fires.
 pub async fn serve(
@@ -429,8 +431,20 @@ where
         return to_https(&req, &name, redirect.port);
     }
     let snapshot = sites.load();
-    let mut resp = match snapshot.for_host(host) {
-        Some(site) => {
+    // A permalink host serves its kept revision, unpinned and unindexed.
+    let permalink = snapshot.permalink(host);
+    let found = match permalink {
+        Some(kept) => kept,
+        None => snapshot.for_host(host),
+    };
+    let permalink = permalink.flatten();
+    let mut resp = match found {
+        Some(live) => {
+            let pinned = match permalink {
+                Some(_) => None,
+                None => super::skew::pinned(&snapshot, live, req.headers()),
+            };
+            let site = pinned.unwrap_or(live);
             *domain = Some(metrics.domains.get(&site.domain));
             let mut resp = match site.function(req.uri().path()) {
                 Some(function) => super::function::respond(req, function, metrics).await,
@@ -450,6 +464,22 @@ where
             };
             resp.headers_mut()
                 .insert(REVISION_HEADER, site.revision_header.clone());
+            if permalink.is_some() {
+                resp.headers_mut()
+                    .insert(X_ROBOTS_TAG, HeaderValue::from_static("noindex"));
+            }
+            // A page from the live revision pins its visitor to it.
+            if pinned.is_none()
+                && permalink.is_none()
+                && resp.status() == StatusCode::OK
+                && resp
+                    .headers()
+                    .get(hyper::header::CONTENT_TYPE)
+                    .is_some_and(|t| t.as_bytes().starts_with(b"text/html"))
+                && let Some(cookie) = super::skew::cookie(site)
+            {
+                resp.headers_mut().append(hyper::header::SET_COOKIE, cookie);
+            }
             if let Scheme::Https(certs) = scheme
                 && let Some(max_age) = site.config.hsts_max_age
                 && certs.load().trusted(&name)

@@ -22,7 +22,8 @@ pub use certs::{CertEntry, CertResolver, CertSnapshot, CertTable, server_config}
 pub use rule_files::{compile_rules, is_rule_file};
 pub use rules::{RuleAction, RuleFileWarning, RuleFiles, Rules, Visitor};
 pub use sites::{
-    FileOverride, Site, SiteFile, SiteTable, SiteWasm, Sites, content_type, host_name,
+    FileOverride, PERMALINK_LABEL, Pinned, Site, SiteFile, SiteTable, SiteWasm, Sites,
+    content_type, host_name,
 };
 
 /// Both snapshots of one node, as the subsystems share them.

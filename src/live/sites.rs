@@ -230,12 +230,28 @@ impl Site {
     }
 }
 
+/// A kept revision of a domain: served at its permalink host
+/// (`<revision>.rev.<domain>`) and, for skew protection, to visitors
+/// pinned to it until `until`.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    pub site: Arc<Site>,
+    /// When the newer revision went live plus the domain's
+    /// `skew_protection_secs`; `None` when it is not pinnable.
+    pub until: Option<SystemTime>,
+}
+
+/// The label between a revision and its domain in permalink hosts.
+pub const PERMALINK_LABEL: &str = "rev";
+
 /// The routing table of one snapshot: host → site.
 #[derive(Debug, Default)]
 pub struct Sites {
     hosts: HashMap<String, Arc<Site>>,
     /// Served for unknown hosts in dev mode, so `http://127.0.0.1:8080/` works.
     fallback: Option<Arc<Site>>,
+    /// Domain → 12-hex revision → a kept revision.
+    pinned: HashMap<String, HashMap<String, Pinned>>,
 }
 
 impl Sites {
@@ -248,6 +264,39 @@ impl Sites {
             self.hosts.get(name)
         };
         found.or(self.fallback.as_ref())
+    }
+
+    /// The older revision `revision` (12 hex digits) of `domain`, while
+    /// visitors pinned to it may still get it.
+    pub fn pinned(&self, domain: &str, revision: &str) -> Option<&Arc<Site>> {
+        let pinned = self.pinned.get(domain)?.get(revision)?;
+        pinned
+            .until
+            .is_some_and(|until| SystemTime::now() < until)
+            .then_some(&pinned.site)
+    }
+
+    /// For a permalink host (`<revision>.rev.<domain>` of a served domain,
+    /// any case, port and trailing dot ignored), the kept revision it
+    /// names, or `Some(None)` when that domain keeps no such revision;
+    /// `None` for every other host.
+    pub fn permalink(&self, host: &str) -> Option<Option<&Arc<Site>>> {
+        let name = host_name(host).to_ascii_lowercase();
+        let (revision, rest) = name.split_once('.')?;
+        let domain = rest.strip_prefix(PERMALINK_LABEL)?.strip_prefix('.')?;
+        let kept = self.pinned.get(domain)?;
+        Some(kept.get(revision).map(|p| &p.site))
+    }
+
+    /// The 12-hex revisions of `domain` reachable at permalink hosts.
+    pub fn permalinks(&self, domain: &str) -> Vec<String> {
+        let mut revisions: Vec<String> = self
+            .pinned
+            .get(domain)
+            .map(|kept| kept.keys().cloned().collect())
+            .unwrap_or_default();
+        revisions.sort();
+        revisions
     }
 
     /// Every site, in domain order.
@@ -293,6 +342,20 @@ impl SiteTable {
     /// Replaces the snapshot with `sites`; the first one is the dev-mode
     /// fallback.
     pub fn publish(&self, sites: Vec<Arc<Site>>) {
+        self.publish_with_pinned(sites, Vec::new());
+    }
+
+    /// [`SiteTable::publish`], with older revisions pinned visitors may
+    /// still get.
+    pub fn publish_with_pinned(&self, sites: Vec<Arc<Site>>, older: Vec<Pinned>) {
+        let mut pinned: HashMap<String, HashMap<String, Pinned>> = HashMap::new();
+        for p in older {
+            let revision = p.site.root.to_hex()[..12].to_string();
+            pinned
+                .entry(p.site.domain.clone())
+                .or_default()
+                .insert(revision, p);
+        }
         let mut hosts = HashMap::new();
         for site in &sites {
             for host in &site.hosts {
@@ -304,7 +367,11 @@ impl SiteTable {
         } else {
             None
         };
-        self.current.store(Arc::new(Sites { hosts, fallback }));
+        self.current.store(Arc::new(Sites {
+            hosts,
+            fallback,
+            pinned,
+        }));
         self.version.send_modify(|v| *v += 1);
     }
 }

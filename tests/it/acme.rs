@@ -21,7 +21,7 @@ const ISSUE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A dev node with `[acme]` pointing at `directory`, HTTPS and DNS over TLS
 /// on ephemeral ports, authorising `client`'s key.
-fn acme_node(client: &Client, directory: &str, ca_root: &Path) -> Node {
+pub(crate) fn acme_node(client: &Client, directory: &str, ca_root: &Path) -> Node {
     acme_node_with(client, directory, ca_root, "")
 }
 
@@ -73,7 +73,7 @@ fn push_site(client: &Client, node: &Node, preview: bool) {
 
 /// `makiatto status --json` once it contains `needle`; panics with the
 /// node's and pebble's logs after `limit`.
-fn status_once(
+pub(crate) fn status_once(
     node: &Node,
     needle: &str,
     limit: Duration,
@@ -113,7 +113,13 @@ fn number_after(text: &str, key: &str) -> Option<u64> {
 
 /// curl over HTTPS to `host` on the node's HTTPS port, trusting `root`;
 /// prints the body, then a line `STATUS HTTP_VERSION`.
-fn curl_https(root: &Path, https: SocketAddr, host: &str, path: &str, extra: &[&str]) -> CmdOutput {
+pub(crate) fn curl_https(
+    root: &Path,
+    https: SocketAddr,
+    host: &str,
+    path: &str,
+    extra: &[&str],
+) -> CmdOutput {
     let mut curl = Command::new("curl");
     curl.args(["-sS", "--cacert"])
         .arg(root)
@@ -146,6 +152,7 @@ fn a_certificate_from_pebble_through_our_dns_serves_apex_alias_and_previews_over
         "example.com",
         "www.example.com",
         "*.preview.example.com",
+        "*.rev.example.com",
         "*.ns.example.com",
     ] {
         assert!(

@@ -86,7 +86,7 @@ fn dev_without_a_ca_serves_its_domains_with_a_self_signed_certificate_over_h2_an
     let sans = run_command(openssl, Duration::from_secs(30));
     assert!(
         sans.stdout.contains(
-            "DNS:example.com, DNS:www.example.com, DNS:*.preview.example.com, DNS:*.ns.example.com"
+            "DNS:example.com, DNS:www.example.com, DNS:*.preview.example.com, DNS:*.rev.example.com, DNS:*.ns.example.com"
         ),
         "{}",
         sans.describe()

@@ -22,6 +22,7 @@ fn domain() -> Domain {
         caa: None,
         hsts_max_age: None,
         strict_rule_files: false,
+        skew_protection_secs: 0,
     }
 }
 

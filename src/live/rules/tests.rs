@@ -38,6 +38,7 @@ fn domain(redirects: &[(&str, &str, u16)], headers: &[(&str, &[(&str, &str)])]) 
         caa: None,
         hsts_max_age: None,
         strict_rule_files: false,
+        skew_protection_secs: 0,
     }
 }
 
