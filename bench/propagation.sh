@@ -148,8 +148,7 @@ start_node() {
         echo "data_dir = \"data\""
         echo "ipv4 = \"192.0.2.$i\""
         printf '\n[http]\nlisten = "192.0.2.%s:8080"\n' "$i"
-        printf '\n[mesh]\nprefix_v4 = "198.51.100.0/24"\nprefix_v6 = "2001:db8:1::/64"\naddress_v4 = "198.51.100.%s"\n' "$i"
-        printf '\n[cluster]\n'
+        printf '\n[cluster]\nprefix_v4 = "198.51.100.0/24"\nprefix_v6 = "2001:db8:1::/64"\naddress_v4 = "198.51.100.%s"\n' "$i"
         [ -n "$join" ] && printf 'join = "192.0.2.1:7070"\njoin_token = "%s"\n' "$join"
     } >"$dir/node.toml"
     # UAPI sockets are files, which namespaces do not separate: each node

@@ -85,6 +85,23 @@ let
       [ ]
     else
       publicPort "${lib.head (lib.splitString ":" s.dns.listen)}:853";
+  # The WireGuard mesh runs with [cluster] unless it names rpc_listen. An
+  # old `settings.mesh` table (the WireGuard fields before they moved into
+  # [cluster]) still works: rendered as written, the node starts with a
+  # warning, and so does this module.
+  oldMesh = s.mesh or null;
+  meshOn = oldMesh != null || (s.cluster != null && s.cluster.rpc_listen == null);
+  wireguardTable = if oldMesh != null then oldMesh else s.cluster;
+  wireguardField =
+    field: default:
+    if wireguardTable != null && (wireguardTable.${field} or null) != null then
+      wireguardTable.${field}
+    else
+      default;
+  meshInterface = wireguardField "interface" "maki0";
+  meshListenPort = wireguardField "listen_port" 51880;
+  meshRpcPort = wireguardField "rpc_port" 7070;
+
   tcpPorts =
     publicPort s.http.listen
     ++ lib.optionals (s.https != null) (publicPort s.https.listen)
@@ -95,11 +112,9 @@ let
       publicPort s.cluster.rpc_listen
     )
     # A WireGuard node answers joins (token-checked, nothing else) on its
-    # public IPv4 address at the mesh RPC port.
-    ++ lib.optional (s.mesh != null && s.ipv4 != null) s.mesh.rpc_port;
-  udpPorts =
-    lib.optionals dnsOn (publicPort s.dns.listen)
-    ++ lib.optional (s.mesh != null) s.mesh.listen_port;
+    # public address at the mesh RPC port.
+    ++ lib.optional (meshOn && (s.ipv4 != null || s.ipv6 != null)) meshRpcPort;
+  udpPorts = lib.optionals dnsOn (publicPort s.dns.listen) ++ lib.optional meshOn meshListenPort;
 
   # What goes to node.toml: the settings less unset (null) options, with the
   # join token's credential path and the module's authorised keys.
@@ -211,30 +226,21 @@ in
               }
             );
           };
-          mesh = optionalTable "`[mesh]`: the WireGuard mesh between nodes; unset keeps the node alone." {
-            interface = mkOption {
-              type = types.str;
-              default = "maki0";
-              description = "The WireGuard interface.";
-            };
-            listen_port = mkOption {
-              type = types.port;
-              default = 51880;
-              description = "WireGuard's UDP port.";
-            };
-            endpoint = optionalStr "HOST:PORT other nodes send WireGuard packets to; default ipv4 (else ipv6) with listen_port.";
-            address_v4 = optionalStr "This node's mesh IPv4 address; set only on the first node (others get one when they join).";
-            address_v6 = optionalStr "This node's mesh IPv6 address.";
-            rpc_port = mkOption {
-              type = types.port;
-              default = 7070;
-              description = "The mesh RPC port, reachable on the mesh interface only.";
-            };
-          };
-          cluster = optionalTable "`[cluster]`: cluster membership; unset keeps the node alone." {
-            join = optionalStr "First start only: an existing node's mesh RPC address (with joinTokenFile).";
+          cluster = optionalTable "`[cluster]`: the cluster and its WireGuard mesh; unset keeps the node alone. `cluster = { };` is a first node: it makes its WireGuard key and picks its own mesh addresses. The prefixes (prefix_v4, prefix_v6), endpoint and hand-placed addresses (address_v4, address_v6) are free-form fields, as node.toml.example documents them." {
+            join = optionalStr "A new node only: the address `join-token` printed on a node of the cluster, its public address at the mesh RPC port (with joinTokenFile).";
             join_token = optionalStr "Do not use: it would be world-readable in the Nix store; use services.makiatto.joinTokenFile.";
-            rpc_listen = optionalStr "The mesh RPC address for nodes without WireGuard.";
+            interface = optionalStr "The WireGuard interface; default maki0.";
+            listen_port = mkOption {
+              type = types.nullOr types.port;
+              default = null;
+              description = "WireGuard's UDP port; default 51880.";
+            };
+            rpc_port = mkOption {
+              type = types.nullOr types.port;
+              default = null;
+              description = "The mesh RPC port (on the WireGuard interface; joins on the public address); default 7070.";
+            };
+            rpc_listen = optionalStr "Instead of WireGuard: the mesh RPC address, for several nodes on one machine.";
           };
         };
       };
@@ -247,8 +253,7 @@ in
           dns = { };
           https = { };
           acme.contact = "ops@example.com";
-          mesh = { };
-          cluster.join = "10.88.0.1:7070";
+          cluster.join = "192.0.2.1:7070";
         }
       '';
     };
@@ -260,7 +265,7 @@ in
         Open exactly the ports the settings use: HTTP, HTTPS, DNS (UDP and
         TCP), DNS over TLS, SSH, WireGuard (UDP), the mesh RPC on the
         WireGuard interface, and the join listener (the mesh RPC port on
-        the public IPv4 address, answering joins only) of a mesh node.
+        the public address, answering joins only) of a mesh node.
       '';
     };
 
@@ -318,7 +323,7 @@ in
       }
       {
         assertion = cfg.joinTokenFile == null || (s.cluster != null && s.cluster.join != null);
-        message = "services.makiatto.joinTokenFile is set but settings.cluster.join is not: set the mesh RPC address of the node to join through (e.g. \"10.88.0.1:7070\").";
+        message = "services.makiatto.joinTokenFile is set but settings.cluster.join is not: set the address `join-token` printed on the node to join through (its public address at the mesh RPC port, e.g. \"192.0.2.1:7070\").";
       }
       {
         assertion = !(s.cluster != null && s.cluster.join != null && s.cluster.join_token == null && cfg.joinTokenFile == null);
@@ -337,6 +342,8 @@ in
         message = "services.makiatto.settings.dns.listen (${if dnsOn then s.dns.listen else ""}) collides with systemd-resolved's stub listener on port 53: set services.makiatto.disableResolvedStubListener = true, or services.resolved.enable = false, or listen on this node's public address (e.g. \"192.0.2.1:53\").";
       }
     ];
+
+    warnings = lib.optional (oldMesh != null) "services.makiatto.settings.mesh is the old form of settings.cluster: move its fields into settings.cluster and remove settings.mesh (the node starts either way, with the same warning).";
 
     users.users.makiatto = {
       isSystemUser = true;
@@ -371,8 +378,8 @@ in
     networking.firewall = mkIf cfg.openFirewall {
       allowedTCPPorts = lib.unique tcpPorts;
       allowedUDPPorts = lib.unique udpPorts;
-      interfaces = optionalAttrs (s.mesh != null) {
-        ${s.mesh.interface}.allowedTCPPorts = [ s.mesh.rpc_port ];
+      interfaces = optionalAttrs meshOn {
+        ${meshInterface}.allowedTCPPorts = [ meshRpcPort ];
       };
     };
 

@@ -25,6 +25,7 @@ pub mod mesh;
 pub mod metrics;
 pub mod node;
 pub mod readiness;
+pub mod scrub;
 pub mod services;
 pub mod shutdown;
 pub mod store;

@@ -86,7 +86,7 @@ pub struct RunningNode {
     pub https_addr: Option<SocketAddr>,
     /// Where DNS over TLS is bound, when enabled.
     pub dot_addr: Option<SocketAddr>,
-    /// The WireGuard device, when `[mesh]` gives this node a mesh address;
+    /// The WireGuard device, when `[cluster]` runs the WireGuard mesh;
     /// the mesh subsystems set its peers and read its counters through it.
     /// It stops when the node's shutdown signal fires.
     pub wireguard: Option<Arc<Device>>,
@@ -139,9 +139,11 @@ impl Node {
     pub async fn start(&self, shutdown: Shutdown) -> Result<RunningNode, NodeError> {
         let config = &self.config;
         let limited = Arc::new(Counters::default());
+        let geo = Arc::new(dns::open_geo(config)?);
         let http = http::start(
             config,
             &self.live,
+            geo.clone(),
             limited.clone(),
             self.metrics.http.clone(),
             shutdown.clone(),
@@ -161,6 +163,8 @@ impl Node {
             mesh: None,
             limited,
             metrics: self.metrics.clone(),
+            scrubber: Arc::new(crate::scrub::Scrubber::new(config)),
+            geo,
         };
         let dns = dns::start(config, &services, shutdown.clone()).await?;
         services.listeners.dns = dns.addr;
@@ -179,6 +183,7 @@ impl Node {
             tasks.push(mesh.tasks);
         }
         let services = Arc::new(services);
+        tasks.push(crate::scrub::start(services.clone(), shutdown.clone()).tasks);
         let metrics_listen = metrics_listen(config, services.mesh.as_deref());
         // A default address that is taken (another node on this machine)
         // costs the exposition, not the node; an address the operator

@@ -19,6 +19,7 @@ use crate::mesh::Mesh;
 use crate::mesh::status::NodeView;
 use crate::metrics::Metrics;
 use crate::metrics::traffic::NodeTraffic;
+use crate::scrub::Scrubber;
 use crate::store::{Store, StoreError};
 
 /// Every subsystem's handle. Cheap to clone: handles are shared.
@@ -45,6 +46,11 @@ pub struct Services {
     /// The node's counters, for the subsystems that count and the
     /// exposition.
     pub metrics: Arc<Metrics>,
+    /// The scrub's schedule and last result (`status`, `scrub`).
+    pub scrubber: Arc<Scrubber>,
+    /// The GeoIP database (`[dns] geoip_db`), shared by DNS answers and
+    /// HTTP rules with country conditions.
+    pub geo: Arc<crate::dns::geo::GeoIp>,
 }
 
 /// Where this node serves visitors: peers' health probes check these, and

@@ -1,5 +1,5 @@
 //! `maki deploys`, `maki rollback`, `maki key …`, `maki status`, `maki
-//! stats`, `maki dns setup`: a node's admin commands run over SSH. The node does the work;
+//! stats`, `maki scrub`, `maki dns setup`: a node's admin commands run over SSH. The node does the work;
 //! this builds the command line the node's admin parser reads (checking
 //! words so nothing is misread by that parser or a shell between), sends
 //! it, and returns the node's answer.
@@ -56,6 +56,8 @@ pub enum Request<'a> {
     DnsSetup {
         domain: Option<&'a str>,
     },
+    /// Start a scrub of the node's stored objects now.
+    Scrub,
 }
 
 /// Runs `request` on the first of `targets` that `ssh` reaches; the
@@ -115,6 +117,7 @@ fn line(request: Request<'_>) -> Result<(String, Option<Vec<u8>>), RequestError>
             Some(domain) => format!("dns setup {}", word(domain)?),
             None => "dns setup".to_string(),
         },
+        Request::Scrub => "scrub".to_string(),
     };
     Ok((line, input))
 }

@@ -1,8 +1,9 @@
 //! The operator CLI's library: one module per subcommand family, plus the
 //! SSH transport (`remote`), the cluster profiles (`profile`), the
 //! host addressing check `maki machine` uses (`addressing`) and the
-//! choice of node (`target`). The `maki` binary parses arguments and calls
-//! these; `maki machine` builds on `profile` and `remote`.
+//! choice of node (`target`), and `machine`, which provisions, upgrades and
+//! removes the servers themselves over SSH. The `maki` binary parses
+//! arguments and calls these.
 //!
 //! Nothing here may pull in C code or the node's crates: `maki` must build
 //! for macOS (`cargo check -p maki --target x86_64-apple-darwin`).
@@ -10,6 +11,7 @@
 pub mod addressing;
 pub mod admin;
 pub mod init;
+pub mod machine;
 pub mod profile;
 pub mod remote;
 pub mod target;

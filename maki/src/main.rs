@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use maki::admin::{self, Request};
 use maki::profile::{Profile, ProfileNode};
 use maki::target::Targets;
-use maki::{init, wasm};
+use maki::{init, machine, wasm};
 
 #[derive(Parser)]
 #[command(name = "maki", version, about = "Operate a Makiatto cluster")]
@@ -57,6 +57,13 @@ enum Cmd {
         #[arg(long)]
         node: Option<String>,
     },
+    /// Start a check of every object a node stores against its blake3
+    /// name, repairing damaged ones from peers; `maki status` shows the
+    /// result.
+    Scrub {
+        #[arg(long)]
+        node: Option<String>,
+    },
     /// The kept revisions of a domain, newest first (* = active).
     Deploys {
         domain: String,
@@ -84,6 +91,11 @@ enum Cmd {
         #[command(subcommand)]
         command: ProfileCmd,
     },
+    /// Provision, upgrade and remove the cluster's servers over SSH.
+    Machine {
+        #[command(subcommand)]
+        command: MachineCmd,
+    },
     /// WebAssembly functions and transforms.
     Wasm {
         #[command(subcommand)]
@@ -108,6 +120,126 @@ enum ProfileCmd {
     },
     /// Remove a node from the profile.
     Remove { name: String },
+}
+
+/// What `init` and `add` share.
+#[derive(clap::Args)]
+struct ProvisionArgs {
+    /// The node's name: lowercase letters, digits and -, e.g. london.
+    name: String,
+    /// The host's SSH login, root@HOST[:PORT].
+    login: String,
+    /// The makiatto binary to install (default: the one beside maki).
+    #[arg(long, value_name = "PATH")]
+    binary: Option<PathBuf>,
+    /// Your public key, authorised for git push and admin commands
+    /// (default: ~/.ssh/id_ed25519.pub, id_ecdsa.pub or id_rsa.pub).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// The public IPv4 address DNS gives out (default: the address in the
+    /// login; behind 1:1 NAT it is on no interface, and that is fine).
+    #[arg(long)]
+    ipv4: Option<std::net::IpAddr>,
+    /// A public IPv6 address to give out as well.
+    #[arg(long)]
+    ipv6: Option<std::net::IpAddr>,
+    /// Latitude in decimal degrees (with --lon; default: from the GeoIP
+    /// database).
+    #[arg(long, allow_hyphen_values = true)]
+    lat: Option<f64>,
+    /// Longitude in decimal degrees.
+    #[arg(long, allow_hyphen_values = true)]
+    lon: Option<f64>,
+    /// Upload this MMDB city database (GeoLite2-City.mmdb): DNS locates
+    /// visitors with it, and the node is placed by it.
+    #[arg(long, value_name = "FILE")]
+    geoip_db: Option<PathBuf>,
+    /// The mesh's IPv4 prefix (default 10.88.0.0/16); the same on every node.
+    #[arg(long, value_name = "CIDR")]
+    mesh_prefix_v4: Option<String>,
+    /// The mesh's IPv6 prefix (default fd6d:616b:6961::/64).
+    #[arg(long, value_name = "CIDR")]
+    mesh_prefix_v6: Option<String>,
+    /// Turn systemd-resolved's stub listener off when it holds port 53.
+    #[arg(long)]
+    disable_stub_resolver: bool,
+    /// Print what would be done and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Seconds the node may take to be healthy.
+    #[arg(long, default_value_t = 120)]
+    wait_secs: u64,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum MachineCmd {
+    /// Provision the first node of a cluster on a server.
+    Init {
+        #[command(flatten)]
+        args: ProvisionArgs,
+    },
+    /// Provision another node, joined through one already in the cluster.
+    Add {
+        #[command(flatten)]
+        args: ProvisionArgs,
+        /// The node to join through (default: the profile's first).
+        #[arg(long)]
+        via: Option<String>,
+    },
+    /// Every node: addresses, version, build, health, uptime, revisions.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install a new makiatto binary, one node at a time.
+    Upgrade {
+        /// The nodes to upgrade (or --all).
+        names: Vec<String>,
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+        /// Seconds between taking a node out of DNS and stopping it (raise
+        /// it to your DNS TTL, 60 by default, for resolvers' caches).
+        #[arg(long, default_value_t = 5)]
+        drain_secs: u64,
+        #[arg(long, default_value_t = 120)]
+        wait_secs: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restart a node's service (out of DNS meanwhile).
+    Restart {
+        name: String,
+        #[arg(long, default_value_t = 5)]
+        drain_secs: u64,
+        #[arg(long, default_value_t = 120)]
+        wait_secs: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a node out of DNS and of the cluster, and stop its service.
+    Remove {
+        name: String,
+        /// Also delete its data, config, binary, unit and user.
+        #[arg(long)]
+        purge: bool,
+        #[arg(long, default_value_t = 5)]
+        drain_secs: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A node's journal.
+    Logs {
+        name: String,
+        /// Keep printing new lines.
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -175,6 +307,7 @@ fn main() -> ExitCode {
             json,
             node,
         } => remote(node, Request::Stats { minutes, json }),
+        Cmd::Scrub { node } => remote(node, Request::Scrub),
         Cmd::Deploys { domain, json, node } => remote(
             node,
             Request::Deploys {
@@ -205,6 +338,7 @@ fn main() -> ExitCode {
             Err(e) => fail(&e.to_string()),
         },
         Cmd::Profile { command } => profile_cmd(profile, command),
+        Cmd::Machine { command } => machine_cmd(profile, command),
         Cmd::Key { action, node } => match action {
             KeyCmd::List { json } => remote(node, Request::KeyList { json }),
             KeyCmd::Add { file } => remote(node, Request::KeyAdd { file: &file }),
@@ -278,6 +412,197 @@ fn remote(node: Option<&str>, profile: Option<&str>, request: Request<'_>) -> Ex
             }
         }
         Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// `maki machine ...`.
+fn machine_cmd(profile: Option<&str>, command: MachineCmd) -> ExitCode {
+    use machine::MachineError;
+    use std::time::Duration;
+    let progress = machine::progress::Progress::default();
+    let load = || {
+        Profile::load(&Profile::chosen_name(profile)).map_err(|e| {
+            MachineError::new(
+                "-",
+                machine::Step::Profile,
+                e.to_string(),
+                "provision a node with `maki machine init`, or pass --profile",
+            )
+        })
+    };
+    let binary = |given: Option<PathBuf>| -> Result<machine::upload::Binary, MachineError> {
+        machine::upload::Binary::locate(given.as_deref())
+            .and_then(|p| machine::upload::Binary::read(&p))
+            .map_err(|e| {
+                MachineError::new(
+                    "-",
+                    machine::Step::Upload,
+                    e,
+                    "pass --binary with a Linux build of makiatto",
+                )
+            })
+    };
+    let provision = |role, args: ProvisionArgs, via: Option<String>| {
+        let request = machine::provision::Request {
+            name: args.name,
+            login: args.login,
+            profile: profile.map(str::to_string),
+            binary: args.binary,
+            key: args.key,
+            ipv4: args.ipv4,
+            ipv6: args.ipv6,
+            lat: args.lat,
+            lon: args.lon,
+            geoip_db: args.geoip_db,
+            mesh_prefix_v4: args.mesh_prefix_v4,
+            mesh_prefix_v6: args.mesh_prefix_v6,
+            disable_stub_resolver: args.disable_stub_resolver,
+            dry_run: args.dry_run,
+            wait: Duration::from_secs(args.wait_secs),
+            via,
+        };
+        let result = machine::provision::provision(role, &request, &progress);
+        answer(args.json, result, |r| {
+            if !r.plan.is_empty() {
+                let mut text = format!("plan for {} ({}), nothing changed:\n", r.name, r.machine);
+                for line in &r.plan {
+                    text += &format!("  {line}\n");
+                }
+                return text;
+            }
+            let changed = if r.changed.is_empty() {
+                "nothing changed".to_string()
+            } else {
+                format!("changed: {}", r.changed.join(", "))
+            };
+            format!(
+                "{} is healthy: git push and admin at {} ({}); {changed}\n",
+                r.name, r.admin, r.addressing
+            )
+        })
+    };
+    match command {
+        MachineCmd::Init { args } => provision(machine::provision::Role::First, args, None),
+        MachineCmd::Add { args, via } => provision(machine::provision::Role::Join, args, via),
+        MachineCmd::List { json } => {
+            let result = load().map(|p| machine::list::list(&p));
+            answer(json, result, |entries| machine::list::table(entries))
+        }
+        MachineCmd::Upgrade {
+            names,
+            all,
+            binary: path,
+            drain_secs,
+            wait_secs,
+            json,
+        } => {
+            if names.is_empty() && !all {
+                return fail("name the nodes to upgrade, or pass --all");
+            }
+            let result = load().and_then(|p| {
+                let opts = machine::upgrade::Options {
+                    binary: binary(path)?,
+                    drain: Duration::from_secs(drain_secs),
+                    wait: Duration::from_secs(wait_secs),
+                };
+                machine::upgrade::upgrade(&p, &names, &opts, &progress)
+            });
+            answer(json, result, |outcomes| {
+                outcomes
+                    .iter()
+                    .map(|o| {
+                        format!(
+                            "{}: {} (build {} -> {})\n",
+                            o.name,
+                            o.result,
+                            o.from.as_deref().unwrap_or("none"),
+                            o.to
+                        )
+                    })
+                    .collect()
+            })
+        }
+        MachineCmd::Restart {
+            name,
+            drain_secs,
+            wait_secs,
+            json,
+        } => {
+            let result = load().and_then(|p| {
+                machine::service::restart(
+                    &p,
+                    &name,
+                    Duration::from_secs(drain_secs),
+                    Duration::from_secs(wait_secs),
+                    &progress,
+                )
+            });
+            answer(
+                json,
+                result.map(|()| serde_json::json!({ "name": name.clone(), "result": "restarted" })),
+                |_| format!("{name} restarted and healthy\n"),
+            )
+        }
+        MachineCmd::Remove {
+            name,
+            purge,
+            drain_secs,
+            json,
+        } => {
+            let result = load().and_then(|mut p| {
+                machine::remove::remove(
+                    &mut p,
+                    &name,
+                    purge,
+                    Duration::from_secs(drain_secs),
+                    &progress,
+                )
+            });
+            answer(json, result, |r| {
+                format!(
+                    "{} removed: out of DNS and the cluster, service stopped and disabled{}\n",
+                    r.name,
+                    if r.purged {
+                        ", data deleted"
+                    } else {
+                        "; its data stays in /var/lib/makiatto (--purge deletes it)"
+                    }
+                )
+            })
+        }
+        MachineCmd::Logs {
+            name,
+            follow,
+            lines,
+        } => match load().and_then(|p| machine::service::logs(&p, &name, lines, follow)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.to_string()),
+        },
+    }
+}
+
+/// Prints `result` as text or, with `json`, as one JSON value (a failure
+/// too: `{"error": {host, step, cause, fix}}`).
+fn answer<T: serde::Serialize>(
+    json: bool,
+    result: Result<T, maki::machine::MachineError>,
+    text: impl FnOnce(&T) -> String,
+) -> ExitCode {
+    match (result, json) {
+        (Ok(value), true) => {
+            println!("{}", serde_json::to_string(&value).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        (Ok(value), false) => {
+            print!("{}", text(&value));
+            ExitCode::SUCCESS
+        }
+        (Err(e), true) => {
+            println!("{}", serde_json::json!({ "error": e }));
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+        (Err(e), false) => fail(&e.to_string()),
     }
 }
 

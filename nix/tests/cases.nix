@@ -47,11 +47,47 @@
               directory = "https://acme-staging-v02.api.letsencrypt.org/directory";
               contact = "ops@example.com";
             };
-            mesh = { };
-            cluster.join = "10.88.0.1:7070";
+            cluster.join = "198.51.100.1:7070";
           };
         };
       };
+    refusedWith = null;
+  };
+
+  # The first node of a cluster: `cluster = { }` is all it takes.
+  firstNode = {
+    configuration = {
+      services.makiatto = {
+        enable = true;
+        openFirewall = true;
+        settings = {
+          name = "london";
+          ipv4 = "198.51.100.1";
+          cluster = { };
+        };
+      };
+    };
+    refusedWith = null;
+  };
+
+  # The old form: WireGuard fields in `mesh`, beside `cluster`. It still
+  # evaluates and starts, with a warning naming the move.
+  oldMesh = {
+    configuration = {
+      services.makiatto = {
+        enable = true;
+        openFirewall = true;
+        settings = {
+          name = "london";
+          ipv4 = "198.51.100.1";
+          mesh = {
+            address_v4 = "10.88.0.1";
+            listen_port = 51881;
+          };
+          cluster = { };
+        };
+      };
+    };
     refusedWith = null;
   };
 
@@ -62,9 +98,8 @@
         enable = true;
         settings = {
           name = "leaky";
-          mesh = { };
           cluster = {
-            join = "10.88.0.1:7070";
+            join = "198.51.100.1:7070";
             join_token = "mkj_secret";
           };
         };

@@ -1,5 +1,5 @@
 # A NixOS VM test: three nodes deployed with services.makiatto form one
-# cluster over the WireGuard mesh (the first holds its mesh address, the
+# cluster over the WireGuard mesh (the first picks its own mesh address, the
 # other two join with a one-time token handed over as a file), a client
 # pushes one site to the first node, and every node then serves it over
 # HTTP and answers for its domain in DNS.
@@ -51,7 +51,6 @@ let
           name = "node${toString n}";
           ipv4 = address n;
           dns = { };
-          mesh = lib.optionalAttrs (n == 1) { address_v4 = "10.88.0.1"; };
           cluster = lib.optionalAttrs (n != 1) { join = "${address 1}:7070"; };
         }
         // places.${toString n};

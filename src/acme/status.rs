@@ -121,7 +121,7 @@ impl CertStatus {
 }
 
 /// `ms` as `YYYY-MM-DDTHH:MM:SSZ`.
-fn rfc3339(ms: u64) -> String {
+pub(crate) fn rfc3339(ms: u64) -> String {
     let secs = (ms / 1000) as i64;
     match time::OffsetDateTime::from_unix_timestamp(secs) {
         Ok(t) => format!(

@@ -54,10 +54,35 @@ impl Context {
         self.services.limited.view()
     }
 
+    /// The scrub's schedule and last result.
+    pub fn scrubber(&self) -> &crate::scrub::Scrubber {
+        &self.services.scrubber
+    }
+
     /// What a new node's `[cluster] join` names to join through this
-    /// one; `None` when this node runs no mesh.
-    pub fn join_addr(&self) -> Option<std::net::SocketAddr> {
-        self.services.mesh.as_ref().map(|mesh| mesh.join_addr())
+    /// one; `Err` says why there is none and what to change.
+    pub fn join_addr(&self) -> Result<std::net::SocketAddr, &'static str> {
+        let Some(mesh) = self.services.mesh.as_ref() else {
+            return Err(
+                "this node is in no cluster: add [cluster] to its node.toml and restart it",
+            );
+        };
+        mesh.join_addr().ok_or(
+            "this node has no public address to answer joins on: set ipv4 in its node.toml and restart it",
+        )
+    }
+
+    /// This node's name in the cluster, or `None` when it runs no mesh.
+    pub fn mesh_name(&self) -> Option<String> {
+        self.services.mesh.as_ref().map(|m| m.name().to_string())
+    }
+
+    /// Starts or ends draining (see `drain`); this node's name, or `None`
+    /// when it runs no mesh.
+    pub fn set_draining(&self, on: bool) -> Option<String> {
+        let mesh = self.services.mesh.as_ref()?;
+        mesh.set_draining(on);
+        Some(mesh.name().to_string())
     }
 
     /// Every cluster node's view (this node's first), or `None` when this

@@ -28,6 +28,8 @@ pub enum AdminError {
     UnknownDomain(String),
     #[error("no node named {0:?} is known; node.toml's name and [[nodes]] list them")]
     UnknownNode(String),
+    #[error("this node runs no cluster ([mesh] in node.toml), so it has no peers to drain to")]
+    NoMesh,
     #[error("no domain given and none is deployed on this node; name one: dns setup example.com")]
     NoDomain,
     #[error("no authorised key has fingerprint {0}; `keys list` shows them")]
@@ -42,6 +44,9 @@ pub enum AdminError {
         "no build of repository {0} ran on this node; builds run on the node that received the push"
     )]
     NoBuilds(String),
+    /// `join-token` on a node no other node could join through.
+    #[error("no node can join through this one: {0}")]
+    NoJoinAddress(&'static str),
     #[error("cannot write the answer as JSON: {0}")]
     Json(#[from] serde_json::Error),
     /// The blocking task running the command panicked or was cancelled.

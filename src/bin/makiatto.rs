@@ -99,10 +99,29 @@ enum Cmd {
         #[arg(long, default_value = ".makiatto")]
         data: PathBuf,
     },
+    /// Check every stored object against its blake3 name now, repairing
+    /// damaged ones from peers ([scrub] in node.toml schedules it).
+    Scrub {
+        /// Answer once it ended, with what it found.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+    },
     /// Print a one-time token a new node joins the cluster with.
     JoinToken {
         #[arg(long, default_value = ".makiatto")]
         data: PathBuf,
+    },
+    /// Print where the GeoIP database places an address, as `LAT LON`
+    /// (`maki machine` places a new node at its public address with it).
+    Locate {
+        address: std::net::IpAddr,
+        /// An MMDB city database (GeoLite2-City, DB-IP City Lite).
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
     },
     /// Print the newest site build of a repository on this node, with its log.
     BuildLog {
@@ -158,6 +177,9 @@ async fn async_main(command: Cmd) -> ExitCode {
                 Ok(config) => config,
                 Err(e) => return fail(&format!("{e}\nfix the node config and start again")),
             };
+            for old in &config.deprecations {
+                eprintln!("warning: {old}");
+            }
             let node = match Node::open(config) {
                 Ok(node) => node,
                 Err(e) => return fail(&e.to_string()),
@@ -221,8 +243,24 @@ async fn async_main(command: Cmd) -> ExitCode {
             running.wait().await;
             ExitCode::SUCCESS
         }
+        Cmd::Locate { address, db } => match makiatto::dns::geo::GeoIp::open(&db) {
+            Ok(geo) => match geo.locate(address).coordinates {
+                Some((lat, lon)) => {
+                    println!("{lat} {lon}");
+                    ExitCode::SUCCESS
+                }
+                None => fail(&format!(
+                    "{} has no location for {address}: pass --lat and --lon to maki machine",
+                    db.display()
+                )),
+            },
+            Err(e) => fail(&e.to_string()),
+        },
         Cmd::CheckConfig { config } => match NodeConfig::load(&config) {
             Ok(node) => {
+                for old in &node.deprecations {
+                    eprintln!("warning: {old}");
+                }
                 println!("OK {}", config.display());
                 print!("{}", config_summary(&node));
                 ExitCode::SUCCESS
@@ -247,6 +285,9 @@ async fn async_main(command: Cmd) -> ExitCode {
                 Ok(config) => config,
                 Err(e) => return fail(&e.to_string()),
             };
+            for old in config.iter().flat_map(|c| &c.deprecations) {
+                eprintln!("warning: {old}");
+            }
             let (trigger, shutdown) = shutdown::channel();
             let signal = signal_received();
             tokio::spawn(async move {
@@ -297,6 +338,9 @@ async fn async_main(command: Cmd) -> ExitCode {
         }
         Cmd::Status { json, data } => {
             admin_call(&data, Command::Status(cmd::Status { json })).await
+        }
+        Cmd::Scrub { wait, json, data } => {
+            admin_call(&data, Command::Scrub(cmd::Scrub { wait, json })).await
         }
         Cmd::JoinToken { data } => admin_call(&data, Command::JoinToken(cmd::JoinToken)).await,
         Cmd::BuildLog { repo, data } => {
@@ -353,13 +397,32 @@ fn config_summary(node: &NodeConfig) -> String {
             ssh.authorized_keys.len()
         ));
     }
+    let join = node.cluster.as_ref().and_then(|c| c.join.as_ref());
     if let Some(mesh) = &node.mesh {
         lines.push(format!(
             "  wireguard {} udp {} (mesh rpc port {})",
             mesh.interface, mesh.listen_port, mesh.rpc_port
         ));
+        let placed: Vec<String> = mesh
+            .interface_addresses()
+            .iter()
+            .map(|(ip, _)| ip.to_string())
+            .collect();
+        let (v4, v6) = (mesh.prefix_v4, mesh.prefix_v6);
+        lines.push(if !placed.is_empty() {
+            format!("  mesh addresses {}", placed.join(" "))
+        } else if join.is_some() {
+            "  mesh addresses assigned when it joins".to_string()
+        } else {
+            format!(
+                "  mesh addresses picked from {}/{} and {}/{} (the first node of a cluster)",
+                v4.0, v4.1, v6.0, v6.1
+            )
+        });
+    } else if let Some(listen) = node.cluster.as_ref().and_then(|c| c.rpc_listen) {
+        lines.push(format!("  mesh rpc {listen} (no WireGuard)"));
     }
-    if let Some(join) = node.cluster.as_ref().and_then(|c| c.join.as_ref()) {
+    if let Some(join) = join {
         lines.push(format!("  joins the cluster through {join}"));
     }
     lines.iter().map(|l| format!("{l}\n")).collect()

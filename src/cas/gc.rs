@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use super::encoding::Encoding;
 use super::store::{Cas, CasError, TMP_DIR, io_error};
 use super::variants::SKIP_SUFFIX;
+use super::verify::DAMAGED_DIR;
 
 /// A temp file older than this belongs to a write that died: even a 20 MB
 /// file is written in seconds.
@@ -44,7 +45,7 @@ impl Cas {
         for fan_out in read_dir(self.root())? {
             let name = fan_out.file_name();
             let Some(prefix) = name.to_str().filter(|n| is_fan_out(n)) else {
-                if name != TMP_DIR {
+                if name != TMP_DIR && name != DAMAGED_DIR {
                     tracing::warn!(path = %fan_out.path().display(), "unknown entry in objects directory");
                 }
                 continue;

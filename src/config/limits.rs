@@ -210,7 +210,7 @@ pub(super) fn limits(src: Source<'_>, raw: &RawLimits) -> Result<Limits, ConfigE
         if let Some(list) = &d.whitelist {
             out.whitelist = list
                 .iter()
-                .map(|n| network(src, "limits.dns", n))
+                .map(|n| network(src, "limits.dns.whitelist", n))
                 .collect::<Result<_, _>>()?;
         }
     }
@@ -223,7 +223,7 @@ pub(super) fn limits(src: Source<'_>, raw: &RawLimits) -> Result<Limits, ConfigE
         if let Some(list) = &h.whitelist {
             out.whitelist = list
                 .iter()
-                .map(|n| network(src, "limits.http", n))
+                .map(|n| network(src, "limits.http.whitelist", n))
                 .collect::<Result<_, _>>()?;
         }
         out.connections_per_client = field
@@ -358,7 +358,11 @@ fn loopback() -> Vec<IpNetwork> {
 
 /// A whitelist entry of `table`: an address or an address with a prefix
 /// length.
-fn network(src: Source<'_>, table: &str, raw: &S<String>) -> Result<IpNetwork, ConfigError> {
+pub(super) fn network(
+    src: Source<'_>,
+    table: &str,
+    raw: &S<String>,
+) -> Result<IpNetwork, ConfigError> {
     let text = raw.get_ref().trim();
     let parsed = match text.parse::<IpAddr>() {
         Ok(ip) => Ok(IpNetwork::from(ip)),
@@ -368,7 +372,7 @@ fn network(src: Source<'_>, table: &str, raw: &S<String>) -> Result<IpNetwork, C
         src.at(
             raw.span(),
             format!(
-                "{table}.whitelist entry {text:?} is not an address or prefix; write e.g. \"198.51.100.0/24\" or \"2001:db8::/32\""
+                "{table} entry {text:?} is not an address or prefix; write e.g. \"198.51.100.0/24\" or \"2001:db8::/32\""
             ),
         )
     })

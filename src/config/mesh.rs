@@ -1,5 +1,6 @@
-//! `[mesh]` in `node.toml`: the node's WireGuard interface, its mesh
-//! addresses and the prefixes they come from, and the ports peers use.
+//! The WireGuard fields of `[cluster]` in `node.toml` (`[mesh]` in the old
+//! form): the node's WireGuard interface, its mesh addresses and the
+//! prefixes they come from, and the ports peers use.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -9,7 +10,8 @@ use super::ConfigError;
 use super::diagnostic::Source;
 use super::raw::RawMesh;
 
-/// `[mesh]`: present means this node is part of a mesh.
+/// The WireGuard mesh of a node in a cluster (`[cluster]` without
+/// `rpc_listen`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeshSettings {
     /// The WireGuard interface name (default `maki0`).
@@ -22,7 +24,7 @@ pub struct MeshSettings {
     /// its packets).
     pub endpoint: Option<String>,
     /// This node's mesh IPv4 address, inside `prefix_v4`; normally
-    /// allocated at join.
+    /// assigned at join, or picked by the first node itself.
     pub address_v4: Option<Ipv4Addr>,
     /// This node's mesh IPv6 address, inside `prefix_v6`.
     pub address_v6: Option<Ipv6Addr>,
@@ -83,15 +85,16 @@ pub fn interface_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks `[mesh]`; `ipv4`/`ipv6` are the node's public addresses, for the
+/// Checks the WireGuard fields of `table` (`cluster`, or `mesh` in the
+/// old form); `ipv4`/`ipv6` are the node's public addresses, for the
 /// default endpoint.
 pub(super) fn mesh(
     src: Source<'_>,
-    raw: &Spanned<RawMesh>,
+    raw: &RawMesh,
+    table: &str,
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
 ) -> Result<MeshSettings, ConfigError> {
-    let raw = raw.get_ref();
     let interface = match &raw.interface {
         Some(i) => {
             interface_name(i.get_ref()).map_err(|m| src.at(i.span(), m))?;
@@ -102,18 +105,23 @@ pub(super) fn mesh(
     let listen_port = port(
         src,
         &raw.listen_port,
-        "mesh.listen_port",
+        &format!("{table}.listen_port"),
         DEFAULT_LISTEN_PORT,
     )?;
-    let rpc_port = port(src, &raw.rpc_port, "mesh.rpc_port", DEFAULT_RPC_PORT)?;
+    let rpc_port = port(
+        src,
+        &raw.rpc_port,
+        &format!("{table}.rpc_port"),
+        DEFAULT_RPC_PORT,
+    )?;
     let prefix_v4 = match &raw.prefix_v4 {
         Some(p) => {
-            let (ip, len) = prefix(src, p, "mesh.prefix_v4", "10.88.0.0/16")?;
+            let (ip, len) = prefix(src, p, &format!("{table}.prefix_v4"), "10.88.0.0/16")?;
             let IpAddr::V4(v4) = ip else {
                 return Err(src.at(
                     p.span(),
                     format!(
-                        "mesh.prefix_v4 {:?} is an IPv6 prefix; put it in prefix_v6",
+                        "{table}.prefix_v4 {:?} is an IPv6 prefix; put it in prefix_v6",
                         p.get_ref()
                     ),
                 ));
@@ -121,7 +129,7 @@ pub(super) fn mesh(
             if !(8..=30).contains(&len) {
                 return Err(src.at(
                     p.span(),
-                    format!("mesh.prefix_v4 /{len} must be /8 to /30, room for the nodes (the default is 10.88.0.0/16)"),
+                    format!("{table}.prefix_v4 /{len} must be /8 to /30, room for the nodes (the default is 10.88.0.0/16)"),
                 ));
             }
             (v4, len)
@@ -130,12 +138,12 @@ pub(super) fn mesh(
     };
     let prefix_v6 = match &raw.prefix_v6 {
         Some(p) => {
-            let (ip, len) = prefix(src, p, "mesh.prefix_v6", "fd6d:616b:6961::/64")?;
+            let (ip, len) = prefix(src, p, &format!("{table}.prefix_v6"), "fd6d:616b:6961::/64")?;
             let IpAddr::V6(v6) = ip else {
                 return Err(src.at(
                     p.span(),
                     format!(
-                        "mesh.prefix_v6 {:?} is an IPv4 prefix; put it in prefix_v4",
+                        "{table}.prefix_v6 {:?} is an IPv4 prefix; put it in prefix_v4",
                         p.get_ref()
                     ),
                 ));
@@ -143,7 +151,7 @@ pub(super) fn mesh(
             if !(16..=120).contains(&len) {
                 return Err(src.at(
                     p.span(),
-                    format!("mesh.prefix_v6 /{len} must be /16 to /120 (the default is fd6d:616b:6961::/64)"),
+                    format!("{table}.prefix_v6 /{len} must be /16 to /120 (the default is fd6d:616b:6961::/64)"),
                 ));
             }
             (v6, len)
@@ -155,7 +163,7 @@ pub(super) fn mesh(
             let ip: Ipv4Addr = a.get_ref().parse().map_err(|_| {
                 src.at(
                     a.span(),
-                    format!("mesh.address_v4 {:?} is not an IPv4 address; write one inside prefix_v4, e.g. \"10.88.0.1\"", a.get_ref()),
+                    format!("{table}.address_v4 {:?} is not an IPv4 address; write one inside prefix_v4, e.g. \"10.88.0.1\"", a.get_ref()),
                 )
             })?;
             let host = u32::from(ip) & !mask_v4(prefix_v4.1);
@@ -163,7 +171,7 @@ pub(super) fn mesh(
                 return Err(src.at(
                     a.span(),
                     format!(
-                        "mesh.address_v4 {ip} is outside the mesh prefix {}/{}",
+                        "{table}.address_v4 {ip} is outside the mesh prefix {}/{}",
                         prefix_v4.0, prefix_v4.1
                     ),
                 ));
@@ -171,7 +179,7 @@ pub(super) fn mesh(
             if host == 0 || host == !mask_v4(prefix_v4.1) {
                 return Err(src.at(
                     a.span(),
-                    format!("mesh.address_v4 {ip} is the network or broadcast address of {}/{}; pick a host address", prefix_v4.0, prefix_v4.1),
+                    format!("{table}.address_v4 {ip} is the network or broadcast address of {}/{}; pick a host address", prefix_v4.0, prefix_v4.1),
                 ));
             }
             Some(ip)
@@ -183,14 +191,14 @@ pub(super) fn mesh(
             let ip: Ipv6Addr = a.get_ref().parse().map_err(|_| {
                 src.at(
                     a.span(),
-                    format!("mesh.address_v6 {:?} is not an IPv6 address; write one inside prefix_v6, e.g. \"fd6d:616b:6961::1\"", a.get_ref()),
+                    format!("{table}.address_v6 {:?} is not an IPv6 address; write one inside prefix_v6, e.g. \"fd6d:616b:6961::1\"", a.get_ref()),
                 )
             })?;
             if !inside(IpAddr::V6(prefix_v6.0), prefix_v6.1, IpAddr::V6(ip)) {
                 return Err(src.at(
                     a.span(),
                     format!(
-                        "mesh.address_v6 {ip} is outside the mesh prefix {}/{}",
+                        "{table}.address_v6 {ip} is outside the mesh prefix {}/{}",
                         prefix_v6.0, prefix_v6.1
                     ),
                 ));
@@ -199,7 +207,7 @@ pub(super) fn mesh(
                 return Err(src.at(
                     a.span(),
                     format!(
-                        "mesh.address_v6 {ip} is the prefix's network address; pick a host address"
+                        "{table}.address_v6 {ip} is the prefix's network address; pick a host address"
                     ),
                 ));
             }
@@ -208,7 +216,7 @@ pub(super) fn mesh(
         None => None,
     };
     let endpoint = match &raw.endpoint {
-        Some(e) => Some(endpoint(src, e)?),
+        Some(e) => Some(endpoint(src, e, table)?),
         None => match (ipv4, ipv6) {
             (Some(v4), _) => Some(format!("{v4}:{listen_port}")),
             (None, Some(v6)) => Some(format!("[{v6}]:{listen_port}")),
@@ -280,12 +288,12 @@ fn prefix(
 }
 
 /// `host:port` (a name or an address; IPv6 in brackets).
-fn endpoint(src: Source<'_>, raw: &Spanned<String>) -> Result<String, ConfigError> {
+fn endpoint(src: Source<'_>, raw: &Spanned<String>, table: &str) -> Result<String, ConfigError> {
     let text = raw.get_ref();
     let bad = |why: &str| {
         src.at(
             raw.span(),
-            format!("mesh.endpoint {text:?} {why}; write HOST:PORT, e.g. \"192.0.2.1:51880\" or \"[2001:db8::1]:51880\""),
+            format!("{table}.endpoint {text:?} {why}; write HOST:PORT, e.g. \"192.0.2.1:51880\" or \"[2001:db8::1]:51880\""),
         )
     };
     if text.parse::<std::net::SocketAddr>().is_ok() {
@@ -346,7 +354,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let mesh = mesh_of("name = \"a\"\nipv4 = \"192.0.2.1\"\n[mesh]\n");
+        let mesh = mesh_of("name = \"a\"\nipv4 = \"192.0.2.1\"\n[cluster]\n");
         assert_eq!(
             mesh,
             Ok(Some(MeshSettings {
@@ -360,7 +368,7 @@ mod tests {
                 rpc_port: 7070,
             }))
         );
-        let mesh = mesh_of("name = \"a\"\nipv6 = \"2001:db8::1\"\n[mesh]\nlisten_port = 5000\n");
+        let mesh = mesh_of("name = \"a\"\nipv6 = \"2001:db8::1\"\n[cluster]\nlisten_port = 5000\n");
         assert_eq!(
             mesh.map(|m| m.and_then(|m| m.endpoint)),
             Ok(Some("[2001:db8::1]:5000".into()))
@@ -389,7 +397,7 @@ mod tests {
 
     #[test]
     fn addresses_must_lie_in_the_prefixes() {
-        let text = "name = \"a\"\n[mesh]\nprefix_v4 = \"198.51.100.0/24\"\nprefix_v6 = \"2001:db8:1::/64\"\naddress_v4 = \"198.51.100.7\"\naddress_v6 = \"2001:db8:1::7\"\n";
+        let text = "name = \"a\"\n[cluster]\nprefix_v4 = \"198.51.100.0/24\"\nprefix_v6 = \"2001:db8:1::/64\"\naddress_v4 = \"198.51.100.7\"\naddress_v6 = \"2001:db8:1::7\"\n";
         let mesh = mesh_of(text).ok().flatten();
         assert_eq!(
             mesh.map(|m| m.interface_addresses()),
@@ -409,56 +417,56 @@ mod tests {
             ])
         );
         assert_eq!(
-            mesh_of("name = \"a\"\n[mesh]\naddress_v4 = \"192.0.2.1\"\n"),
+            mesh_of("name = \"a\"\n[cluster]\naddress_v4 = \"192.0.2.1\"\n"),
             Err(
-                "node.toml:3:14: mesh.address_v4 192.0.2.1 is outside the mesh prefix 10.88.0.0/16"
+                "node.toml:3:14: cluster.address_v4 192.0.2.1 is outside the mesh prefix 10.88.0.0/16"
                     .into()
             )
         );
         assert_eq!(
-            mesh_of("name = \"a\"\n[mesh]\naddress_v4 = \"10.88.255.255\"\n"),
-            Err("node.toml:3:14: mesh.address_v4 10.88.255.255 is the network or broadcast address of 10.88.0.0/16; pick a host address".into())
+            mesh_of("name = \"a\"\n[cluster]\naddress_v4 = \"10.88.255.255\"\n"),
+            Err("node.toml:3:14: cluster.address_v4 10.88.255.255 is the network or broadcast address of 10.88.0.0/16; pick a host address".into())
         );
         assert_eq!(
-            mesh_of("name = \"a\"\n[mesh]\naddress_v6 = \"fd00::1\"\n"),
-            Err("node.toml:3:14: mesh.address_v6 fd00::1 is outside the mesh prefix fd6d:616b:6961::/64".into())
+            mesh_of("name = \"a\"\n[cluster]\naddress_v6 = \"fd00::1\"\n"),
+            Err("node.toml:3:14: cluster.address_v6 fd00::1 is outside the mesh prefix fd6d:616b:6961::/64".into())
         );
     }
 
     #[test]
     fn bad_values_name_the_fix() {
         assert_eq!(
-            mesh_of("name = \"a\"\n[mesh]\ninterface = \"much-too-long-name\"\n"),
+            mesh_of("name = \"a\"\n[cluster]\ninterface = \"much-too-long-name\"\n"),
             Err("node.toml:3:13: interface name \"much-too-long-name\" must be 1 to 15 characters, e.g. \"maki0\"".into())
         );
         assert_eq!(
-            mesh_of("name = \"a\"\n[mesh]\ninterface = \"ma/ki\"\n"),
+            mesh_of("name = \"a\"\n[cluster]\ninterface = \"ma/ki\"\n"),
             Err("node.toml:3:13: interface name \"ma/ki\" contains '/'; use letters, digits and _ - . = +".into())
         );
         assert_eq!(
-            mesh_of("name = \"a\"\n[mesh]\nlisten_port = 70000\n"),
-            Err("node.toml:3:15: mesh.listen_port 70000 is not a port; use 1 to 65535 (the default is 51880)".into())
+            mesh_of("name = \"a\"\n[cluster]\nlisten_port = 70000\n"),
+            Err("node.toml:3:15: cluster.listen_port 70000 is not a port; use 1 to 65535 (the default is 51880)".into())
         );
         assert_eq!(
-            mesh_of("name = \"a\"\n[mesh]\nprefix_v4 = \"10.88.1.0/16\"\n"),
-            Err("node.toml:3:13: mesh.prefix_v4 \"10.88.1.0/16\" has host bits set; write \"10.88.0.0/16\"".into())
+            mesh_of("name = \"a\"\n[cluster]\nprefix_v4 = \"10.88.1.0/16\"\n"),
+            Err("node.toml:3:13: cluster.prefix_v4 \"10.88.1.0/16\" has host bits set; write \"10.88.0.0/16\"".into())
         );
         assert_eq!(
-            mesh_of("name = \"a\"\n[mesh]\nprefix_v6 = \"10.0.0.0/8\"\n"),
-            Err("node.toml:3:13: mesh.prefix_v6 \"10.0.0.0/8\" is an IPv4 prefix; put it in prefix_v4".into())
+            mesh_of("name = \"a\"\n[cluster]\nprefix_v6 = \"10.0.0.0/8\"\n"),
+            Err("node.toml:3:13: cluster.prefix_v6 \"10.0.0.0/8\" is an IPv4 prefix; put it in prefix_v4".into())
         );
         assert_eq!(
-            mesh_of("name = \"a\"\n[mesh]\nendpoint = \"2001:db8::1:51880\"\n"),
-            Err("node.toml:3:12: mesh.endpoint \"2001:db8::1:51880\" is not a valid address (IPv6 needs brackets); write HOST:PORT, e.g. \"192.0.2.1:51880\" or \"[2001:db8::1]:51880\"".into())
+            mesh_of("name = \"a\"\n[cluster]\nendpoint = \"2001:db8::1:51880\"\n"),
+            Err("node.toml:3:12: cluster.endpoint \"2001:db8::1:51880\" is not a valid address (IPv6 needs brackets); write HOST:PORT, e.g. \"192.0.2.1:51880\" or \"[2001:db8::1]:51880\"".into())
         );
         assert_eq!(
-            mesh_of("name = \"a\"\n[mesh]\nendpoint = \"node.example.com:51880\"\n")
+            mesh_of("name = \"a\"\n[cluster]\nendpoint = \"node.example.com:51880\"\n")
                 .map(|m| m.and_then(|m| m.endpoint)),
             Ok(Some("node.example.com:51880".into()))
         );
         assert_eq!(
-            mesh_of("name = \"a\"\n[mesh]\nseeed = 1\n"),
-            Err("node.toml:3:1: unknown field \"seeed\", expected one of \"interface\", \"listen_port\", \"endpoint\", \"address_v4\", \"address_v6\", \"prefix_v4\", \"prefix_v6\", \"rpc_port\"".into())
+            mesh_of("name = \"a\"\n[cluster]\nseeed = 1\n"),
+            Err("node.toml:3:1: unknown field \"seeed\", expected one of \"join\", \"join_token\", \"join_token_file\", \"interface\", \"listen_port\", \"endpoint\", \"address_v4\", \"address_v6\", \"prefix_v4\", \"prefix_v6\", \"rpc_port\", \"rpc_listen\"".into())
         );
     }
 }

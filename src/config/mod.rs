@@ -9,6 +9,7 @@
 mod access_log;
 mod address;
 mod build;
+mod cluster;
 mod diagnostic;
 mod dns;
 mod fuzz;
@@ -23,6 +24,7 @@ mod records;
 mod repo_path;
 mod robustness;
 mod rules;
+mod scrub;
 mod site;
 mod suggest;
 mod toml_error;
@@ -30,16 +32,16 @@ mod wasm;
 
 pub use access_log::{AccessLogFormat, AccessLogMode, AccessLogSettings, AccessLogTarget};
 pub use build::BuildLimits;
+pub use cluster::ClusterSettings;
 pub use diagnostic::ConfigError;
 pub use dns::DnsSettings;
 pub use limits::{DnsLimits, HttpLimits, Limits, SshLimits};
 pub use mesh::{MeshSettings, interface_name};
 pub use metrics::{DEFAULT_METRICS_PORT, MetricsSettings};
-pub use node::{
-    AcmeSettings, ClusterSettings, HttpSettings, LETS_ENCRYPT, NodeConfig, SshSettings,
-};
+pub use node::{AcmeSettings, HttpSettings, LETS_ENCRYPT, NodeConfig, SshSettings};
 pub use place::NodePlace;
 pub use records::{Record, RecordType};
 pub use rules::{HeaderRule, Redirect};
+pub use scrub::ScrubSettings;
 pub use site::{Build, Domain, SiteConfig};
 pub use wasm::{Function, OnError, Transform};

@@ -4,14 +4,13 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use serde_spanned::Spanned;
-
 use super::address::{ipv4, ipv6, socket_addr};
 use super::build::build_limits;
+use super::cluster::{ClusterSettings, cluster_tables, read_join_token};
 use super::diagnostic::Source;
 use super::dns::{DEV_DNS_LISTEN, DnsSettings, dns};
 use super::place::{NodePlace, coordinates, peer};
-use super::raw::{self, RawAcme, RawCluster, RawHttp, RawNode};
+use super::raw::{self, RawAcme, RawHttp, RawNode};
 use super::{BuildLimits, ConfigError, MeshSettings, names};
 
 /// A parsed and validated `node.toml`.
@@ -41,12 +40,15 @@ pub struct NodeConfig {
     /// Without `[acme]`, serve self-signed certificates instead of asking
     /// Let's Encrypt (`makiatto dev`); false for `node.toml`.
     pub self_signed_without_acme: bool,
-    /// `[mesh]`: the WireGuard mesh; `None` (no `[mesh]` table) keeps the
-    /// node on its own.
+    /// The WireGuard mesh `[cluster]` runs (unless it names `rpc_listen`);
+    /// `None` for a node on its own. Never set without `cluster`.
     pub mesh: Option<MeshSettings>,
     /// `[cluster]`: how this node joins a cluster and where its mesh RPC
     /// listens when it runs without WireGuard; `None`: a single node.
     pub cluster: Option<ClusterSettings>,
+    /// Old forms the file still uses (`[mesh]`), each naming the edit to
+    /// the current form; the node starts, and says so.
+    pub deprecations: Vec<ConfigError>,
     /// `[limits]`: what one client may take from each listener.
     pub limits: super::Limits,
     /// `[build]`: the limits site builds run under.
@@ -55,24 +57,8 @@ pub struct NodeConfig {
     pub metrics: super::MetricsSettings,
     /// `[access_log]`: one line per HTTP request, or none.
     pub access_log: super::AccessLogSettings,
-}
-
-/// `[cluster]`: joining, and the mesh RPC address outside WireGuard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterSettings {
-    /// Where the mesh RPC listens. Inside a WireGuard mesh it is the mesh
-    /// address; this explicit address is for nodes without a WireGuard
-    /// device (a loopback test cluster, dev mode).
-    pub rpc_listen: Option<SocketAddr>,
-    /// An existing node's mesh RPC address to join through (first start).
-    pub join: Option<String>,
-    /// The one-time token `join-token` printed on that node; read from
-    /// `join_token_file` by [`NodeConfig::load`] when the token is kept
-    /// out of node.toml.
-    pub join_token: Option<String>,
-    /// A file holding the token (a secret kept apart from node.toml, e.g. a
-    /// systemd credential); relative to node.toml's directory once loaded.
-    pub join_token_file: Option<PathBuf>,
+    /// `[scrub]`: the background check of stored objects.
+    pub scrub: super::ScrubSettings,
 }
 
 /// `[acme]`: the certificate authority and how to talk to it.
@@ -146,6 +132,10 @@ pub struct HttpSettings {
     pub max_header_bytes: usize,
     /// Serve the first site for hosts that match no domain (dev mode).
     pub fallback_to_first_site: bool,
+    /// Peers whose `X-Forwarded-For` is believed (a load balancer or
+    /// proxy in front of the node); empty by default, so a visitor cannot
+    /// claim another address.
+    pub trusted_proxies: Vec<ipnetwork::IpNetwork>,
 }
 
 impl Default for HttpSettings {
@@ -155,6 +145,7 @@ impl Default for HttpSettings {
             header_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
             fallback_to_first_site: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -241,10 +232,13 @@ impl NodeConfig {
         };
         let node_ipv4 = ipv4(src, &raw.ipv4, "ipv4")?;
         let node_ipv6 = ipv6(src, &raw.ipv6, "ipv6")?;
-        let mesh = match &raw.mesh {
-            Some(m) => Some(super::mesh::mesh(src, m, node_ipv4, node_ipv6)?),
-            None => None,
-        };
+        let tables = cluster_tables(
+            src,
+            raw.cluster.as_ref(),
+            raw.mesh.as_ref(),
+            node_ipv4,
+            node_ipv6,
+        )?;
 
         Ok(NodeConfig {
             place: NodePlace {
@@ -263,11 +257,9 @@ impl NodeConfig {
             https_listen,
             acme,
             self_signed_without_acme: false,
-            mesh,
-            cluster: match &raw.cluster {
-                Some(c) => Some(cluster(src, c)?),
-                None => None,
-            },
+            mesh: tables.mesh,
+            cluster: tables.cluster,
+            deprecations: tables.deprecations,
             limits: match &raw.limits {
                 Some(l) => super::limits::limits(src, l)?,
                 None => super::Limits::default(),
@@ -283,6 +275,10 @@ impl NodeConfig {
             access_log: match &raw.access_log {
                 Some(a) => super::access_log::access_log(src, a)?,
                 None => super::AccessLogSettings::default(),
+            },
+            scrub: match &raw.scrub {
+                Some(s) => super::scrub::scrub(src, s)?,
+                None => super::ScrubSettings::default(),
             },
         })
     }
@@ -356,10 +352,12 @@ impl NodeConfig {
             self_signed_without_acme: true,
             mesh: None,
             cluster: None,
+            deprecations: Vec::new(),
             limits: super::Limits::default(),
             build: BuildLimits::default(),
             metrics: super::MetricsSettings::default(),
             access_log: super::AccessLogSettings::default(),
+            scrub: super::ScrubSettings::default(),
         }
     }
 
@@ -455,98 +453,6 @@ fn acme(src: Source<'_>, raw: &RawAcme) -> Result<AcmeSettings, ConfigError> {
     Ok(acme)
 }
 
-/// Fills `cluster.join_token` from `join_token_file` (resolved against
-/// `base`), so the token never has to be written into node.toml.
-fn read_join_token(
-    file: &str,
-    base: &Path,
-    cluster: &mut ClusterSettings,
-) -> Result<(), ConfigError> {
-    let Some(path) = cluster.join_token_file.as_mut() else {
-        return Ok(());
-    };
-    if path.is_relative() {
-        *path = base.join(&*path);
-    }
-    let failed = |message: String| ConfigError {
-        file: file.to_string(),
-        line: 0,
-        column: 0,
-        message,
-    };
-    let text = std::fs::read_to_string(&*path).map_err(|e| {
-        failed(format!(
-            "cannot read cluster.join_token_file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(failed(format!(
-            "cluster.join_token_file {} is empty; put the token `join-token` printed in it",
-            path.display()
-        )));
-    }
-    cluster.join_token = Some(token.to_string());
-    Ok(())
-}
-
-/// Checks `[cluster]`.
-fn cluster(src: Source<'_>, raw: &RawCluster) -> Result<ClusterSettings, ConfigError> {
-    let rpc_listen = match &raw.rpc_listen {
-        Some(l) => Some(socket_addr(src, l, "cluster.rpc_listen", "127.0.0.1:7070")?),
-        None => None,
-    };
-    let text = |v: &Option<Spanned<String>>, field: &str, fix: &str| match v {
-        Some(t) if t.get_ref().trim().is_empty() => {
-            Err(src.at(t.span(), format!("cluster.{field} is empty; {fix}")))
-        }
-        Some(t) => Ok(Some(t.get_ref().trim().to_string())),
-        None => Ok(None),
-    };
-    let join = text(
-        &raw.join,
-        "join",
-        "write an existing node's mesh RPC address, e.g. \"192.0.2.1:7070\", or remove it",
-    )?;
-    let join_token = text(
-        &raw.join_token,
-        "join_token",
-        "paste what `ssh -p 2222 git@NODE join-token` printed, or remove it",
-    )?;
-    let join_token_file = text(
-        &raw.join_token_file,
-        "join_token_file",
-        "write the path of a file holding the token, or remove it",
-    )?
-    .map(PathBuf::from);
-    if let (Some(_), Some(file)) = (&join_token, &raw.join_token_file) {
-        return Err(src.at(
-            file.span(),
-            "cluster.join_token and cluster.join_token_file both give the token; keep one",
-        ));
-    }
-    if join.is_some() != (join_token.is_some() || join_token_file.is_some()) {
-        let span = raw
-            .join
-            .as_ref()
-            .or(raw.join_token.as_ref())
-            .or(raw.join_token_file.as_ref())
-            .map(|s| s.span());
-        let message = "cluster.join and cluster.join_token (or join_token_file) go together: the address of a node and the token it printed";
-        return Err(match span {
-            Some(span) => src.at(span, message),
-            None => src.whole(message),
-        });
-    }
-    Ok(ClusterSettings {
-        rpc_listen,
-        join,
-        join_token,
-        join_token_file,
-    })
-}
-
 /// Where a node keeps its state unless `data_dir` says otherwise.
 const DEFAULT_DATA_DIR: &str = "/var/lib/makiatto";
 
@@ -577,6 +483,12 @@ fn http(src: Source<'_>, raw: &RawHttp) -> Result<HttpSettings, ConfigError> {
             ));
         }
         http.max_header_bytes = usize::try_from(*m.get_ref()).unwrap_or(usize::MAX);
+    }
+    if let Some(list) = &raw.trusted_proxies {
+        http.trusted_proxies = list
+            .iter()
+            .map(|n| super::limits::network(src, "http.trusted_proxies", n))
+            .collect::<Result<_, _>>()?;
     }
     Ok(http)
 }
@@ -749,10 +661,12 @@ mod tests {
                 self_signed_without_acme: false,
                 mesh: None,
                 cluster: None,
+                deprecations: vec![],
                 limits: crate::config::Limits::default(),
                 build: BuildLimits::default(),
                 metrics: crate::config::MetricsSettings::default(),
                 access_log: crate::config::AccessLogSettings::default(),
+                scrub: crate::config::ScrubSettings::default(),
             }
         );
         // Integers are accepted as coordinates.
@@ -774,7 +688,7 @@ mod tests {
             error(
                 "name = \"london\"\n[http]\nlisten = \"0.0.0.0:80\"\nfallback_to_first_site = true\n"
             ),
-            "node.toml:4:1: unknown field \"fallback_to_first_site\", expected one of \"listen\", \"header_timeout_secs\", \"max_header_bytes\""
+            "node.toml:4:1: unknown field \"fallback_to_first_site\", expected one of \"listen\", \"header_timeout_secs\", \"max_header_bytes\", \"trusted_proxies\""
         );
         assert_eq!(
             error("name = \"london\"\n[[nodes]]\nname = \"tokyo\"\nipv5 = \"x\"\n"),

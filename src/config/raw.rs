@@ -35,6 +35,7 @@ pub(super) struct RawDomain {
     pub previews: Option<bool>,
     pub caa: Option<Vec<S<String>>>,
     pub hsts_max_age: Option<u64>,
+    pub strict_rule_files: Option<bool>,
     #[serde(default)]
     pub records: Vec<S<RawRecord>>,
     #[serde(default)]
@@ -150,22 +151,49 @@ pub(super) struct RawNode {
     pub nodes: Vec<S<RawPeer>>,
     pub https: Option<RawHttps>,
     pub acme: Option<RawAcme>,
+    pub cluster: Option<S<RawCluster>>,
+    /// The old form of `[cluster]`'s WireGuard fields, still read.
     pub mesh: Option<S<RawMesh>>,
-    pub cluster: Option<RawCluster>,
     pub limits: Option<super::limits::RawLimits>,
     pub build: Option<RawBuildLimits>,
     pub metrics: Option<super::metrics::RawMetrics>,
     pub access_log: Option<super::access_log::RawAccessLog>,
+    pub scrub: Option<super::scrub::RawScrub>,
 }
 
-/// `[cluster]` in `node.toml`: joining and the mesh RPC outside WireGuard.
+/// `[cluster]` in `node.toml`: joining, the WireGuard mesh (the fields
+/// `[mesh]` held before), and the mesh RPC outside WireGuard.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCluster {
-    pub rpc_listen: Option<S<String>>,
     pub join: Option<S<String>>,
     pub join_token: Option<S<String>>,
     pub join_token_file: Option<S<String>>,
+    pub interface: Option<S<String>>,
+    pub listen_port: Option<S<i64>>,
+    pub endpoint: Option<S<String>>,
+    pub address_v4: Option<S<String>>,
+    pub address_v6: Option<S<String>>,
+    pub prefix_v4: Option<S<String>>,
+    pub prefix_v6: Option<S<String>>,
+    pub rpc_port: Option<S<i64>>,
+    pub rpc_listen: Option<S<String>>,
+}
+
+impl RawCluster {
+    /// The WireGuard fields, in the shape `[mesh]` gives them.
+    pub fn wireguard(&self) -> RawMesh {
+        RawMesh {
+            interface: self.interface.clone(),
+            listen_port: self.listen_port.clone(),
+            endpoint: self.endpoint.clone(),
+            address_v4: self.address_v4.clone(),
+            address_v6: self.address_v6.clone(),
+            prefix_v4: self.prefix_v4.clone(),
+            prefix_v6: self.prefix_v6.clone(),
+            rpc_port: self.rpc_port.clone(),
+        }
+    }
 }
 
 /// `[https]` in `node.toml`.
@@ -204,6 +232,7 @@ pub(super) struct RawHttp {
     pub listen: Option<S<String>>,
     pub header_timeout_secs: Option<S<u64>>,
     pub max_header_bytes: Option<S<u64>>,
+    pub trusted_proxies: Option<Vec<S<String>>>,
 }
 
 /// `[dns]` in `node.toml`.
@@ -218,8 +247,9 @@ pub(super) struct RawDns {
     pub tls: Option<S<bool>>,
 }
 
-/// `[mesh]` in `node.toml`.
-#[derive(Debug, Deserialize)]
+/// The WireGuard fields of `[cluster]`, and `[mesh]`, the table that held
+/// them before.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMesh {
     pub interface: Option<S<String>>,

@@ -49,6 +49,9 @@ pub struct Domain {
     /// `Strict-Transport-Security` max-age in seconds once HTTPS is served;
     /// `None` sends no HSTS header.
     pub hsts_max_age: Option<u64>,
+    /// Whether a skipped line of `_redirects` or `_headers` refuses the
+    /// push instead of being reported and left out (default false).
+    pub strict_rule_files: bool,
 }
 
 /// The `[build]` table.
@@ -212,6 +215,7 @@ fn domain(
         transforms,
         caa,
         hsts_max_age: raw.hsts_max_age,
+        strict_rule_files: raw.strict_rule_files.unwrap_or(false),
     })
 }
 
@@ -381,6 +385,7 @@ mod tests {
                 transforms: vec![],
                 caa: None,
                 hsts_max_age: None,
+                strict_rule_files: false,
             }]
         );
         assert_eq!(config.build, None);
@@ -453,7 +458,7 @@ output = "."
     fn unknown_field_lists_the_fields_without_a_near_miss() {
         assert_eq!(
             in_domain("zzz = 1\n"),
-            "makiatto.toml:3:1: unknown field \"zzz\", expected one of \"name\", \"path\", \"aliases\", \"production_branch\", \"previews\", \"caa\", \"hsts_max_age\", \"records\", \"headers\", \"redirects\", \"functions\", \"transforms\""
+            "makiatto.toml:3:1: unknown field \"zzz\", expected one of \"name\", \"path\", \"aliases\", \"production_branch\", \"previews\", \"caa\", \"hsts_max_age\", \"strict_rule_files\", \"records\", \"headers\", \"redirects\", \"functions\", \"transforms\""
         );
         assert_eq!(
             error("[biuld]\ncommand = \"x\"\n"),

@@ -83,6 +83,54 @@ fn build(cas: &Cas, tmp: &Path, manifest: &Manifest) -> Result<(), DeployError> 
     set_dirs_readonly(tmp, true)
 }
 
+/// Points every file of the materialised `manifest` whose object is in
+/// `hashes` at the object now stored under that name (a scrub stored a
+/// sound copy after setting a damaged one aside: the revision's old links
+/// still name the damaged inode). Returns how many links were replaced.
+pub fn relink(
+    cas: &Cas,
+    revs: &Path,
+    manifest: &Manifest,
+    hashes: &std::collections::HashSet<blake3::Hash>,
+) -> Result<usize, DeployError> {
+    let dir = revision_dir(revs, &manifest.root());
+    if !dir.is_dir() {
+        return Ok(0);
+    }
+    let io = |context, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DeployError::Io {
+            context,
+            path,
+            source,
+        }
+    };
+    let mut replaced = 0;
+    for (path, entry) in manifest.iter() {
+        if !hashes.contains(&entry.hash) || !cas.contains(&entry.hash) {
+            continue;
+        }
+        let dest = dir.join(path);
+        let Some(parent) = dest.parent() else {
+            continue;
+        };
+        let temp = parent.join(format!(".relink-{}", std::process::id()));
+        fs::set_permissions(parent, fs::Permissions::from_mode(0o755))
+            .map_err(io("cannot open revision directory for a relink", parent))?;
+        let _ = fs::remove_file(&temp);
+        let object = cas.path(&entry.hash);
+        let linked = fs::hard_link(&object, &temp)
+            .or_else(|_| fs::copy(&object, &temp).map(|_| ()))
+            .and_then(|()| fs::rename(&temp, &dest));
+        let _ = fs::remove_file(&temp);
+        fs::set_permissions(parent, fs::Permissions::from_mode(0o555))
+            .map_err(io("cannot close revision directory after a relink", parent))?;
+        linked.map_err(io("cannot relink revision file", &dest))?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
 /// Removes a materialised revision (making its directories writable first).
 pub fn remove(dir: &Path) -> Result<(), DeployError> {
     if !dir.exists() {

@@ -115,6 +115,10 @@ pub enum DeployError {
     NothingOlder(String),
     #[error("this site has a [build] step, which has not run: deploy its built checkout")]
     Unbuilt,
+    #[error(
+        "domain {domain} sets strict_rule_files, and its rule files have lines that cannot be used:\n{warnings}\nfix them, or remove strict_rule_files from makiatto.toml to skip such lines"
+    )]
+    RuleFiles { domain: String, warnings: String },
 }
 
 /// What one deploy activated.
@@ -124,6 +128,8 @@ pub struct Deployed {
     pub hosts: Vec<String>,
     pub root: String,
     pub files: usize,
+    /// Lines of `_redirects` and `_headers` skipped, one message each.
+    pub warnings: Vec<String>,
 }
 
 /// Owns the CAS and the revision directories of one node, and publishes
@@ -251,17 +257,27 @@ impl Deployer {
             .filter(|d| branch.is_none_or(|b| d.production_branch == b))
             .collect();
         let staged = self.stage(source, domains)?;
+        let warnings = self.rule_file_warnings(&staged)?;
         let mut deployed = Vec::new();
-        for (domain, manifest, extras) in &staged {
+        for ((domain, manifest, extras), warnings) in staged.iter().zip(warnings) {
             let hosts = std::iter::once(domain.name.clone())
                 .chain(domain.aliases.iter().cloned())
                 .collect();
-            let row = self.record(&domain.name, manifest, extras, &config_text, source, branch)?;
+            let row = self.record(
+                &domain.name,
+                manifest,
+                extras,
+                &warnings,
+                &config_text,
+                source,
+                branch,
+            )?;
             deployed.push(Deployed {
                 domain: domain.name.clone(),
                 hosts,
                 root: row.root,
                 files: manifest.len(),
+                warnings,
             });
         }
         // Every object is stored: switch all domains of this deploy together.
@@ -402,13 +418,37 @@ impl Deployer {
         Ok(staged)
     }
 
+    /// The skipped lines of each staged domain's rule files, or, for a
+    /// domain with `strict_rule_files`, the refusal naming them.
+    #[allow(clippy::type_complexity)]
+    fn rule_file_warnings(
+        &self,
+        staged: &[(&Domain, Arc<Manifest>, wasm::Extras)],
+    ) -> Result<Vec<Vec<String>>, DeployError> {
+        let mut all = Vec::with_capacity(staged.len());
+        for (domain, manifest, _) in staged {
+            let (_, warnings) = crate::live::compile_rules(domain, manifest, &self.cas);
+            let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+            if domain.strict_rule_files && !warnings.is_empty() {
+                return Err(DeployError::RuleFiles {
+                    domain: domain.name.clone(),
+                    warnings: warnings.join("\n"),
+                });
+            }
+            all.push(warnings);
+        }
+        Ok(all)
+    }
+
     /// Stores `manifest`, materialises it and records it as a revision of
     /// `key` (a domain, or a preview host).
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         key: &str,
         manifest: &Manifest,
         extras: &wasm::Extras,
+        warnings: &[String],
         config_text: &str,
         source: &dyn SiteSource,
         branch: Option<&str>,
@@ -429,6 +469,7 @@ impl Deployer {
             created_ms,
             active: true,
             extras,
+            warnings: warnings.join("\n"),
         };
         self.store.record_revision(&row)?;
         Ok(row)
@@ -523,6 +564,79 @@ impl Deployer {
         }
         materialise::materialise(&self.cas, &self.revs, manifest)?;
         Ok(hash)
+    }
+
+    /// The manifests of the revisions materialised here, each once: what a
+    /// scrub checks first, since they list every other object it checks.
+    pub fn installed_manifests(&self) -> Result<Vec<blake3::Hash>, DeployError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut manifests = Vec::new();
+        for rev in self.store.all_revisions()? {
+            if !self.has_revision(&rev.root) {
+                continue;
+            }
+            if let Ok(hash) = blake3::Hash::from_hex(&rev.manifest)
+                && seen.insert(hash)
+            {
+                manifests.push(hash);
+            }
+        }
+        Ok(manifests)
+    }
+
+    /// Whether a materialised revision still names object `hash` (or has
+    /// it as its manifest): an object a scrub found missing may have been
+    /// collected with a revision pruned meanwhile.
+    pub fn needs_object(&self, hash: &blake3::Hash) -> Result<bool, DeployError> {
+        for manifest in self.installed_manifests()? {
+            if manifest == *hash {
+                return Ok(true);
+            }
+            if let Ok(listed) = self.read_manifest(&manifest.to_hex())
+                && listed.iter().any(|(_, entry)| entry.hash == *hash)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// After damaged objects were set aside and sound copies stored under
+    /// their names (`hashes`): points the materialised revisions at the new
+    /// copies and republishes every site from scratch, so no snapshot keeps
+    /// a body read from a damaged file. Returns the links replaced.
+    pub fn replace_objects(
+        &self,
+        hashes: &std::collections::HashSet<blake3::Hash>,
+    ) -> Result<usize, DeployError> {
+        let _guard = self.lock();
+        let mut replaced = 0;
+        let mut seen = std::collections::HashSet::new();
+        for rev in self.store.all_revisions()? {
+            if !seen.insert(rev.root.clone()) || !self.has_revision(&rev.root) {
+                continue;
+            }
+            let Ok(manifest) = self.read_manifest(&rev.manifest) else {
+                continue;
+            };
+            replaced += materialise::relink(&self.cas, &self.revs, &manifest, hashes)?;
+        }
+        self.reindex()?;
+        Ok(replaced)
+    }
+
+    /// Republishes every site from scratch, dropping the bodies the old
+    /// snapshot read: after damaged objects were set aside, a request must
+    /// read the file system again rather than serve what it read before.
+    pub fn forget_bodies(&self) -> Result<(), DeployError> {
+        let _guard = self.lock();
+        self.reindex()
+    }
+
+    /// Forgets the indexed sites and publishes anew; the caller holds the lock.
+    fn reindex(&self) -> Result<(), DeployError> {
+        self.built.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.publish()
     }
 
     /// Republishes the site snapshot after the store changed under it
@@ -649,5 +763,6 @@ fn default_domain(name: &str) -> Domain {
         transforms: Vec::new(),
         caa: None,
         hsts_max_age: None,
+        strict_rule_files: false,
     }
 }

@@ -63,7 +63,9 @@ impl Deployer {
             previews: Vec::new(),
             created: Vec::new(),
         };
-        for (domain, manifest, extras) in &self.stage(source, domains)? {
+        let stage = self.stage(source, domains)?;
+        let warnings = self.rule_file_warnings(&stage)?;
+        for ((domain, manifest, extras), warnings) in stage.iter().zip(warnings) {
             let (key, hosts) = if production(domain) {
                 let hosts = std::iter::once(domain.name.clone())
                     .chain(domain.aliases.iter().cloned())
@@ -75,7 +77,15 @@ impl Deployer {
             };
             let root = manifest.root().to_hex().to_string();
             let existed = self.store.revisions(&key)?.iter().any(|r| r.root == root);
-            let row = self.record(&key, manifest, extras, &config_text, source, Some(branch))?;
+            let row = self.record(
+                &key,
+                manifest,
+                extras,
+                &warnings,
+                &config_text,
+                source,
+                Some(branch),
+            )?;
             if !existed {
                 staged.created.push((key.clone(), row.root.clone()));
             }
@@ -84,6 +94,7 @@ impl Deployer {
                 hosts,
                 root: row.root,
                 files: manifest.len(),
+                warnings,
             };
             if production(domain) {
                 staged.domains.push(deployed);

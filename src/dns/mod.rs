@@ -40,7 +40,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_server::Server;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{error, info};
@@ -118,6 +117,15 @@ pub struct Dns {
     pub tasks: JoinSet<()>,
 }
 
+/// The GeoIP database `config` names (`[dns] geoip_db`), or one that knows
+/// nothing.
+pub fn open_geo(config: &NodeConfig) -> Result<GeoIp, DnsError> {
+    match config.dns.as_ref().and_then(|d| d.geoip_db.as_ref()) {
+        Some(path) => Ok(GeoIp::open(path)?),
+        None => Ok(GeoIp::none()),
+    }
+}
+
 /// Binds UDP and TCP on `config.dns`'s `listen` (and DNS over TLS on its
 /// `tls_listen`, with the live certificates) and answers from
 /// the live sites and the store until `shutdown`. Does nothing (no
@@ -138,10 +146,7 @@ pub async fn start(
     let store = services.store.clone();
     let certs = services.live.certs.clone();
     let listen = dns.listen;
-    let geo = Arc::new(match &dns.geoip_db {
-        Some(path) => GeoIp::open(path)?,
-        None => GeoIp::none(),
-    });
+    let geo = services.geo.clone();
     let sources = Arc::new(Sources {
         sites: services.live.sites.clone(),
         store: store.clone(),
@@ -176,29 +181,39 @@ pub async fn start(
         shutdown.clone(),
     ));
 
-    let (snapshot_for_dot, geo_for_dot) = (snapshot.clone(), geo.clone());
-    if dns.tls_listen.is_none()
-        && let Some(dot) = dns.tls_auto
-    {
-        tasks.spawn(tls::serve_once_certified(
-            server::Handler {
-                snapshot: snapshot.clone(),
-                geo: geo.clone(),
-                metrics: services.metrics.clone(),
-            },
-            dot,
-            certs.clone(),
-            store.clone(),
-            config.place.name.clone(),
-            shutdown.clone(),
-        ));
-    }
     let handler = Arc::new(server::Handler {
         snapshot,
         geo,
         metrics: services.metrics.clone(),
     });
     let limits = config.limits.dns.clone();
+    if dns.tls_listen.is_none()
+        && let Some(dot) = dns.tls_auto
+    {
+        tasks.spawn(tls::serve_once_certified(
+            handler.clone(),
+            dot,
+            certs.clone(),
+            store.clone(),
+            config.place.name.clone(),
+            limits.clone(),
+            services.limited.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let dot_addr = match dns.tls_listen {
+        Some(addr) => {
+            let (listener, acceptor, bound) = tls::bind(addr, certs).await?;
+            let (handler, limits, counters) =
+                (handler.clone(), limits.clone(), services.limited.clone());
+            let dot_shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                tcp::serve_tls(listener, acceptor, handler, &limits, counters, dot_shutdown).await
+            });
+            Some(bound)
+        }
+        None => None,
+    };
     tasks.spawn(udp::serve(
         udp,
         handler.clone(),
@@ -208,31 +223,7 @@ pub async fn start(
         shutdown.clone(),
     ));
     let counters = services.limited.clone();
-    let tcp_shutdown = shutdown.clone();
-    tasks.spawn(async move { tcp::serve(tcp, handler, &limits, counters, tcp_shutdown).await });
-    let dot_addr = match dns.tls_listen {
-        Some(addr) => {
-            let mut server = Server::new(server::Handler {
-                snapshot: snapshot_for_dot,
-                geo: geo_for_dot,
-                metrics: services.metrics.clone(),
-            });
-            let bound = tls::register(&mut server, addr, certs).await?;
-            let token = server.shutdown_token().clone();
-            let mut stop = shutdown;
-            tasks.spawn(async move {
-                stop.wait().await;
-                token.cancel();
-            });
-            tasks.spawn(async move {
-                if let Err(e) = server.block_until_done().await {
-                    error!(error = %e, "DNS over TLS stopped");
-                }
-            });
-            Some(bound)
-        }
-        None => None,
-    };
+    tasks.spawn(async move { tcp::serve(tcp, handler, &limits, counters, shutdown).await });
     info!(dns = %addr, dot = ?dot_addr, geoip = ?dns.geoip_db.as_deref(), "DNS listening");
     Ok(Dns {
         addr: Some(addr),

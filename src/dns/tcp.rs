@@ -1,18 +1,21 @@
-//! The TCP listener: connections are capped in total and per client
-//! address (one over a cap is closed at once and counted), each closes
-//! after `TCP_IDLE` without a complete message or a response the client
-//! does not read, and its queries are answered one at a time.
+//! The TCP and DNS-over-TLS listeners: connections are capped in total
+//! and per client address (one over a cap is closed at once and counted),
+//! a TLS handshake must end within `TCP_IDLE`, each connection closes after
+//! `TCP_IDLE` without a complete message or a response the client does not
+//! read, and its queries are answered one at a time. Each listener has its
+//! own caps, both of `[limits.dns]`'s size.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::RequestHandler;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use super::exchange::{self, Outcome};
@@ -24,6 +27,31 @@ use crate::shutdown::Shutdown;
 /// Accepts and serves DNS over TCP on `listener` until `shutdown`.
 pub async fn serve<H: RequestHandler>(
     listener: TcpListener,
+    handler: Arc<H>,
+    limits: &DnsLimits,
+    counters: Arc<Counters>,
+    shutdown: Shutdown,
+) {
+    accept(listener, None, handler, limits, counters, shutdown).await
+}
+
+/// Accepts and serves DNS over TLS (RFC 7858) on `listener` until
+/// `shutdown`, each connection's handshake through `tls`.
+pub async fn serve_tls<H: RequestHandler>(
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    handler: Arc<H>,
+    limits: &DnsLimits,
+    counters: Arc<Counters>,
+    shutdown: Shutdown,
+) {
+    accept(listener, Some(tls), handler, limits, counters, shutdown).await
+}
+
+/// The accept loop of both listeners: `tls` set for DNS over TLS.
+async fn accept<H: RequestHandler>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     handler: Arc<H>,
     limits: &DnsLimits,
     counters: Arc<Counters>,
@@ -59,10 +87,25 @@ pub async fn serve<H: RequestHandler>(
         let handler = handler.clone();
         let counters = counters.clone();
         let mut conn_shutdown = shutdown.clone();
+        let tls = tls.clone();
         tasks.spawn(async move {
             let _held = (permit, slot);
+            let serve = async {
+                match tls {
+                    None => connection(stream, peer, &*handler, &counters, Protocol::Tcp).await,
+                    Some(tls) => match timeout(TCP_IDLE, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            connection(stream, peer, &*handler, &counters, Protocol::Tls).await
+                        }
+                        Ok(Err(e)) => debug!(%peer, error = %e, "DNS over TLS handshake failed"),
+                        Err(_) => {
+                            debug!(%peer, "DNS over TLS handshake did not end in time; closed")
+                        }
+                    },
+                }
+            };
             tokio::select! {
-                _ = connection(stream, peer, &*handler, &counters) => {}
+                _ = serve => {}
                 _ = conn_shutdown.wait() => {}
             }
         });
@@ -72,11 +115,12 @@ pub async fn serve<H: RequestHandler>(
 
 /// Answers the length-prefixed queries of one connection until the client
 /// closes it, goes idle, or sends what cannot be framed.
-async fn connection<H: RequestHandler>(
-    mut stream: TcpStream,
+async fn connection<H: RequestHandler, S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
     handler: &H,
     counters: &Counters,
+    protocol: Protocol,
 ) {
     loop {
         let mut len = [0u8; 2];
@@ -89,7 +133,7 @@ async fn connection<H: RequestHandler>(
             Ok(Ok(_)) => {}
             _ => return,
         }
-        let reply = match exchange::exchange(handler, raw, peer, Protocol::Tcp).await {
+        let reply = match exchange::exchange(handler, raw, peer, protocol).await {
             Outcome::Answered(bytes) => bytes,
             Outcome::FormErr(bytes) => {
                 counters.count(Limited::DnsFormErr);

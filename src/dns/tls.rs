@@ -9,33 +9,31 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hickory_server::Server;
 use hickory_server::server::RequestHandler;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tracing::{error, info};
 
 use super::DnsError;
-use super::server::TCP_IDLE;
 use crate::acme::schedule;
+use crate::config::DnsLimits;
+use crate::limits::Counters;
 use crate::live::{CertTable, server_config};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 
-/// Binds `addr` and serves DNS over TLS on it through `server`; returns the
-/// bound address.
-pub async fn register<H: RequestHandler>(
-    server: &mut Server<H>,
+/// Binds `addr` for DNS over TLS; returns the listener, its acceptor and
+/// the bound address. [`super::tcp::serve_tls`] serves it with the same
+/// connection caps and idle timeout as plain TCP.
+pub async fn bind(
     addr: SocketAddr,
     certs: Arc<CertTable>,
-) -> Result<SocketAddr, DnsError> {
+) -> Result<(TcpListener, TlsAcceptor, SocketAddr), DnsError> {
     let err = |source| DnsError::TlsListen { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(err)?;
     let bound = listener.local_addr().map_err(err)?;
     let config = dot_config(certs).map_err(|e| err(std::io::Error::other(e)))?;
-    server
-        .register_tls_listener_with_tls_config(listener, TCP_IDLE, config)
-        .map_err(err)?;
-    Ok(bound)
+    Ok((listener, TlsAcceptor::from(config), bound))
 }
 
 /// The rustls config of the DNS over TLS listener (RFC 7858): the node's
@@ -48,12 +46,15 @@ pub fn dot_config(certs: Arc<CertTable>) -> Result<Arc<rustls::ServerConfig>, ru
 /// its domains, then serves DNS over TLS on `addr` through `handler` until
 /// `shutdown`. Failing to listen is logged, not fatal: the operator did not
 /// ask for this listener by name.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_once_certified<H: RequestHandler>(
-    handler: H,
+    handler: Arc<H>,
     addr: SocketAddr,
     certs: Arc<CertTable>,
     store: Arc<Store>,
     node: String,
+    limits: DnsLimits,
+    counters: Arc<Counters>,
     mut shutdown: Shutdown,
 ) {
     let mut changes = store.subscribe_certs();
@@ -76,22 +77,12 @@ pub async fn serve_once_certified<H: RequestHandler>(
             _ = shutdown.wait() => return,
         }
     }
-    let mut server = Server::new(handler);
-    if let Err(e) = register(&mut server, addr, certs).await {
-        error!(error = %e, "DNS over TLS not served; set [dns] tls_listen to another address, or tls = false");
-        return;
-    }
-    let token = server.shutdown_token().clone();
-    let done = server.block_until_done();
-    tokio::pin!(done);
-    tokio::select! {
-        result = &mut done => {
-            if let Err(e) = result {
-                error!(error = %e, "DNS over TLS stopped");
-            }
+    let (listener, tls, _) = match bind(addr, certs).await {
+        Ok(bound) => bound,
+        Err(e) => {
+            error!(error = %e, "DNS over TLS not served; set [dns] tls_listen to another address, or tls = false");
             return;
         }
-        _ = shutdown.wait() => token.cancel(),
-    }
-    let _ = done.await;
+    };
+    super::tcp::serve_tls(listener, tls, handler, &limits, counters, shutdown).await
 }

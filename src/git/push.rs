@@ -312,7 +312,20 @@ impl<W: std::io::Write> Push<'_, W> {
                 .progress(&format!("deploying {branch} ({short})"))?;
             let staged = stage_branch(self.service, repo, branch, c.new, built.as_ref());
             match staged {
-                Ok(staged) => stages.push((i, staged)),
+                Ok(staged) => {
+                    // Skipped rule file lines are shown once per tree, not
+                    // once per domain or preview sharing it.
+                    let mut shown: Vec<&String> = Vec::new();
+                    for d in staged.deployed() {
+                        for warning in &d.warnings {
+                            if !shown.contains(&warning) {
+                                self.out.message(&format!("warning: {warning}"))?;
+                                shown.push(warning);
+                            }
+                        }
+                    }
+                    stages.push((i, staged));
+                }
                 Err(e) => {
                     self.out
                         .message(&format!("error: deploy of {branch} failed: {e}"))?;
@@ -450,6 +463,7 @@ fn site_refusal(e: &DeployError) -> &'static str {
             "missing WebAssembly file"
         }
         DeployError::InvalidModule { .. } => "invalid WebAssembly module",
+        DeployError::RuleFiles { .. } => "invalid _redirects or _headers",
         _ => "site check failed",
     }
 }

@@ -137,7 +137,11 @@ fn generated_paths_and_headers_never_panic() {
             let _ = path::parse(&target);
             if let Some(req) = req {
                 let _ = limits.refusal(&req, peer);
-                let resp = runtime.block_on(serve::site_response(&req, &site));
+                let resp = runtime.block_on(serve::site_response(
+                    &req,
+                    &site,
+                    &crate::live::Visitor::ANYONE,
+                ));
                 assert!(resp.status().as_u16() < 500 || resp.status().as_u16() == 503);
             }
         },

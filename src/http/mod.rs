@@ -15,6 +15,7 @@ mod range;
 mod serve;
 mod server;
 mod stalled;
+mod visitor;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::shutdown::Shutdown;
 pub use body::Body;
 pub use limits::ClientLimits;
 pub use server::{HttpsRedirect, bind, serve, serve_http, serve_https};
+pub use visitor::Locator;
 
 /// Why the HTTP listeners could not start.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,7 @@ pub struct Http {
 pub async fn start(
     config: &NodeConfig,
     live: &Live,
+    geo: Arc<crate::dns::geo::GeoIp>,
     limited: Arc<Counters>,
     metrics: Arc<HttpMetrics>,
     shutdown: Shutdown,
@@ -63,6 +66,7 @@ pub async fn start(
     // One set of client limits for both listeners: a client's share is
     // over HTTP and HTTPS together.
     let limits = ClientLimits::new(config.limits.http.clone(), limited);
+    let locator = Arc::new(Locator::new(geo, config.http.trusted_proxies.clone()));
     let listener = bind(config.http.listen).await.map_err(HttpError::Listen)?;
     let addr = listener.local_addr().map_err(HttpError::Listen)?;
     let mut tasks = JoinSet::new();
@@ -78,6 +82,7 @@ pub async fn start(
                 metrics.clone(),
                 live.certs.clone(),
                 https_config(live.certs.clone())?,
+                locator.clone(),
                 shutdown.clone(),
             ));
             Some(bound)
@@ -95,6 +100,7 @@ pub async fn start(
         limits,
         metrics,
         redirect,
+        locator,
         shutdown,
     ));
     Ok(Http {

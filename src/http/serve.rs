@@ -16,15 +16,19 @@ use super::path::{self, SitePath};
 use super::range::{self, RangeRequest};
 use super::{conditional, negotiate};
 use crate::cas::Encoding;
-use crate::live::{RuleAction, Site, SiteFile, cacheable};
+use crate::live::{RuleAction, Site, SiteFile, Visitor, cacheable};
 
 /// HTML and other files revalidate on every visit by default, so a deploy
 /// shows at once; a headers rule can set a longer cache for assets.
 const DEFAULT_CACHE_CONTROL: HeaderValue =
     HeaderValue::from_static("public, max-age=0, must-revalidate");
 
-/// The answer of `site` to `req`.
-pub async fn site_response<B>(req: &Request<B>, site: &Site) -> Response<Body> {
+/// The answer of `site` to `req` from `visitor`.
+pub async fn site_response<B>(
+    req: &Request<B>,
+    site: &Site,
+    visitor: &Visitor<'_>,
+) -> Response<Body> {
     let head = req.method() == Method::HEAD;
     if req.method() != Method::GET && !head {
         let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -46,7 +50,7 @@ pub async fn site_response<B>(req: &Request<B>, site: &Site) -> Response<Body> {
 
     let has_file =
         |p: &str| path::parse(p).is_ok_and(|sp| !matches!(resolve(site, &sp), Resolved::Missing));
-    let (resolved, status) = match site.rules.route(&path.path, query, &has_file) {
+    let (resolved, status) = match site.rules.route_for(visitor, &path.path, query, &has_file) {
         Some(RuleAction::Redirect { status, location }) => {
             return redirect(status, &location);
         }
@@ -56,12 +60,19 @@ pub async fn site_response<B>(req: &Request<B>, site: &Site) -> Response<Body> {
         Some(RuleAction::NotFound { path: target }) => {
             (resolve_target(site, &target), StatusCode::NOT_FOUND)
         }
+        Some(RuleAction::Status {
+            status,
+            path: target,
+        }) => (
+            resolve_target(site, &target),
+            StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND),
+        ),
         None => (resolve(site, &path), StatusCode::OK),
     };
     let mut resp = match resolved {
         Resolved::File(key, file) => {
             let mut resp = file_response(req, site, file, status).await;
-            add_rule_headers(&mut resp, site, key);
+            add_rule_headers(&mut resp, site, key, &path.path, visitor.host);
             resp
         }
         Resolved::AddSlash => {
@@ -72,7 +83,7 @@ pub async fn site_response<B>(req: &Request<B>, site: &Site) -> Response<Body> {
             }
             redirect(308, &location)
         }
-        Resolved::Missing => not_found(req, site).await,
+        Resolved::Missing => not_found(req, site, &path.path, visitor.host).await,
     };
     if head {
         *resp.body_mut() = Body::Empty;
@@ -149,11 +160,16 @@ fn resolve_target<'a>(site: &'a Site, target: &str) -> Resolved<'a> {
     }
 }
 
-async fn not_found<B>(req: &Request<B>, site: &Site) -> Response<Body> {
+async fn not_found<B>(
+    req: &Request<B>,
+    site: &Site,
+    request_path: &str,
+    host: &str,
+) -> Response<Body> {
     match site.files.get_key_value("404.html") {
         Some((key, file)) => {
             let mut resp = file_response(req, site, file, StatusCode::NOT_FOUND).await;
-            add_rule_headers(&mut resp, site, key);
+            add_rule_headers(&mut resp, site, key, request_path, host);
             resp
         }
         None => text(StatusCode::NOT_FOUND, "404 not found\n"),
@@ -250,6 +266,8 @@ async fn file_response<B>(
 /// Small objects are read once and kept in memory; large ones are mapped
 /// once (objects never change after they are stored, and a deleted object's
 /// inode lives on while mapped), so every response is a zero-copy slice.
+/// What is read is checked against the object's name before it is kept
+/// (`sound`), so a damaged file is answered with a 500, never served.
 async fn body(
     file: &SiteFile,
     encoding: Encoding,
@@ -262,26 +280,67 @@ async fn body(
         return Ok(Body::full(slice(bytes)));
     }
     let path = file.object_path(encoding);
+    let (hash, size) = (file.hash, file.size);
     let bytes = if cacheable(total) {
-        Bytes::from(tokio::fs::read(&path).await?)
+        let bytes = Bytes::from(tokio::fs::read(&path).await?);
+        sound(&bytes, &path, total, hash, size, encoding)?;
+        bytes
     } else {
         let path = path.clone();
-        tokio::task::spawn_blocking(move || map_object(&path))
-            .await
-            .map_err(std::io::Error::other)??
+        tokio::task::spawn_blocking(move || {
+            let bytes = map_object(&path)?;
+            sound(&bytes, &path, total, hash, size, encoding)?;
+            Ok::<_, std::io::Error>(bytes)
+        })
+        .await
+        .map_err(std::io::Error::other)??
     };
-    if bytes.len() as u64 != total {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "{} has {} bytes, expected {total}",
-                path.display(),
-                bytes.len()
-            ),
-        ));
-    }
     file.offer_body(encoding, &bytes);
     Ok(Body::full(slice(&bytes)))
+}
+
+/// Checks that `bytes`, read from `path` as the `encoding` form of object
+/// `hash` (`size` bytes), are `total` bytes long and that the object's
+/// bytes hash to its name: always for the object itself, by decoding for
+/// a small variant. A large variant is left to the scrub, which reads
+/// every variant at its own pace.
+fn sound(
+    bytes: &[u8],
+    path: &std::path::Path,
+    total: u64,
+    hash: blake3::Hash,
+    size: u64,
+    encoding: Encoding,
+) -> std::io::Result<()> {
+    let damaged = |what: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} {what}", path.display()),
+        )
+    };
+    if bytes.len() as u64 != total {
+        return Err(damaged(format!(
+            "has {} bytes, expected {total}",
+            bytes.len()
+        )));
+    }
+    let decoded;
+    let object = match encoding {
+        Encoding::Identity => bytes,
+        _ if !cacheable(size) => return Ok(()),
+        _ => {
+            decoded = crate::cas::decompress(encoding, bytes, size)
+                .map_err(|e| damaged(format!("does not decode: {e}")))?;
+            &decoded[..]
+        }
+    };
+    if blake3::hash(object) != hash {
+        return Err(damaged(
+            "holds bytes that do not hash to its object's name (damaged on disk; the scrub sets it aside)"
+                .to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Maps a stored object read-only.
@@ -294,21 +353,18 @@ fn map_object(path: &std::path::Path) -> std::io::Result<Bytes> {
     Ok(Bytes::from_owner(map))
 }
 
-fn add_rule_headers(resp: &mut Response<Body>, site: &Site, key: &str) {
+fn add_rule_headers(
+    resp: &mut Response<Body>,
+    site: &Site,
+    key: &str,
+    request_path: &str,
+    host: &str,
+) {
     if site.rules.is_empty() {
         return;
     }
-    let path = format!("/{key}");
-    let mut set_by_rules: Vec<&hyper::header::HeaderName> = Vec::new();
-    for (name, value) in site.rules.headers_for(&path) {
-        // A rule replaces the default of the same name; several rules for one
-        // name all apply, in order.
-        if !set_by_rules.contains(&name) {
-            resp.headers_mut().remove(name);
-            set_by_rules.push(name);
-        }
-        resp.headers_mut().append(name.clone(), value.clone());
-    }
+    site.rules
+        .apply_headers(resp.headers_mut(), &format!("/{key}"), request_path, host);
 }
 
 fn accept(headers: &HeaderMap, name: hyper::header::HeaderName) -> Option<&[u8]> {

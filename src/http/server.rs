@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Body as _;
-use hyper::header::{HOST, HeaderValue, LOCATION, SERVER, STRICT_TRANSPORT_SECURITY};
+use hyper::header::{
+    ACCEPT_LANGUAGE, HOST, HeaderValue, LOCATION, SERVER, STRICT_TRANSPORT_SECURITY,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -25,8 +27,9 @@ use super::body::Body;
 use super::limits::{ClientLimits, OVER_CONNECTIONS};
 use super::serve as pipeline;
 use super::stalled::SendTimeout;
+use super::visitor::Locator;
 use crate::config::HttpSettings;
-use crate::live::{CertTable, SiteTable, host_name};
+use crate::live::{CertTable, SiteTable, Visitor, host_name};
 use crate::metrics::HttpMetrics;
 use crate::metrics::access_log::Pending;
 use crate::metrics::http::{DomainHttp, MethodClass};
@@ -54,7 +57,11 @@ pub async fn serve(
     metrics: Arc<HttpMetrics>,
     shutdown: Shutdown,
 ) {
-    serve_http(listener, sites, settings, limits, metrics, None, shutdown).await
+    let locator = Arc::new(Locator::none());
+    serve_http(
+        listener, sites, settings, limits, metrics, None, locator, shutdown,
+    )
+    .await
 }
 
 /// Where plain HTTP sends visitors of hosts with a CA-issued certificate.
@@ -76,6 +83,9 @@ enum Scheme {
 
 /// Serves plain HTTP/1.1 on `listener`; with `redirect`, hosts that have a
 /// CA-issued certificate are sent to HTTPS (308).
+// Each argument is one handle the listener owns; a struct would only
+// rename them.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_http(
     listener: TcpListener,
     sites: Arc<SiteTable>,
@@ -83,6 +93,7 @@ pub async fn serve_http(
     limits: Arc<ClientLimits>,
     metrics: Arc<HttpMetrics>,
     redirect: Option<HttpsRedirect>,
+    locator: Arc<Locator>,
     shutdown: Shutdown,
 ) {
     let scheme = Scheme::Http(redirect);
@@ -100,15 +111,17 @@ pub async fn serve_http(
             let scheme = scheme.clone();
             let limits = limits.clone();
             let metrics = metrics.clone();
+            let locator = locator.clone();
             async move {
                 let service = service_fn(move |req| {
                     let sites = sites.clone();
                     let scheme = scheme.clone();
                     let limits = limits.clone();
                     let metrics = metrics.clone();
+                    let locator = locator.clone();
                     async move {
                         Ok::<_, std::convert::Infallible>(
-                            limited(req, &sites, &scheme, &limits, &metrics, peer).await,
+                            limited(req, &sites, &scheme, &limits, &metrics, &locator, peer).await,
                         )
                     }
                 });
@@ -139,6 +152,7 @@ pub async fn serve_https(
     metrics: Arc<HttpMetrics>,
     certs: Arc<CertTable>,
     tls: Arc<rustls::ServerConfig>,
+    locator: Arc<Locator>,
     shutdown: Shutdown,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
@@ -159,6 +173,7 @@ pub async fn serve_https(
             let acceptor = acceptor.clone();
             let limits = limits.clone();
             let metrics = metrics.clone();
+            let locator = locator.clone();
             async move {
                 // The handshake gets the same time limit as a request head.
                 let limit = Duration::from_secs(settings.header_timeout_secs);
@@ -183,9 +198,10 @@ pub async fn serve_https(
                     let scheme = scheme.clone();
                     let limits = limits.clone();
                     let metrics = metrics.clone();
+                    let locator = locator.clone();
                     async move {
                         Ok::<_, std::convert::Infallible>(
-                            limited(req, &sites, &scheme, &limits, &metrics, peer).await,
+                            limited(req, &sites, &scheme, &limits, &metrics, &locator, peer).await,
                         )
                     }
                 });
@@ -334,6 +350,7 @@ async fn limited<B>(
     scheme: &Scheme,
     limits: &ClientLimits,
     metrics: &HttpMetrics,
+    locator: &Locator,
     peer: SocketAddr,
 ) -> Response<Body>
 where
@@ -348,7 +365,15 @@ where
         None => {
             let mut domain = None;
             let resp = limits
-                .in_time(handle(req, sites, scheme, metrics, &mut domain, peer))
+                .in_time(handle(
+                    req,
+                    sites,
+                    scheme,
+                    metrics,
+                    locator,
+                    &mut domain,
+                    peer,
+                ))
                 .await;
             (resp, domain)
         }
@@ -381,8 +406,9 @@ async fn handle<B>(
     sites: &SiteTable,
     scheme: &Scheme,
     metrics: &HttpMetrics,
+    locator: &Locator,
     domain: &mut Option<Arc<DomainHttp>>,
-    _peer: SocketAddr,
+    peer: SocketAddr,
 ) -> Response<Body>
 where
     B: hyper::body::Body<Data = bytes::Bytes>,
@@ -408,7 +434,19 @@ where
             *domain = Some(metrics.domains.get(&site.domain));
             let mut resp = match site.function(req.uri().path()) {
                 Some(function) => super::function::respond(req, function, metrics).await,
-                None => pipeline::site_response(&req, site).await,
+                None => {
+                    let headers = req.headers();
+                    let country = || locator.country(peer, headers);
+                    let visitor = Visitor {
+                        host: &name,
+                        accept_language: req
+                            .headers()
+                            .get(ACCEPT_LANGUAGE)
+                            .and_then(|v| v.to_str().ok()),
+                        country: &country,
+                    };
+                    pipeline::site_response(&req, site, &visitor).await
+                }
             };
             resp.headers_mut()
                 .insert(REVISION_HEADER, site.revision_header.clone());

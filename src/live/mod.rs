@@ -5,11 +5,13 @@
 //! current, by one atomic load, and never touch the store on a request.
 //! This module sits below all of them, so the HTTP server is a leaf that
 //! serves what was published. A site's compiled headers rules and
-//! redirects (`rules.rs`) are part of its snapshot; `body_cache.rs` bounds
-//! the file bodies snapshots keep in memory.
+//! redirects (`rules.rs`), with those of the tree's `_redirects` and
+//! `_headers` (`rule_files.rs`), are part of its snapshot; `body_cache.rs`
+//! bounds the file bodies snapshots keep in memory.
 
 mod body_cache;
 mod certs;
+mod rule_files;
 mod rules;
 mod sites;
 
@@ -17,7 +19,8 @@ use std::sync::Arc;
 
 pub use body_cache::cacheable;
 pub use certs::{CertEntry, CertResolver, CertSnapshot, CertTable, server_config};
-pub use rules::{RuleAction, Rules};
+pub use rule_files::{compile_rules, is_rule_file};
+pub use rules::{RuleAction, RuleFileWarning, RuleFiles, Rules, Visitor};
 pub use sites::{
     FileOverride, Site, SiteFile, SiteTable, SiteWasm, Sites, content_type, host_name,
 };

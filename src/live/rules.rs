@@ -1,4 +1,5 @@
-//! Headers rules and redirects from `makiatto.toml`, compiled once per
+//! Headers rules and redirects from `makiatto.toml` and from the
+//! `_redirects` and `_headers` files of the served tree, compiled once per
 //! revision and matched per request.
 //!
 //! Every request passes through here, so `Rules::compile` does all the
@@ -39,17 +40,44 @@
 //! Headers rules match the request path against a glob where `*` stays
 //! within one segment and `**` crosses `/`; every matching rule adds its
 //! headers, in rule order.
+//!
+//! The rule files (`redirects_file.rs`, `headers_file.rs`) use Netlify's
+//! syntax and its semantics where they differ: every `_redirects` rule,
+//! redirects included, yields to an existing file unless forced with `!`;
+//! a rule may need query parameters, a country (from the GeoIP lookup of
+//! the visitor's address) or a language (from `Accept-Language`). The
+//! combined order is: `_redirects` rules first, then `[[domain.redirects]]`
+//! (the first match wins); headers from `[[domain.headers]]` first, then
+//! `_headers` blocks in file order, whose `! Name` removes what came before.
+//! Both kinds are indexed by their first literal path segment
+//! (`index.rs`), so thousands of rules cost a request a hash lookup and the
+//! few rules that share its first segment.
 
+#[cfg(test)]
+mod file_tests;
 mod headers;
+mod headers_file;
+mod index;
 mod redirect;
+mod redirects_file;
 #[cfg(test)]
 mod tests;
+mod warning;
 
+use std::borrow::Cow;
+
+use hyper::HeaderMap;
 use hyper::header::{HeaderName, HeaderValue};
 
 use self::headers::HeaderRules;
+use self::headers_file::HeaderBlock;
+use self::index::SegmentIndex;
 use self::redirect::RedirectRule;
 use crate::config::Domain;
+
+pub use self::headers_file::FILE as HEADERS_FILE;
+pub use self::redirects_file::FILE as REDIRECTS_FILE;
+pub use self::warning::RuleFileWarning;
 
 /// What a matching redirect rule asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,20 +88,57 @@ pub enum RuleAction {
     Rewrite { path: String },
     /// Serve this path with status 404.
     NotFound { path: String },
+    /// Serve this path with another 4xx or 5xx status (a `_redirects`
+    /// rule such as `/old/* /gone.html 410`).
+    Status { status: u16, path: String },
+}
+
+/// The texts of a revision's rule files, when it has them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RuleFiles<'a> {
+    pub redirects: Option<&'a str>,
+    pub headers: Option<&'a str>,
+}
+
+/// What rules may ask about the request beyond its path and query.
+pub struct Visitor<'a> {
+    /// The requested host, lowercase, without port.
+    pub host: &'a str,
+    /// The `Accept-Language` header, if any.
+    pub accept_language: Option<&'a str>,
+    /// The visitor's country (ISO code, uppercase); called at most once,
+    /// and only when a rule with a country condition matches.
+    pub country: &'a (dyn Fn() -> Option<[u8; 2]> + Sync),
+}
+
+impl Visitor<'_> {
+    /// A visitor nothing is known about, on any host.
+    pub const ANYONE: Visitor<'static> = Visitor {
+        host: "",
+        accept_language: None,
+        country: &|| None,
+    };
 }
 
 /// A domain's compiled headers rules and redirects.
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
-    /// Redirect, rewrite and not-found rules in file order.
+    /// Redirect, rewrite and status rules in the order they are tried.
     redirects: Vec<RedirectRule>,
+    /// `redirects` by the first literal segment of their pattern.
+    redirect_index: SegmentIndex,
+    /// `[[domain.headers]]`.
     headers: HeaderRules,
+    /// `_headers` blocks in file order.
+    file_headers: Vec<HeaderBlock>,
+    /// `file_headers` by the first literal segment of their pattern.
+    file_header_index: SegmentIndex,
 }
 
 /// Why a rule was skipped at compile time.
 #[derive(Debug, thiserror::Error)]
 enum RuleError {
-    #[error("status {0} is not one of 200, 301, 302, 303, 307, 308, 404")]
+    #[error("status {0} is not one of 200, 301, 302, 303, 307, 308, or a 4xx/5xx status")]
     Status(u16),
     #[error("`from` {0:?} does not start with `/`")]
     FromNotAPath(String),
@@ -102,14 +167,65 @@ enum RuleError {
     HeaderValue(String),
 }
 
+impl RuleError {
+    /// What to write instead, for a rule file line.
+    fn fix(&self) -> &'static str {
+        match self {
+            RuleError::Status(_) => "use 301, 302, 303, 307 or 308 to redirect, 200 to rewrite",
+            RuleError::FromNotAPath(_) => "start the source with `/`",
+            RuleError::FromQuery(_) => {
+                "match query parameters with `key=value` tokens after the source, e.g. `/store id=:id /items/:id`"
+            }
+            RuleError::MisplacedSplat(_) => "use `*` only as the last segment, e.g. `/blog/*`",
+            RuleError::BadPlaceholder(_) | RuleError::DuplicatePlaceholder(_) => {
+                "name each placeholder once, with letters, digits and `_`"
+            }
+            RuleError::BadTarget(_) => {
+                "write the target as a path starting with `/` or an http(s):// URL"
+            }
+            RuleError::NonLocalRewrite { .. } => {
+                "rewrite to a path on the site, or redirect with 301 or 302"
+            }
+            RuleError::Glob { .. } | RuleError::HeaderName(_) | RuleError::HeaderValue(_) => {
+                "fix the header rule"
+            }
+        }
+    }
+}
+
 impl Rules {
     /// Compiles the rules of one domain, skipping (with a warning) any that fail.
     pub fn compile(domain: &Domain) -> Rules {
-        let redirects = domain
-            .redirects
-            .iter()
-            .filter_map(|rule| match RedirectRule::compile(rule) {
-                Ok(compiled) => Some(compiled),
+        Rules::compile_with_files(domain, RuleFiles::default()).0
+    }
+
+    /// Compiles the rules of one domain together with its rule files;
+    /// returns a warning for every rule file line skipped.
+    pub fn compile_with_files(
+        domain: &Domain,
+        files: RuleFiles<'_>,
+    ) -> (Rules, Vec<RuleFileWarning>) {
+        let mut warnings = Vec::new();
+        let mut redirects = Vec::new();
+        if let Some(text) = files.redirects {
+            let (parsed, skipped) = redirects_file::parse(text);
+            warnings.extend(skipped);
+            for rule in parsed {
+                match RedirectRule::compile_spec(&rule.spec) {
+                    Ok(compiled) => redirects.push(compiled),
+                    Err(error) => warnings.push(RuleFileWarning {
+                        file: REDIRECTS_FILE,
+                        line: rule.line,
+                        column: rule.column,
+                        problem: error.to_string(),
+                        fix: error.fix().to_string(),
+                    }),
+                }
+            }
+        }
+        for rule in &domain.redirects {
+            match RedirectRule::compile(rule) {
+                Ok(compiled) => redirects.push(compiled),
                 Err(error) => {
                     tracing::warn!(
                         domain = %domain.name,
@@ -118,34 +234,85 @@ impl Rules {
                         %error,
                         "skipping redirect rule"
                     );
-                    None
                 }
-            })
-            .collect();
-        Rules {
-            redirects,
-            headers: HeaderRules::compile(&domain.name, &domain.headers),
+            }
         }
+        let mut redirect_index = SegmentIndex::default();
+        for (i, rule) in redirects.iter().enumerate() {
+            redirect_index.add(i as u32, rule.first_literal());
+        }
+        let mut file_headers = Vec::new();
+        if let Some(text) = files.headers {
+            let (blocks, skipped) = headers_file::parse(text);
+            warnings.extend(skipped);
+            file_headers = blocks;
+        }
+        let mut file_header_index = SegmentIndex::default();
+        for (i, block) in file_headers.iter().enumerate() {
+            file_header_index.add(i as u32, block.pattern.first_literal());
+        }
+        warnings.sort_by_key(|w| (w.file, w.line));
+        let rules = Rules {
+            redirects,
+            redirect_index,
+            headers: HeaderRules::compile(&domain.name, &domain.headers),
+            file_headers,
+            file_header_index,
+        };
+        (rules, warnings)
     }
 
-    /// First matching redirect/rewrite rule for a request path (already
-    /// percent-decoded, starting with `/`) and raw query; `has_file` says
-    /// whether the site has a file for the path, which shadows 200 and 404 rules.
+    /// [`Rules::route_for`] a visitor nothing is known about.
     pub fn route(
         &self,
         path: &str,
         query: Option<&str>,
         has_file: &dyn Fn(&str) -> bool,
     ) -> Option<RuleAction> {
+        self.route_for(&Visitor::ANYONE, path, query, has_file)
+    }
+
+    /// First matching redirect/rewrite rule for a request path (already
+    /// percent-decoded, starting with `/`) and raw query from `visitor`;
+    /// `has_file` says whether the site has a file for the path, which
+    /// shadows rules that yield to files.
+    pub fn route_for(
+        &self,
+        visitor: &Visitor<'_>,
+        path: &str,
+        query: Option<&str>,
+        has_file: &dyn Fn(&str) -> bool,
+    ) -> Option<RuleAction> {
         // Reused across rules: allocates at most once per request, and only
         // when some rule has placeholders.
-        let mut captures = Vec::new();
+        let mut captures: Vec<Cow<'_, str>> = Vec::new();
         // Asked at most once, and only when a shadowable rule matches.
         let mut file_exists = None;
-        for rule in &self.redirects {
+        let mut country = None;
+        for i in self.redirect_index.candidates(path) {
+            let Some(rule) = self.redirects.get(i) else {
+                continue;
+            };
+            if !rule.applies_to_host(visitor.host) {
+                continue;
+            }
             let Some(splat) = rule.capture(path, &mut captures) else {
                 continue;
             };
+            if !rule.capture_query(query, &mut captures) {
+                continue;
+            }
+            if !rule.countries.is_empty() {
+                let found = *country.get_or_insert_with(|| (visitor.country)());
+                if !found.is_some_and(|c| rule.countries.contains(&c)) {
+                    continue;
+                }
+            }
+            if !rule.languages.is_empty()
+                && !accepts_language(visitor.accept_language, &rule.languages)
+            {
+                continue;
+            }
             if rule.yields_to_files() && *file_exists.get_or_insert_with(|| has_file(path)) {
                 continue;
             }
@@ -155,7 +322,7 @@ impl Rules {
     }
 
     /// Headers to add for a request path, in rule order (later rules' values
-    /// for the same name come later).
+    /// for the same name come later), from `[[domain.headers]]` only.
     pub fn headers_for<'a>(
         &'a self,
         path: &str,
@@ -163,8 +330,81 @@ impl Rules {
         self.headers.for_path(path)
     }
 
+    /// Applies every headers rule to a response's `headers`:
+    /// `[[domain.headers]]` matched against `file_path` (the served file,
+    /// with its leading `/`), then `_headers` blocks matched against
+    /// `request_path` on `host`. The first rule to set a name replaces the
+    /// default of that name; later ones add values; `! Name` removes it.
+    pub fn apply_headers(
+        &self,
+        headers: &mut HeaderMap,
+        file_path: &str,
+        request_path: &str,
+        host: &str,
+    ) {
+        let mut set: Vec<&HeaderName> = Vec::new();
+        fn put<'r>(
+            headers: &mut HeaderMap,
+            set: &mut Vec<&'r HeaderName>,
+            name: &'r HeaderName,
+            value: &HeaderValue,
+        ) {
+            if !set.contains(&name) {
+                headers.remove(name);
+                set.push(name);
+            }
+            headers.append(name.clone(), value.clone());
+        }
+        if !self.headers.is_empty() {
+            for (name, value) in self.headers.for_path(file_path) {
+                put(headers, &mut set, name, value);
+            }
+        }
+        if self.file_headers.is_empty() {
+            return;
+        }
+        for i in self.file_header_index.candidates(request_path) {
+            let Some(block) = self.file_headers.get(i) else {
+                continue;
+            };
+            if block.pattern.host.as_deref().is_some_and(|h| h != host)
+                || !block.pattern.matches(request_path)
+            {
+                continue;
+            }
+            for name in &block.remove {
+                headers.remove(name);
+            }
+            for (name, value) in &block.set {
+                put(headers, &mut set, name, value);
+            }
+        }
+    }
+
     /// Whether the domain has no redirect and no headers rules.
     pub fn is_empty(&self) -> bool {
-        self.redirects.is_empty() && self.headers.is_empty()
+        self.redirects.is_empty() && self.headers.is_empty() && self.file_headers.is_empty()
     }
+}
+
+/// Whether an `Accept-Language` value lists one of `wanted` (lowercase
+/// tags; `en` also accepts `en-GB`), with a non-zero weight.
+fn accepts_language(header: Option<&str>, wanted: &[Box<str>]) -> bool {
+    let Some(header) = header else {
+        return false;
+    };
+    header.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        !refused
+            && wanted.iter().any(|w| {
+                tag == **w || (tag.starts_with(&**w) && tag.as_bytes().get(w.len()) == Some(&b'-'))
+            })
+    })
 }

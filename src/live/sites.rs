@@ -164,7 +164,7 @@ impl Site {
         let root = manifest.root();
         let files = manifest
             .iter()
-            .filter(|(path, _)| !wasm.hidden.contains(*path))
+            .filter(|(path, _)| !wasm.hidden.contains(*path) && !super::is_rule_file(path))
             .map(|(path, entry)| {
                 let found = wasm.overrides.get(path);
                 let file = SiteFile {
@@ -206,7 +206,7 @@ impl Site {
             last_modified,
             last_modified_header: header_value(&httpdate::fmt_http_date(last_modified)),
             files,
-            rules: Rules::compile(domain),
+            rules: super::compile_rules(domain, manifest, cas).0,
             config: Arc::new(domain.clone()),
             functions: wasm
                 .functions

@@ -7,7 +7,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// The mesh prefixes of this cluster, as `[mesh]` names them.
+/// The mesh prefixes of this cluster, as `[cluster]` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prefixes {
     pub v4: (Ipv4Addr, u8),
@@ -18,18 +18,18 @@ pub struct Prefixes {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AllocError {
     #[error(
-        "the mesh prefix {prefix} is full: every host address is taken by a node; widen [mesh] {field} on every node (or remove nodes that left with `node remove`)"
+        "the mesh prefix {prefix} is full: every host address is taken by a node; widen [cluster] {field} on every node (or remove nodes that left with `node remove`)"
     )]
     Full { prefix: String, field: &'static str },
     #[error(
-        "mesh address {address:?} is not an address; fix [mesh] {field} on the joining node or leave it out to get one assigned"
+        "mesh address {address:?} is not an address; fix [cluster] {field} on the joining node or leave it out to get one assigned"
     )]
     Unreadable {
         address: String,
         field: &'static str,
     },
     #[error(
-        "mesh address {address} is outside the mesh prefix {prefix}; fix [mesh] {field} on the joining node or leave it out to get one assigned"
+        "mesh address {address} is outside the mesh prefix {prefix}; fix [cluster] {field} on the joining node or leave it out to get one assigned"
     )]
     Outside {
         address: String,
@@ -37,7 +37,7 @@ pub enum AllocError {
         field: &'static str,
     },
     #[error(
-        "mesh address {address} is already node {holder:?}'s; pick another in [mesh] {field} on the joining node or leave it out to get one assigned"
+        "mesh address {address} is already node {holder:?}'s; pick another in [cluster] {field} on the joining node or leave it out to get one assigned"
     )]
     Taken {
         address: String,
@@ -198,7 +198,7 @@ mod tests {
         let full = lowest_free_v4(prefix, &[v4("198.51.100.1"), v4("198.51.100.2")]);
         assert_eq!(
             full.map_err(|e| e.to_string()),
-            Err("the mesh prefix 198.51.100.0/30 is full: every host address is taken by a node; widen [mesh] prefix_v4 on every node (or remove nodes that left with `node remove`)".into())
+            Err("the mesh prefix 198.51.100.0/30 is full: every host address is taken by a node; widen [cluster] prefix_v4 on every node (or remove nodes that left with `node remove`)".into())
         );
         // IPv6 reserves only the network address: a /127 holds one host.
         let prefix = (v6("2001:db8:1::"), 127);

@@ -50,6 +50,11 @@ pub struct Pong {
     pub node: String,
     pub http: SocketAddr,
     pub dns: Option<SocketAddr>,
+    /// The peer is about to stop (an upgrade, a removal): take it out of
+    /// DNS answers now rather than after failed probes. Absent from older
+    /// nodes' pongs.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 /// Consecutive results for one peer.
@@ -114,6 +119,14 @@ pub async fn probe_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
                         mark(&mesh, &name, true, None).await;
                     }
                 }
+                Err(ProbeError::Draining) => {
+                    // It said so itself: no need to wait for failures.
+                    streak.successes = 0;
+                    if streak.failures < FAILURES_TO_DOWN {
+                        streak.failures = FAILURES_TO_DOWN;
+                        mark(&mesh, &name, false, Some(ProbeError::Draining)).await;
+                    }
+                }
                 Err(why) => {
                     streak.successes = 0;
                     streak.failures += 1;
@@ -168,6 +181,8 @@ async fn mark(mesh: &Mesh, name: &str, healthy: bool, why: Option<ProbeError>) {
 /// Why a probe of a peer failed.
 #[derive(Debug, thiserror::Error)]
 enum ProbeError {
+    #[error("the peer is draining before a planned stop")]
+    Draining,
     #[error("ping timed out")]
     PingTimeout,
     #[error("ping: {0}")]
@@ -197,6 +212,9 @@ async fn probe(mesh: &Mesh, peer: &Peer) -> Result<(), ProbeError> {
         .await
         .map_err(|_| ProbeError::PingTimeout)?
         .map_err(ProbeError::Ping)?;
+    if pong.draining {
+        return Err(ProbeError::Draining);
+    }
     let http = reachable(pong.http, peer.addr);
     tokio::time::timeout(PROBE_TIMEOUT, http_check(http))
         .await
@@ -265,6 +283,7 @@ pub fn pong(mesh: &Mesh) -> Pong {
         node: mesh.name().to_string(),
         http: mesh.listeners().http,
         dns: mesh.listeners().dns,
+        draining: mesh.is_draining(),
     }
 }
 

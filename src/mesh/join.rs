@@ -45,11 +45,11 @@ pub enum JoinError {
     #[error("the join snapshot was refused: {0}")]
     Rows(#[from] crate::store::RowError),
     #[error(
-        "node {seed} assigned this node no mesh address: give that node a [mesh] table, or set [mesh] address_v4 here"
+        "node {seed} assigned this node no mesh address: that node runs no WireGuard mesh (its [cluster] names rpc_listen); join a node that does, or set [cluster] address_v4 here"
     )]
     NoAddress { seed: SocketAddr },
     #[error(
-        "node {seed} assigned mesh address {address}, outside this node's [mesh] {field} {prefix}: the mesh prefixes must be the same on every node"
+        "node {seed} assigned mesh address {address}, outside this node's [cluster] {field} {prefix}: the mesh prefixes must be the same on every node"
     )]
     OtherPrefix {
         seed: SocketAddr,
@@ -72,7 +72,7 @@ pub enum AdmitError {
     #[error("{0:?} is this node's own name")]
     OwnName(String),
     #[error(
-        "this node has no mesh prefix to assign an address from: give it a [mesh] table, or set [mesh] address_v4 on the joining node"
+        "this node has no mesh prefix to assign an address from: it runs no WireGuard mesh ([cluster] names rpc_listen); remove rpc_listen here, or set [cluster] address_v4 on the joining node"
     )]
     NoPrefix,
     #[error("the join token is unknown, used or expired; {}", TOKEN_ADVICE)]
@@ -158,7 +158,7 @@ pub fn admit(mesh: &Mesh, request: &JoinRequest) -> Result<JoinReply, AdmitError
     })
 }
 
-/// The mesh addresses a joining node gets, given this node's `[mesh]`
+/// The mesh addresses a joining node gets, given this node's `[cluster]`
 /// prefixes (`None`: this node is not in a WireGuard mesh) and the members
 /// so far.
 ///
@@ -334,7 +334,7 @@ async fn register(
 }
 
 /// The mesh addresses this node was assigned when it joined (its own row
-/// in the node table), for a `[mesh]` that names none.
+/// in the node table), for a `[cluster]` that names none.
 pub fn assigned(store: &Store, name: &str) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
     let own = store
         .members()
@@ -350,7 +350,7 @@ pub fn assigned(store: &Store, name: &str) -> (Option<Ipv4Addr>, Option<Ipv6Addr
     )
 }
 
-/// The joining node's side when `[mesh]` names no addresses and none were
+/// The joining node's side when `[cluster]` names no addresses and none were
 /// assigned yet: the WireGuard device cannot come up without one, so the
 /// node registers through the seed's public join listener first, with its
 /// WireGuard key (made now if new). The addresses the seed assigns go into
@@ -517,15 +517,15 @@ mod tests {
         );
         assert_eq!(
             given(&members, &request("hand", Some("198.51.100.1"), None)),
-            Err("mesh address 198.51.100.1 is already node \"seed\"'s; pick another in [mesh] address_v4 on the joining node or leave it out to get one assigned".into())
+            Err("mesh address 198.51.100.1 is already node \"seed\"'s; pick another in [cluster] address_v4 on the joining node or leave it out to get one assigned".into())
         );
         assert_eq!(
             given(&members, &request("hand", None, Some("2001:db8:2::1"))),
-            Err("mesh address 2001:db8:2::1 is outside the mesh prefix 2001:db8:1::/64; fix [mesh] address_v6 on the joining node or leave it out to get one assigned".into())
+            Err("mesh address 2001:db8:2::1 is outside the mesh prefix 2001:db8:1::/64; fix [cluster] address_v6 on the joining node or leave it out to get one assigned".into())
         );
         assert_eq!(
             given(&members, &request("hand", Some("not-an-ip"), None)),
-            Err("mesh address \"not-an-ip\" is not an address; fix [mesh] address_v4 on the joining node or leave it out to get one assigned".into())
+            Err("mesh address \"not-an-ip\" is not an address; fix [cluster] address_v4 on the joining node or leave it out to get one assigned".into())
         );
     }
 
@@ -542,7 +542,7 @@ mod tests {
         let refused = mesh_addresses(Some(&small), &members, &request("c", None, None));
         assert_eq!(
             refused.map_err(|e| e.to_string()),
-            Err("the mesh prefix 198.51.100.0/30 is full: every host address is taken by a node; widen [mesh] prefix_v4 on every node (or remove nodes that left with `node remove`)".into())
+            Err("the mesh prefix 198.51.100.0/30 is full: every host address is taken by a node; widen [cluster] prefix_v4 on every node (or remove nodes that left with `node remove`)".into())
         );
     }
 

@@ -13,7 +13,8 @@
 //! `service.rs` (the single entry for rows from peers) and `gossip.rs` (eager
 //! push and anti-entropy); revisions follow their pointer rows by tree diff
 //! (`content.rs`, `tree_fetch.rs`, `objects.rs`); `join.rs` admits new
-//! nodes; `peers.rs` keeps the WireGuard peers equal to the node table;
+//! nodes; `repair.rs` fetches objects the scrub set aside back from peers;
+//! `peers.rs` keeps the WireGuard peers equal to the node table;
 //! `health.rs` probes peers; `status.rs` is a node's view of the cluster.
 
 mod addresses;
@@ -27,6 +28,7 @@ mod json_body;
 pub mod messages;
 mod objects;
 mod peers;
+pub mod repair;
 mod routes;
 pub mod rpc;
 mod service;
@@ -65,6 +67,8 @@ pub enum MeshError {
     Join(#[from] join::JoinError),
     #[error(transparent)]
     WireGuard(#[from] WireGuardError),
+    #[error("this node cannot pick its own mesh address: {0}")]
+    Address(#[from] addresses::AllocError),
 }
 
 /// The running mesh of a node in a cluster.
@@ -76,9 +80,10 @@ pub struct MeshHandle {
     pub tasks: JoinSet<()>,
 }
 
-/// Starts the mesh of a node whose config has `[cluster]` or `[mesh]`:
+/// Starts the mesh of a node whose config has `[cluster]`:
 /// joins first when the node has no mesh address yet (the address comes
-/// from the seed), starts the WireGuard device, binds the RPC, records
+/// from the seed; a first node, which joins nothing, picks its own),
+/// starts the WireGuard device, binds the RPC, records
 /// this node's member row, joins through the configured node on first
 /// start, and spawns replication and health probes. Peers probe the
 /// HTTP and DNS listeners `services` names. `None` for a single node.
@@ -153,6 +158,7 @@ pub async fn start(
     // public address answers joins (token-checked) and nothing else.
     // Behind 1:1 NAT the public address is on no interface: answer on the
     // local ones, to which the provider forwards it.
+    let mut join_addrs = Vec::new();
     if let (Some(_), Some(m), Some(ip)) = (mesh.device(), &config.mesh, config.place.ipv4) {
         let local = join_listen::local_addresses().map_err(|source| MeshError::Listen {
             addr: SocketAddr::from((ip, m.rpc_port)),
@@ -166,16 +172,21 @@ pub async fn start(
         } else if !local.contains(&IpAddr::V4(ip)) {
             info!(public = %ip, listen = ?addrs, "the public address is on no interface (1:1 NAT): answering joins on the local addresses");
         }
-        for addr in addrs {
-            let join_listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| MeshError::Listen { addr, source })?;
-            tasks.spawn(rpc::serve(
-                join_listener,
-                routes::join_only(mesh.clone()),
-                shutdown.clone(),
-            ));
-        }
+        join_addrs = addrs;
+    } else if let (Some(_), Some(m), Some(ip)) = (mesh.device(), &config.mesh, config.place.ipv6) {
+        // An IPv6-only node answers joins on its public IPv6 address, the
+        // one `join-token` prints.
+        join_addrs.push(SocketAddr::from((ip, m.rpc_port)));
+    }
+    for addr in join_addrs {
+        let join_listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| MeshError::Listen { addr, source })?;
+        tasks.spawn(rpc::serve(
+            join_listener,
+            routes::join_only(mesh.clone()),
+            shutdown.clone(),
+        ));
     }
     if let Some(rows) = joined {
         // Joined before the device came up (join::before_device).
@@ -204,19 +215,24 @@ pub async fn start(
     Ok(Some(MeshHandle { mesh, tasks }))
 }
 
-/// Starts the WireGuard device when `[mesh]` is set and gives this node
-/// a mesh address (a node that has not joined yet has none), loading or
-/// creating its key in the data directory; it stops on `shutdown`.
+/// Starts the WireGuard device when `[cluster]` runs one and gives this
+/// node a mesh address (a node that has not joined yet has none; a first
+/// node picks its own), loading or creating its key in the data directory;
+/// it stops on `shutdown`.
 async fn start_wireguard(
     config: &NodeConfig,
     store: &Store,
     mut shutdown: Shutdown,
     tasks: &mut JoinSet<()>,
 ) -> Result<Option<Arc<Device>>, MeshError> {
-    // node.toml's addresses, else those assigned at join.
-    let Some(mesh) = settings(config, store) else {
+    // node.toml's addresses, else those assigned at join or picked before.
+    let Some(mut mesh) = settings(config, store) else {
         return Ok(None);
     };
+    let joins = config.cluster.as_ref().is_some_and(|c| c.join.is_some());
+    if mesh.interface_addresses().is_empty() && !joins {
+        (mesh.address_v4, mesh.address_v6) = pick_own_addresses(config, store, &mesh)?;
+    }
     let addresses = mesh.interface_addresses();
     if addresses.is_empty() {
         info!(interface = %mesh.interface, "no mesh address yet; the WireGuard device starts once one is assigned");
@@ -241,7 +257,41 @@ async fn start_wireguard(
     Ok(Some(device))
 }
 
-/// This node's `[mesh]` with the addresses it was assigned at join filled
+/// The mesh addresses of a node that joins nothing (the first of a
+/// cluster): nobody assigns it any, so it takes the lowest free host of
+/// each prefix, as a seed would give it, and keeps them in its own row,
+/// where every later start finds them.
+fn pick_own_addresses(
+    config: &NodeConfig,
+    store: &Store,
+    mesh: &MeshSettings,
+) -> Result<(Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>), MeshError> {
+    let members = store.members()?;
+    let others = || members.iter().filter(|m| m.name != config.place.name);
+    let used_v4: Vec<std::net::Ipv4Addr> = others()
+        .filter_map(|m| m.mesh_ipv4.as_deref()?.parse().ok())
+        .collect();
+    let used_v6: Vec<std::net::Ipv6Addr> = others()
+        .filter_map(|m| m.mesh_ipv6.as_deref()?.parse().ok())
+        .collect();
+    let v4 = addresses::lowest_free_v4(mesh.prefix_v4, &used_v4)?;
+    let v6 = addresses::lowest_free_v6(mesh.prefix_v6, &used_v6)?;
+    let own = members
+        .iter()
+        .find(|m| m.name == config.place.name)
+        .cloned()
+        .unwrap_or_default();
+    store.set_member(&Member {
+        name: config.place.name.clone(),
+        mesh_ipv4: Some(v4.to_string()),
+        mesh_ipv6: Some(v6.to_string()),
+        ..own
+    })?;
+    info!(mesh_ipv4 = %v4, mesh_ipv6 = %v6, "first node of a cluster: picked its own mesh addresses");
+    Ok((Some(v4), Some(v6)))
+}
+
+/// This node's WireGuard settings with the addresses it was assigned at join filled
 /// in where node.toml names none: what its WireGuard interface and RPC
 /// listener use.
 pub fn settings(config: &NodeConfig, store: &Store) -> Option<MeshSettings> {

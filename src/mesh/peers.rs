@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use super::addresses::{inside_v4, inside_v6};
 use super::service::Mesh;
 use super::wireguard::{Device, PeerConfig, PublicKey};
 use crate::shutdown::Shutdown;
@@ -25,7 +26,7 @@ pub async fn follow(mesh: Arc<Mesh>, device: Arc<Device>, mut shutdown: Shutdown
     let mut version = mesh.subscribe_members();
     loop {
         let members = mesh.store().members().unwrap_or_default();
-        let peers = peer_configs(mesh.name(), &members);
+        let peers = routed_only(peer_configs(mesh.name(), &members), device.addresses());
         match device.set_peers(&peers).await {
             Ok(()) => info!(peers = peers.len(), "WireGuard peers follow the node table"),
             Err(e) => warn!(error = %e, "cannot set WireGuard peers"),
@@ -64,6 +65,25 @@ pub fn peer_configs(me: &str, members: &[Member]) -> Vec<PeerConfig> {
             })
         })
         .collect()
+}
+
+/// `peers` allowed only mesh addresses this node's interface routes: a
+/// peer's address in a family this node has no mesh address in (a first
+/// node placed by hand with `address_v4` alone, joiners given both) could
+/// not be reached anyway, and the device refuses a whole peer list with
+/// one address outside its prefixes.
+pub fn routed_only(mut peers: Vec<PeerConfig>, routed: &[(IpAddr, u8)]) -> Vec<PeerConfig> {
+    let inside = |ip: &IpAddr| {
+        routed.iter().any(|(net, len)| match (net, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => inside_v4((*net, *len), *ip),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => inside_v6((*net, *len), *ip),
+            _ => false,
+        })
+    };
+    for peer in &mut peers {
+        peer.allowed_ips.retain(|(ip, _)| inside(ip));
+    }
+    peers
 }
 
 #[cfg(test)]
@@ -121,5 +141,23 @@ mod tests {
             ]
         );
         assert_eq!(peers[0].persistent_keepalive, Some(KEEPALIVE_SECS));
+    }
+
+    #[test]
+    fn peers_keep_only_addresses_this_interface_routes() {
+        let key = crate::mesh::wireguard::PrivateKey::generate().public_key();
+        let members = vec![Member {
+            name: "joiner".into(),
+            wg_public_key: Some(key.to_string()),
+            mesh_ipv4: Some("198.51.100.2".into()),
+            mesh_ipv6: Some("2001:db8:1::2".into()),
+            ..Member::default()
+        }];
+        let v4_only = [(IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 1)), 24)];
+        let peers = routed_only(peer_configs("seed", &members), &v4_only);
+        assert_eq!(
+            peers[0].allowed_ips,
+            vec![(IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 2)), 32)]
+        );
     }
 }

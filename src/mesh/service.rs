@@ -48,7 +48,7 @@ pub struct Mesh {
     /// Where a node not yet in the cluster reaches this one to join: the
     /// public address at the RPC port inside a WireGuard mesh, else
     /// `rpc_addr`.
-    join_addr: SocketAddr,
+    join_addr: Option<SocketAddr>,
     /// `<data>/repos`, the bare repositories git sync keeps current.
     repos: PathBuf,
     /// Where this node serves HTTP and DNS (peers' health probes check them).
@@ -71,7 +71,7 @@ pub struct Mesh {
     last_sync: Mutex<HashMap<String, u64>>,
     /// The WireGuard device, when this node runs one (peer statistics).
     device: Option<Arc<Device>>,
-    /// The mesh prefixes from `[mesh]`, when set: joins are given
+    /// The mesh prefixes from `[cluster]`, when set: joins are given
     /// addresses from them.
     prefixes: Option<Prefixes>,
     /// The per-repository locks git sync shares with pushes.
@@ -81,6 +81,10 @@ pub struct Mesh {
     admission: Mutex<()>,
     /// The node's counters, whose recent traffic peers ask for.
     metrics: Arc<crate::metrics::Metrics>,
+    /// Set by the `drain` admin command before a planned stop: pings say
+    /// so, and peers take this node out of their DNS answers at once.
+    /// A restart clears it.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Mesh {
@@ -98,9 +102,12 @@ impl Mesh {
             .ipv4
             .map(IpAddr::V4)
             .or(config.place.ipv6.map(IpAddr::V6));
+        // A WireGuard node answers joins on its public address (mesh/mod.rs);
+        // without one, no node outside the mesh could reach it.
         let join_addr = match (&device, &config.mesh, public) {
-            (Some(_), Some(m), Some(ip)) => SocketAddr::new(ip, m.rpc_port),
-            _ => rpc_addr,
+            (Some(_), Some(m), Some(ip)) => Some(SocketAddr::new(ip, m.rpc_port)),
+            (Some(_), Some(_), None) => None,
+            _ => Some(rpc_addr),
         };
         Mesh {
             name: config.place.name.clone(),
@@ -127,7 +134,19 @@ impl Mesh {
             repo_locks: services.repo_locks.clone(),
             admission: Mutex::new(()),
             metrics: services.metrics.clone(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether this node is draining (see the `drain` admin command).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts or ends draining.
+    pub fn set_draining(&self, on: bool) {
+        self.draining
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// This node's recent traffic, as `stats` gathers it.
@@ -166,7 +185,8 @@ impl Mesh {
     }
 
     /// What a new node's `[cluster] join` names to join through this one.
-    pub fn join_addr(&self) -> SocketAddr {
+    /// `None` for a WireGuard node without a public address.
+    pub fn join_addr(&self) -> Option<SocketAddr> {
         self.join_addr
     }
 
@@ -185,7 +205,7 @@ impl Mesh {
         self.device.as_ref()
     }
 
-    /// The mesh prefixes joins are given addresses from, when `[mesh]`
+    /// The mesh prefixes joins are given addresses from, when `[cluster]`
     /// sets them.
     pub fn prefixes(&self) -> Option<&Prefixes> {
         self.prefixes.as_ref()

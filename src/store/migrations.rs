@@ -158,6 +158,11 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE revisions ADD COLUMN extras TEXT NOT NULL DEFAULT '';
     ",
+    // 8: the lines of a revision's `_redirects` and `_headers` that were
+    // skipped travel with its row, so `deploys` shows them on every node.
+    "
+    ALTER TABLE revisions ADD COLUMN warnings TEXT NOT NULL DEFAULT '';
+    ",
 ];
 
 /// Brings `conn` to the latest schema version.

@@ -63,7 +63,7 @@ impl Store {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT r.domain, r.root, r.manifest, r.config, r.source, r.branch,
-                        r.created_ms, 1, r.extras
+                        r.created_ms, 1, r.extras, r.warnings
                  FROM previews p JOIN revisions r ON r.domain = p.host AND r.root = p.root
                  WHERE p.deleted = 0 AND r.deleted = 0
                  ORDER BY p.host",
@@ -133,6 +133,7 @@ mod tests {
                 created_ms: 1,
                 active: false,
                 extras: String::new(),
+                warnings: String::new(),
             })
             .unwrap();
         store

@@ -25,10 +25,13 @@ pub struct RevisionRow {
     /// nothing); replicated with the row so every node serves the revision
     /// as its origin does.
     pub extras: String,
+    /// Lines of the tree's `_redirects` and `_headers` that were skipped,
+    /// one warning a line ("" if none), as the pusher was shown them.
+    pub warnings: String,
 }
 
 const COLUMNS: &str = "r.domain, r.root, r.manifest, r.config, r.source, r.branch, r.created_ms,
-     (d.active_revision IS NOT NULL AND d.active_revision = r.root), r.extras";
+     (d.active_revision IS NOT NULL AND d.active_revision = r.root), r.extras, r.warnings";
 
 pub(super) fn row_to_revision(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRow> {
     Ok(RevisionRow {
@@ -41,6 +44,7 @@ pub(super) fn row_to_revision(row: &rusqlite::Row<'_>) -> rusqlite::Result<Revis
         created_ms: row.get(6)?,
         active: row.get(7)?,
         extras: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
+        warnings: row.get::<_, Option<String>>(9)?.unwrap_or_default(),
     })
 }
 
@@ -53,13 +57,14 @@ impl Store {
         self.conn()
             .execute(
                 "INSERT INTO revisions
-                   (domain, root, manifest, config, source, branch, created_ms, hlc, origin, deleted, extras)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)
+                   (domain, root, manifest, config, source, branch, created_ms, hlc, origin, deleted, extras, warnings)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11)
                  ON CONFLICT (domain, root) DO UPDATE SET
                    manifest = excluded.manifest, config = excluded.config,
                    source = excluded.source, branch = excluded.branch,
                    created_ms = excluded.created_ms, hlc = excluded.hlc,
-                   origin = excluded.origin, deleted = 0, extras = excluded.extras",
+                   origin = excluded.origin, deleted = 0, extras = excluded.extras,
+                   warnings = excluded.warnings",
                 params![
                     rev.domain,
                     rev.root,
@@ -70,7 +75,8 @@ impl Store {
                     rev.created_ms,
                     hlc.0 as i64,
                     self.origin,
-                    rev.extras
+                    rev.extras,
+                    rev.warnings
                 ],
             )
             .map_err(query_err("recording a revision"))?;
@@ -195,6 +201,7 @@ mod tests {
             created_ms,
             active: false,
             extras: String::new(),
+            warnings: String::new(),
         }
     }
 

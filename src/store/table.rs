@@ -115,6 +115,7 @@ pub(super) const TABLES: [TableSpec; 11] = [
             "branch",
             "created_ms",
             "extras",
+            "warnings",
         ],
         dns: false,
     },

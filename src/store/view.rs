@@ -187,6 +187,7 @@ mod tests {
                 created_ms: 1,
                 active: false,
                 extras: String::new(),
+                warnings: String::new(),
             })
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(

@@ -95,9 +95,9 @@ impl CaCluster {
         );
         let seed_join = format!("{}:7070", cluster.underlay_v4(0));
         let seed = format!(
-            "{}{}{acme}\n[cluster]\n",
+            "{}{acme}{}",
             cluster.base_config(0),
-            cluster.mesh_table(0)
+            cluster.cluster_table(0)
         );
         cluster.write_config(0, &seed);
         cluster.start(0);
@@ -117,9 +117,9 @@ impl CaCluster {
                 .trim()
                 .to_string();
             let text = format!(
-                "{}{}{acme}\n[cluster]\njoin = \"{seed_join}\"\njoin_token = \"{token}\"\n",
+                "{}{acme}{}join = \"{seed_join}\"\njoin_token = \"{token}\"\n",
                 cluster.base_config(i),
-                cluster.mesh_table(i)
+                cluster.cluster_table(i)
             );
             cluster.write_config(i, &text);
             cluster.start(i);

@@ -456,3 +456,79 @@ fn an_ssh_client_failing_authentication_is_refused_while_another_gets_in() {
         status.describe()
     );
 }
+
+/// Whether the server closes `stream` (end of file or a reset) before
+/// `limit` passes without the client sending anything.
+fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).expect("read timeout");
+    let mut byte = [0u8; 1];
+    match std::io::Read::read(stream, &mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+        ),
+    }
+}
+
+#[test]
+fn dns_over_tcp_and_tls_cap_each_clients_connections_and_close_idle_ones() {
+    let node = node_with(
+        "[limits.dns]\ntcp_connections_per_client = 2\n",
+        &[OsStr::new("--dot"), OsStr::new("127.0.0.1:0")],
+    );
+    let tcp = node.dns();
+    let dot = node.listener("dot");
+    // 127.0.0.1 opens its share of idle connections on both listeners.
+    let mut held: Vec<TcpStream> = [tcp, tcp, dot, dot]
+        .iter()
+        .map(|addr| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    for addr in [tcp, dot] {
+        let mut third = TcpStream::connect(addr).expect("connect");
+        assert!(
+            closed_by_server(&mut third, Duration::from_secs(5)),
+            "a connection over the client's share of {addr} was kept open"
+        );
+    }
+
+    // Another client is answered over both meanwhile.
+    let answer = dig(tcp, FLOODER, &["+tcp", "example.com", "A"]);
+    assert!(
+        answer.stdout.contains("status: NOERROR") && answer.stdout.contains("198.51.100.1"),
+        "{}",
+        answer.describe()
+    );
+    let mut kdig = Command::new("kdig");
+    kdig.arg(format!("@{}", dot.ip()))
+        .args(["-p", &dot.port().to_string(), "-b", FLOODER])
+        .args([
+            "+tls",
+            "+tls-sni=london.ns.example.com",
+            "+retry=0",
+            "+time=5",
+        ])
+        .args(["example.com", "A"]);
+    let answer = run_command(kdig, Duration::from_secs(30));
+    assert!(
+        answer.stdout.contains("NOERROR") && answer.stdout.contains("198.51.100.1"),
+        "kdig +tls: {}",
+        answer.describe()
+    );
+
+    // The idle ones (no query; on DNS over TLS, no handshake) are closed.
+    for stream in &mut held {
+        assert!(
+            closed_by_server(stream, Duration::from_secs(60)),
+            "an idle DNS connection was never closed"
+        );
+    }
+    let status = node.admin(&["status"]);
+    assert!(
+        status.stdout.contains("dns tcp refused 2"),
+        "{}",
+        status.describe()
+    );
+}

@@ -152,9 +152,9 @@ fn nodes_joining_without_mesh_addresses_get_the_lowest_free_ones_and_keep_them()
     // the prefixes.
     let mut cluster = Cluster::joined_with(3, |c, i| {
         let mesh = if i == 0 {
-            c.mesh_table(0)
+            c.cluster_table(0)
         } else {
-            c.mesh_prefixes_table()
+            c.cluster_prefixes_table()
         };
         format!("{}{mesh}", c.base_config(i))
     });
@@ -201,19 +201,18 @@ fn nodes_joining_without_mesh_addresses_get_the_lowest_free_ones_and_keep_them()
 
 #[test]
 fn a_join_into_a_full_mesh_prefix_is_refused_naming_the_fix() {
-    // A /30 holds two nodes: the seed at .1 and one joiner at .2.
+    // A /30 holds two nodes: the seed at .1 and one joiner at .2. The
+    // seed picks its own addresses, the first host of each prefix.
     let mut cluster = Cluster::new(3);
-    let prefixes = "\n[mesh]\nprefix_v4 = \"198.51.100.0/30\"\nprefix_v6 = \"2001:db8:1::/64\"\n";
-    let seed = format!(
-        "{}{prefixes}address_v4 = \"198.51.100.1\"\n\n[cluster]\n",
-        cluster.base_config(0)
-    );
+    let prefixes =
+        "\n[cluster]\nprefix_v4 = \"198.51.100.0/30\"\nprefix_v6 = \"2001:db8:1::/64\"\n";
+    let seed = format!("{}{prefixes}", cluster.base_config(0));
     cluster.write_config(0, &seed);
     cluster.start(0);
     let join = format!("{}:7070", cluster.underlay_v4(0));
     for i in 1..3 {
         let text = format!(
-            "{}{prefixes}\n[cluster]\njoin = \"{join}\"\njoin_token = \"{}\"\n",
+            "{}{prefixes}join = \"{join}\"\njoin_token = \"{}\"\n",
             cluster.base_config(i),
             cluster.join_token(0)
         );
@@ -224,7 +223,7 @@ fn a_join_into_a_full_mesh_prefix_is_refused_naming_the_fix() {
         interface_addresses(&cluster, 1),
         vec![
             "198.51.100.2/30".to_string(),
-            "2001:db8:1::1/64".to_string()
+            "2001:db8:1::2/64".to_string()
         ],
         "{}",
         cluster.output(1)
@@ -234,7 +233,7 @@ fn a_join_into_a_full_mesh_prefix_is_refused_naming_the_fix() {
         .expect_err("a third node cannot fit in a /30");
     assert!(
         refused.contains("the mesh prefix 198.51.100.0/30 is full")
-            && refused.contains("widen [mesh] prefix_v4 on every node"),
+            && refused.contains("widen [cluster] prefix_v4 on every node"),
         "{refused}"
     );
 }

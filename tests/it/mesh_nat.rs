@@ -27,7 +27,7 @@ fn a_node_behind_one_to_one_nat_starts_joins_and_serves_replicated_deploys() {
         format!(
             "name = \"n{i}\"\ndata_dir = \"{}\"\nipv4 = \"{public}\"\n\n[http]\nlisten = \"0.0.0.0:80\"\n{}",
             c.data_dir(i).display(),
-            c.mesh_table(i)
+            c.cluster_table(i)
         )
     });
     // Its public address is not its interface's: the NAT is real.

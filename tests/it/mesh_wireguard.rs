@@ -22,7 +22,7 @@ fn unix_now() -> u64 {
 
 /// Writes node i's config with the test mesh addresses and starts it.
 fn start_mesh_node(cluster: &mut Cluster, i: usize) {
-    let config = format!("{}{}", cluster.base_config(i), cluster.mesh_table(i));
+    let config = format!("{}{}", cluster.base_config(i), cluster.cluster_table(i));
     cluster.write_config(i, &config);
     cluster.start(i);
 }
@@ -267,7 +267,7 @@ fn a_second_node_on_the_same_interface_name_is_refused_with_a_reason() {
     let config = format!(
         "name = \"second\"\ndata_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:8081\"\n{}",
         other.join("data").display(),
-        cluster.mesh_table(0)
+        cluster.cluster_table(0)
     );
     let path = other.join("node.toml");
     std::fs::create_dir_all(&other).expect("mkdir");

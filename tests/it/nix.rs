@@ -186,6 +186,12 @@ fn ports(firewall: &Value, key: &str) -> Vec<u64> {
 /// Writes the settings the module gave its TOML generator as node.toml and
 /// runs the real `makiatto check-config` on it.
 fn check_rendered(settings: &Value, dir: &Path) -> String {
+    check_rendered_with_warnings(settings, dir).0
+}
+
+/// Like [`check_rendered`], with what check-config said on stderr (its
+/// warnings).
+fn check_rendered_with_warnings(settings: &Value, dir: &Path) -> (String, String) {
     let toml =
         toml::to_string(settings).unwrap_or_else(|e| panic!("settings {settings} as TOML: {e}"));
     let file = dir.join("node.toml");
@@ -201,7 +207,7 @@ fn check_rendered(settings: &Value, dir: &Path) -> String {
         "makiatto check-config refused the rendered node.toml:\n{toml}\n{}",
         text(&out.stderr)
     );
-    stdout
+    (stdout, text(&out.stderr))
 }
 
 #[test]
@@ -328,10 +334,70 @@ fn a_full_node_gets_its_token_as_a_credential_and_opens_every_port_it_uses() {
         "  dns 0.0.0.0:53 (udp+tcp)\n",
         "  dot 0.0.0.0:853",
         "  wireguard maki0 udp 51880 (mesh rpc port 7070)\n",
-        "  joins the cluster through 10.88.0.1:7070\n",
+        "  mesh addresses assigned when it joins\n",
+        "  joins the cluster through 198.51.100.1:7070\n",
     ] {
         assert!(summary.contains(line), "missing {line:?} in\n{summary}");
     }
+}
+
+#[test]
+fn a_first_node_needs_only_an_empty_cluster_table() {
+    let first = evaluate("firstNode");
+    assert_eq!(first["failed"], Value::Array(vec![]), "{first}");
+    assert_eq!(first["warnings"], Value::Array(vec![]), "{first}");
+    assert_eq!(first["nodeToml"]["cluster"], serde_json::json!({}));
+    // The join listener on the public address, WireGuard, and the mesh RPC
+    // on the WireGuard interface.
+    assert_eq!(
+        ports(&first["firewall"], "allowedTCPPorts"),
+        [80, 2222, 7070]
+    );
+    assert_eq!(ports(&first["firewall"], "allowedUDPPorts"), [51880]);
+    assert_eq!(
+        ports(&first["firewall"]["interfaces"]["maki0"], "allowedTCPPorts"),
+        [7070]
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (summary, warnings) = check_rendered_with_warnings(&first["nodeToml"], dir.path());
+    assert!(
+        summary.contains("  wireguard maki0 udp 51880 (mesh rpc port 7070)\n")
+            && summary.contains(
+                "  mesh addresses picked from 10.88.0.0/16 and fd6d:616b:6961::/64 (the first node of a cluster)\n"
+            ),
+        "{summary}"
+    );
+    assert_eq!(warnings, "");
+}
+
+#[test]
+fn an_old_mesh_table_still_evaluates_and_starts_with_a_warning() {
+    let old = evaluate("oldMesh");
+    assert_eq!(old["failed"], Value::Array(vec![]), "{old}");
+    let warned: Vec<&str> = old["warnings"]
+        .as_array()
+        .map(|w| w.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        warned.len() == 1 && warned[0].contains("move its fields into settings.cluster"),
+        "{warned:?}"
+    );
+    assert_eq!(ports(&old["firewall"], "allowedUDPPorts"), [51881]);
+    assert_eq!(
+        ports(&old["firewall"]["interfaces"]["maki0"], "allowedTCPPorts"),
+        [7070]
+    );
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (summary, warnings) = check_rendered_with_warnings(&old["nodeToml"], dir.path());
+    assert!(
+        summary.contains("  mesh addresses 10.88.0.1\n"),
+        "{summary}"
+    );
+    assert!(
+        warnings.contains("[mesh] and [cluster] are one table now")
+            && warnings.contains("address_v4 = \"10.88.0.1\""),
+        "{warnings}"
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `deploys <domain> [--json]`: the revisions kept for a domain, newest
 //! first, the active one marked, each with where it came from and, when
 //! this node built it, the build's duration; then the newest build, if it
-//! was refused after the newest revision.
+//! was refused after the newest revision. Lines of `_redirects` and
+//! `_headers` a revision skipped are listed under it.
 
 use serde::Serialize;
 
@@ -33,6 +34,8 @@ struct RevisionView<'a> {
     active: bool,
     /// The build that made it, when this node ran one.
     build: Option<BuildView<'a>>,
+    /// Lines of its rule files that were skipped.
+    warnings: Vec<&'a str>,
 }
 
 /// A build in `deploys --json`.
@@ -115,6 +118,15 @@ impl Deploys {
             table.row(cells);
         }
         let mut text = table.into_text();
+        for r in revisions.iter().filter(|r| !r.warnings.is_empty()) {
+            text.push_str(&format!(
+                "{} skipped lines of its rule files:\n",
+                abbreviated(&r.root)
+            ));
+            for warning in r.warnings.lines() {
+                text.push_str(&format!("  {warning}\n"));
+            }
+        }
         let newest = revisions.iter().map(|r| r.created_ms).max().unwrap_or(0);
         if let Some(b) = builds.first().filter(|b| !b.ok && b.started_ms > newest) {
             let when = std::time::UNIX_EPOCH
@@ -143,6 +155,7 @@ impl<'a> From<&'a RevisionRow> for RevisionView<'a> {
             created_ms: r.created_ms,
             active: r.active,
             build: None,
+            warnings: r.warnings.lines().collect(),
         }
     }
 }

@@ -23,17 +23,15 @@ impl JoinToken {
     }
 
     pub fn run(self, ctx: &Context) -> Result<String, AdminError> {
+        // The token alone on the first line, so scripts can take it; then
+        // the new node's [cluster] table, with the address this node
+        // answers joins on: its public address at the mesh RPC port when it
+        // runs WireGuard, its rpc_listen when it does not.
+        let join = ctx.join_addr().map_err(AdminError::NoJoinAddress)?;
         let token = crate::mesh::join::new_token(ctx.store())
             .map_err(AdminError::store("record a join token"))?;
-        // The token alone on the first line, so scripts can take it; then
-        // the two lines to paste, with the address this node answers joins
-        // on (its public address when it runs WireGuard).
-        let join = match ctx.join_addr() {
-            Some(addr) => addr.to_string(),
-            None => "<this node's [cluster] rpc_listen; it runs no cluster yet>".to_string(),
-        };
         Ok(format!(
-            "{token}\n# valid once, for an hour: in the new node's node.toml\n[cluster]\njoin = \"{join}\"\njoin_token = \"{token}\"\n"
+            "{token}\n# valid once, for an hour: the new node's [cluster] table\n[cluster]\njoin = \"{join}\"\njoin_token = \"{token}\"\n"
         ))
     }
 }

@@ -6,6 +6,7 @@ mod build_log;
 mod deploy;
 mod deploys;
 mod dns_setup;
+mod drain;
 mod join_token;
 mod keys_add;
 mod keys_list;
@@ -14,6 +15,7 @@ mod node_health;
 mod node_remove;
 mod repos_list;
 mod rollback;
+mod scrub;
 mod stats;
 mod status;
 
@@ -21,6 +23,7 @@ pub use build_log::BuildLog;
 pub use deploy::Deploy;
 pub use deploys::Deploys;
 pub use dns_setup::DnsSetup;
+pub use drain::Drain;
 pub use join_token::JoinToken;
 pub use keys_add::KeysAdd;
 pub use keys_list::KeysList;
@@ -29,6 +32,7 @@ pub use node_health::NodeHealth;
 pub use node_remove::NodeRemove;
 pub use repos_list::ReposList;
 pub use rollback::Rollback;
+pub use scrub::Scrub;
 pub use stats::Stats;
 pub use status::Status;
 
@@ -44,6 +48,7 @@ pub enum Command {
     Deploy(Deploy),
     DnsSetup(DnsSetup),
     NodeHealth(NodeHealth),
+    Drain(Drain),
     NodeRemove(NodeRemove),
     KeysList(KeysList),
     KeysAdd(KeysAdd),
@@ -52,6 +57,7 @@ pub enum Command {
     JoinToken(JoinToken),
     BuildLog(BuildLog),
     Stats(Stats),
+    Scrub(Scrub),
 }
 
 /// Where a command line came from; some commands are offered only locally.
@@ -64,7 +70,7 @@ pub enum Transport {
     Ssh,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo> | stats [--minutes N] [--json]";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | drain | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo> | stats [--minutes N] [--json] | scrub [--wait] [--json]";
 
 /// Why a command line was not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,9 +133,11 @@ impl Command {
                 None | Some("list") => Command::ReposList(ReposList::parse(&mut words)?),
                 Some(_) => return Err(words.not_understood()),
             },
+            "drain" => Command::Drain(Drain::parse(&mut words)?),
             "join-token" => Command::JoinToken(JoinToken::parse(&mut words)?),
             "build-log" => Command::BuildLog(BuildLog::parse(&mut words)?),
             "stats" => Command::Stats(Stats::parse(&mut words)?),
+            "scrub" => Command::Scrub(Scrub::parse(&mut words)?),
             _ => return Err(words.not_understood()),
         };
         if matches!(command, Command::Deploy(_)) && transport != Transport::Socket {
@@ -160,6 +168,7 @@ impl Command {
             Command::Deploy(c) => c.run(ctx),
             Command::DnsSetup(c) => c.run(ctx),
             Command::NodeHealth(c) => c.run(ctx),
+            Command::Drain(c) => c.run(ctx),
             Command::NodeRemove(c) => c.run(ctx),
             Command::KeysList(c) => c.run(ctx),
             Command::KeysAdd(c) => c.run(ctx),
@@ -168,6 +177,7 @@ impl Command {
             Command::JoinToken(c) => c.run(ctx),
             Command::BuildLog(c) => c.run(ctx),
             Command::Stats(c) => c.run(ctx),
+            Command::Scrub(c) => c.run(ctx),
         }
     }
 }
@@ -181,6 +191,7 @@ impl std::fmt::Display for Command {
             Command::Rollback(c) => c.fmt(f),
             Command::Deploy(c) => c.fmt(f),
             Command::DnsSetup(c) => c.fmt(f),
+            Command::Drain(c) => c.fmt(f),
             Command::NodeHealth(c) => c.fmt(f),
             Command::NodeRemove(c) => c.fmt(f),
             Command::KeysList(c) => c.fmt(f),
@@ -190,6 +201,7 @@ impl std::fmt::Display for Command {
             Command::JoinToken(c) => c.fmt(f),
             Command::BuildLog(c) => c.fmt(f),
             Command::Stats(c) => c.fmt(f),
+            Command::Scrub(c) => c.fmt(f),
         }
     }
 }

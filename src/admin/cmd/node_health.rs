@@ -44,6 +44,11 @@ impl NodeHealth {
         if !known {
             return Err(AdminError::UnknownNode(self.name));
         }
+        // This node back up: it stops saying it drains, so peers take it
+        // back too.
+        if self.healthy && ctx.mesh_name().as_deref() == Some(self.name.as_str()) {
+            ctx.set_draining(false);
+        }
         let (state, effect) = if self.healthy {
             ("up", "DNS sends it the visitors nearest to it again")
         } else {

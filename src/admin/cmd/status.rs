@@ -1,6 +1,7 @@
 //! `status [--json]`: the sites this node serves, each with its revision,
 //! file count and certificate state; the WebAssembly counters (JSON only);
-//! how often the listeners limited a client (`limited:`);
+//! how often the listeners limited a client (`limited:`); what the last
+//! scrub checked, found and repaired (`scrub:`);
 //! and, when the node runs a mesh, every cluster node's view.
 
 mod cluster;
@@ -26,6 +27,8 @@ struct StatusView {
     wasm: WasmView,
     /// Clients limited by each listener since the node started.
     limited: crate::limits::counters::CountersView,
+    /// What the last scrub checked, found and repaired.
+    scrub: crate::scrub::ScrubReport,
     /// Absent when this node runs no mesh.
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<Vec<cluster::NodeEntry>>,
@@ -125,6 +128,7 @@ impl Status {
                     transform_runs: wasm.transform_runs,
                 },
                 limited: ctx.limited(),
+                scrub: ctx.scrubber().report(),
                 cluster: cluster.map(|views| views.into_iter().map(Into::into).collect()),
             };
             return Ok(json::line(&view)?);
@@ -141,6 +145,7 @@ impl Status {
         let mut out = table.into_text();
         out.push_str(&ctx.limited().line());
         out.push('\n');
+        out.push_str(&ctx.scrubber().report().lines());
         if let Some(views) = cluster {
             out.push('\n');
             out.push_str(&cluster::table(&views));

@@ -1,7 +1,12 @@
-//! One `[[domain.redirects]]` rule: the `from` pattern a request path is
-//! matched against and the `to` template its captures are put into.
+//! One redirect, rewrite or status rule, from `[[domain.redirects]]` or a
+//! line of `_redirects`: the host, `from` pattern and query conditions a
+//! request is matched against, and the `to` template its captures are put
+//! into. Country and language conditions are kept here and asked by
+//! `Rules::route`, since they need facts about the visitor.
 
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use std::borrow::Cow;
+
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
 use super::{RuleAction, RuleError};
 use crate::config::Redirect;
@@ -27,15 +32,48 @@ const LOCATION_UNSAFE: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'}');
 
-/// A compiled redirect, rewrite or not-found rule.
+/// Everything one rule says, whichever file it came from.
+#[derive(Debug, Clone)]
+pub(super) struct RuleSpec<'a> {
+    /// The only host (lowercase) the rule applies to; `None` for every host
+    /// of the site.
+    pub host: Option<String>,
+    pub from: &'a str,
+    /// Query parameters the request must carry: a `:name` value captures
+    /// the parameter's value, anything else must equal it.
+    pub query: Vec<(&'a str, &'a str)>,
+    pub to: &'a str,
+    pub status: u16,
+    /// Whether a file at the request path takes precedence over the rule.
+    pub yields_to_files: bool,
+    /// ISO country codes (uppercase), any of which the visitor must be in.
+    pub countries: Vec<[u8; 2]>,
+    /// Language tags (lowercase), one of which the visitor must accept.
+    pub languages: Vec<String>,
+}
+
+/// A compiled redirect, rewrite or status rule.
 #[derive(Debug, Clone)]
 pub(super) struct RedirectRule {
+    host: Option<Box<str>>,
     /// The `from` segments before any splat.
     segments: Vec<Segment>,
     /// Whether `from` ends in `*`, capturing whatever follows the segments.
     splat: bool,
+    /// Query parameters required, each a literal or a capture.
+    query: Vec<QueryCondition>,
     target: Target,
     kind: Kind,
+    yields: bool,
+    pub(super) countries: Vec<[u8; 2]>,
+    pub(super) languages: Vec<Box<str>>,
+}
+
+#[derive(Debug, Clone)]
+struct QueryCondition {
+    key: Box<str>,
+    /// `None` captures the value (next capture index), `Some` must equal it.
+    value: Option<Box<str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,7 +89,8 @@ enum Segment {
 enum Kind {
     Redirect(u16),
     Rewrite,
-    NotFound,
+    /// Serve the target with this 4xx or 5xx status.
+    Page(u16),
 }
 
 /// The `to` side, split at compile time so building a result is a single
@@ -81,34 +120,119 @@ enum Part {
 }
 
 impl RedirectRule {
-    /// Compiles one rule, refusing anything it could not apply faithfully.
+    /// Compiles one `[[domain.redirects]]` rule: 200 and 404 rules yield
+    /// to existing files, redirects always apply.
     pub(super) fn compile(rule: &Redirect) -> Result<RedirectRule, RuleError> {
-        let kind = match rule.status {
-            301 | 302 | 303 | 307 | 308 => Kind::Redirect(rule.status),
-            200 => Kind::Rewrite,
-            404 => Kind::NotFound,
-            status => return Err(RuleError::Status(status)),
-        };
-        let (segments, names, splat) = parse_from(&rule.from)?;
-        let target = Target::parse(&rule.to, &names, splat, matches!(kind, Kind::Redirect(_)))?;
-        if !target.local && !matches!(kind, Kind::Redirect(_)) {
-            return Err(RuleError::NonLocalRewrite {
-                status: rule.status,
-                to: rule.to.clone(),
-            });
+        if !matches!(rule.status, 200 | 301 | 302 | 303 | 307 | 308 | 404) {
+            return Err(RuleError::Status(rule.status));
         }
-        Ok(RedirectRule {
-            segments,
-            splat,
-            target,
-            kind,
+        RedirectRule::compile_spec(&RuleSpec {
+            host: None,
+            from: &rule.from,
+            query: Vec::new(),
+            to: &rule.to,
+            status: rule.status,
+            yields_to_files: !matches!(rule.status, 301 | 302 | 303 | 307 | 308),
+            countries: Vec::new(),
+            languages: Vec::new(),
         })
     }
 
+    /// Compiles one rule, refusing anything it could not apply faithfully.
+    pub(super) fn compile_spec(spec: &RuleSpec<'_>) -> Result<RedirectRule, RuleError> {
+        let kind = match spec.status {
+            301 | 302 | 303 | 307 | 308 => Kind::Redirect(spec.status),
+            200 => Kind::Rewrite,
+            400..=599 => Kind::Page(spec.status),
+            status => return Err(RuleError::Status(status)),
+        };
+        let (segments, mut names, splat) = parse_from(spec.from)?;
+        let mut query = Vec::with_capacity(spec.query.len());
+        for (key, value) in &spec.query {
+            let value = match value.strip_prefix(':') {
+                Some(name) => {
+                    if name.is_empty() || !name.bytes().all(is_name_byte) || name == "splat" {
+                        return Err(RuleError::BadPlaceholder((*value).to_owned()));
+                    }
+                    if names.contains(&name) {
+                        return Err(RuleError::DuplicatePlaceholder((*value).to_owned()));
+                    }
+                    names.push(name);
+                    None
+                }
+                None => Some(Box::from(decode_query(value).as_ref())),
+            };
+            query.push(QueryCondition {
+                key: Box::from(decode_query(key).as_ref()),
+                value,
+            });
+        }
+        let target = Target::parse(spec.to, &names, splat, matches!(kind, Kind::Redirect(_)))?;
+        if !target.local && !matches!(kind, Kind::Redirect(_)) {
+            return Err(RuleError::NonLocalRewrite {
+                status: spec.status,
+                to: spec.to.to_owned(),
+            });
+        }
+        Ok(RedirectRule {
+            host: spec.host.as_deref().map(Box::from),
+            segments,
+            splat,
+            query,
+            target,
+            kind,
+            yields: spec.yields_to_files,
+            countries: spec.countries.clone(),
+            languages: spec
+                .languages
+                .iter()
+                .map(|l| Box::from(l.as_str()))
+                .collect(),
+        })
+    }
+
+    /// The literal first segment of `from` ("" for the root rule), or
+    /// `None` when it is a placeholder or splat: the key the rule is
+    /// indexed under.
+    pub(super) fn first_literal(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(Segment::Literal(literal)) => Some(literal),
+            Some(Segment::Placeholder) => None,
+            None if self.splat => None,
+            None => Some(""),
+        }
+    }
+
     /// Whether an existing file for the request path takes precedence over
-    /// this rule: true for rewrites and not-found rules, never for redirects.
+    /// this rule.
     pub(super) fn yields_to_files(&self) -> bool {
-        !matches!(self.kind, Kind::Redirect(_))
+        self.yields
+    }
+
+    /// Whether the rule applies to requests for `host` (lowercase, no port).
+    pub(super) fn applies_to_host(&self, host: &str) -> bool {
+        self.host.as_deref().is_none_or(|h| h == host)
+    }
+
+    /// Checks the query conditions against the raw request `query`,
+    /// appending captured values to `captures`.
+    pub(super) fn capture_query<'p>(
+        &self,
+        query: Option<&'p str>,
+        captures: &mut Vec<Cow<'p, str>>,
+    ) -> bool {
+        for condition in &self.query {
+            let found = query.unwrap_or("").split('&').find_map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (decode_query(key) == *condition.key).then(|| decode_query(value))
+            });
+            match (found, &condition.value) {
+                (Some(value), None) => captures.push(value),
+                (Some(value), Some(wanted)) if value == **wanted => {}
+                _ => return false,
+            }
+        }
+        true
     }
 
     /// Matches `path`, leaving the placeholder captures in `captures` and
@@ -117,7 +241,7 @@ impl RedirectRule {
     pub(super) fn capture<'p>(
         &self,
         path: &'p str,
-        captures: &mut Vec<&'p str>,
+        captures: &mut Vec<Cow<'p, str>>,
     ) -> Option<&'p str> {
         captures.clear();
         let trimmed = path.strip_prefix('/').unwrap_or(path);
@@ -134,7 +258,7 @@ impl RedirectRule {
             next = (end < body.len()).then_some(end + 1);
             match segment {
                 Segment::Literal(literal) if literal == value => {}
-                Segment::Placeholder if !value.is_empty() => captures.push(value),
+                Segment::Placeholder if !value.is_empty() => captures.push(Cow::Borrowed(value)),
                 _ => return None,
             }
         }
@@ -146,7 +270,12 @@ impl RedirectRule {
     }
 
     /// Builds this rule's action from a successful `capture`.
-    pub(super) fn action(&self, captures: &[&str], splat: &str, query: Option<&str>) -> RuleAction {
+    pub(super) fn action(
+        &self,
+        captures: &[Cow<'_, str>],
+        splat: &str,
+        query: Option<&str>,
+    ) -> RuleAction {
         match self.kind {
             Kind::Redirect(status) => {
                 let mut location = self.target.fill(captures, splat, true);
@@ -160,7 +289,11 @@ impl RedirectRule {
             Kind::Rewrite => RuleAction::Rewrite {
                 path: self.target.fill(captures, splat, false),
             },
-            Kind::NotFound => RuleAction::NotFound {
+            Kind::Page(404) => RuleAction::NotFound {
+                path: self.target.fill(captures, splat, false),
+            },
+            Kind::Page(status) => RuleAction::Status {
+                status,
                 path: self.target.fill(captures, splat, false),
             },
         }
@@ -277,7 +410,7 @@ impl Target {
 
     /// Puts the captures into the template; `encode` percent-encodes them
     /// for a `Location` (rewrites name a file by its decoded path).
-    fn fill(&self, captures: &[&str], splat: &str, encode: bool) -> String {
+    fn fill(&self, captures: &[Cow<'_, str>], splat: &str, encode: bool) -> String {
         let captured: usize = captures.iter().map(|c| c.len()).sum::<usize>() + splat.len();
         // Encoding can triple a byte; sizing for the common unencoded case
         // keeps the usual result to one allocation.
@@ -290,7 +423,7 @@ impl Target {
                 }
                 // The index was taken from `from`'s placeholders, and a
                 // successful match captures every one of them.
-                Part::Placeholder(i) => captures.get(*i).copied().unwrap_or_default(),
+                Part::Placeholder(i) => captures.get(*i).map_or("", |c| c.as_ref()),
                 Part::Splat => splat,
             };
             if encode {
@@ -314,4 +447,13 @@ fn collapse_leading_slashes(path: &mut String) {
     if slashes > 1 {
         path.replace_range(1..slashes, "");
     }
+}
+
+/// A query key or value as written in a URL: `+` is a space, `%XX` a byte.
+fn decode_query(text: &str) -> Cow<'_, str> {
+    if !text.contains(['+', '%']) {
+        return Cow::Borrowed(text);
+    }
+    let spaced = text.replace('+', " ");
+    Cow::Owned(percent_decode_str(&spaced).decode_utf8_lossy().into_owned())
 }

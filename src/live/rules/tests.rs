@@ -37,6 +37,7 @@ fn domain(redirects: &[(&str, &str, u16)], headers: &[(&str, &[(&str, &str)])]) 
         transforms: Vec::new(),
         caa: None,
         hsts_max_age: None,
+        strict_rule_files: false,
     }
 }
 

@@ -98,7 +98,7 @@ pub enum WireGuardError {
         source: DeviceFault,
     },
     #[error(
-        "{interface}: cannot listen on WireGuard UDP port {port}: {source}; choose another [mesh] listen_port"
+        "{interface}: cannot listen on WireGuard UDP port {port}: {source}; choose another [cluster] listen_port"
     )]
     Listen {
         interface: String,

@@ -57,7 +57,7 @@ pub fn serve(interface: &str, client: UapiClient) -> Result<UapiSocket, WireGuar
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(&path).is_ok() {
             return Err(fail(
-                "another process is serving this interface's socket; stop it or choose another [mesh] interface".into(),
+                "another process is serving this interface's socket; stop it or choose another [cluster] interface".into(),
             ));
         }
         // Left behind by a process that was killed: nobody answers on it.

@@ -154,13 +154,16 @@ impl Cluster {
                 "{}{}{}",
                 cluster.base_config(i),
                 tables(cluster, i),
-                cluster.mesh_table(i)
+                cluster.cluster_table(i)
             )
         })
     }
 
-    /// Like [`Cluster::joined`], with node i's node.toml up to its
-    /// `[cluster]` table written by `config(cluster, i)`.
+    /// Like [`Cluster::joined`], with node i's node.toml written by
+    /// `config(cluster, i)`: without a `[cluster]` table (the seed gets an
+    /// empty one, a joining node what `join-token` printed), or with
+    /// `[cluster]` as its last table (the seed's is used as it is; a joining
+    /// node's gets the `join` lines `join-token` printed).
     pub fn joined_with(n: usize, config: impl Fn(&Cluster, usize) -> String) -> Cluster {
         Cluster::new(n).join_all(config)
     }
@@ -176,7 +179,11 @@ impl Cluster {
             .and_then(|rest| rest.strip_suffix('"'))
             .unwrap_or_default()
             .to_string();
-        let seed = format!("{seed_config}\n[cluster]\n");
+        let seed = if has_cluster_table(&seed_config) {
+            seed_config
+        } else {
+            format!("{seed_config}\n[cluster]\n")
+        };
         self.write_config(0, &seed);
         self.start(0);
         for i in 1..n {
@@ -190,7 +197,22 @@ impl Cluster {
                     .any(|l| *l == format!("join = \"{seed_ip}:7070\"")),
                 "join-token should name node 0's public address {seed_ip}: {out}"
             );
-            let text = format!("{}\n{}\n", config(&self, i), pasted.join("\n"));
+            let own = config(&self, i);
+            let text = if has_cluster_table(&own) {
+                let after = own.rsplit("\n[cluster]").next().unwrap_or_default();
+                assert!(
+                    !after.lines().any(|l| l.trim_start().starts_with('[')),
+                    "node {i}: [cluster] must be the last table to take the join lines:\n{own}"
+                );
+                let join_lines: Vec<&str> = pasted
+                    .iter()
+                    .filter(|l| l.starts_with("join"))
+                    .copied()
+                    .collect();
+                format!("{own}{}\n", join_lines.join("\n"))
+            } else {
+                format!("{own}\n{}\n", pasted.join("\n"))
+            };
             self.write_config(i, &text);
             self.start(i);
         }
@@ -452,7 +474,7 @@ impl Cluster {
 
     /// A node.toml for node i: name `n<i>`, its data directory, underlay
     /// addresses, HTTP on port 80 (its namespace alone uses it). Append
-    /// tables such as [`Cluster::mesh_table`] to it.
+    /// tables such as [`Cluster::cluster_table`] to it.
     pub fn base_config(&self, i: usize) -> String {
         format!(
             "name = \"n{i}\"\ndata_dir = \"{}\"\nipv4 = \"{}\"\nipv6 = \"{}\"\n\n[http]\nlisten = \"0.0.0.0:80\"\n",
@@ -462,20 +484,21 @@ impl Cluster {
         )
     }
 
-    /// A `[mesh]` table giving node i its mesh addresses in the test
+    /// A `[cluster]` table giving node i its mesh addresses in the test
     /// prefixes (documentation ranges, never the private defaults).
-    pub fn mesh_table(&self, i: usize) -> String {
+    pub fn cluster_table(&self, i: usize) -> String {
         format!(
-            "\n[mesh]\nprefix_v4 = \"{MESH_PREFIX_V4}\"\nprefix_v6 = \"{MESH_PREFIX_V6}\"\naddress_v4 = \"{}\"\naddress_v6 = \"{}\"\n",
+            "\n[cluster]\nprefix_v4 = \"{MESH_PREFIX_V4}\"\nprefix_v6 = \"{MESH_PREFIX_V6}\"\naddress_v4 = \"{}\"\naddress_v6 = \"{}\"\n",
             self.mesh_v4(i),
             self.mesh_v6(i),
         )
     }
 
-    /// A `[mesh]` table with the test prefixes and no addresses: node i
-    /// is assigned its mesh addresses when it joins.
-    pub fn mesh_prefixes_table(&self) -> String {
-        format!("\n[mesh]\nprefix_v4 = \"{MESH_PREFIX_V4}\"\nprefix_v6 = \"{MESH_PREFIX_V6}\"\n")
+    /// A `[cluster]` table with the test prefixes and no addresses: the
+    /// first node picks its own mesh addresses, the others are given
+    /// theirs when they join.
+    pub fn cluster_prefixes_table(&self) -> String {
+        format!("\n[cluster]\nprefix_v4 = \"{MESH_PREFIX_V4}\"\nprefix_v6 = \"{MESH_PREFIX_V6}\"\n")
     }
 
     /// Writes node i's node.toml; returns its path.
@@ -821,4 +844,9 @@ impl Drop for Cluster {
                 .status();
         }
     }
+}
+
+/// Whether a node.toml has a `[cluster]` table.
+fn has_cluster_table(toml: &str) -> bool {
+    toml.lines().any(|l| l.trim() == "[cluster]")
 }

@@ -7,6 +7,7 @@
 pub mod cluster;
 pub mod git;
 pub mod loopback;
+pub mod nspawn;
 pub mod pebble;
 pub mod stop;
 
@@ -690,4 +691,17 @@ pub fn stdout_lines(child: &mut Child) -> (Arc<Mutex<Vec<String>>>, mpsc::Receiv
         }
     });
     (stdout, rx)
+}
+
+/// The first 12 hex digits of the sha256 of `bytes`, as `sha256sum`
+/// prints them (what `maki machine list` shows as a node's build).
+pub fn hex_sha256_prefix(bytes: &[u8]) -> String {
+    let dir = temp_dir();
+    let path = dir.path().join("blob");
+    std::fs::write(&path, bytes).expect("write the blob");
+    let mut sum = Command::new("sha256sum");
+    sum.arg(&path);
+    let out = run_command(sum, CALL_TIMEOUT);
+    assert!(out.success(), "sha256sum: {}", out.describe());
+    out.stdout.chars().take(12).collect()
 }
