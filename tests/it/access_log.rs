@@ -2,7 +2,8 @@
 //! lines and combined-format lines for a page, a 404, a range and an edge
 //! function, with no Authorization, cookie or query string in them; a
 //! file rotated by size keeps the configured number of files; a sampled
-//! log to standard output writes the configured share of requests.
+//! log to standard output writes the configured share of requests. The
+//! exposition counts the lines written and the function call.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -159,6 +160,36 @@ fn json_lines_describe_pages_misses_ranges_and_functions_without_secrets() {
     for line in &lines {
         assert!(!line.contains(SECRET), "a secret reached the log: {line}");
     }
+
+    // The exposition counts the lines, none dropped, and the function call.
+    let text = exposition(&node);
+    assert!(
+        value(&text, "makiatto_access_log_lines_total") >= 4,
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "makiatto_access_log_dropped_total"),
+        0,
+        "{text}"
+    );
+    assert_eq!(value(&text, "makiatto_function_calls_total"), 1, "{text}");
+    assert_eq!(value(&text, "makiatto_function_traps_total"), 0, "{text}");
+}
+
+/// The node's Prometheus exposition.
+fn exposition(node: &Node) -> String {
+    let addr = node.listener("metrics");
+    let mut resp = ureq::get(&format!("http://{addr}/metrics"))
+        .call()
+        .unwrap_or_else(|e| panic!("GET http://{addr}/metrics: {e}"));
+    resp.body_mut().read_to_string().expect("exposition text")
+}
+
+/// The value of the unlabelled sample `name` in `text`.
+fn value(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 /// Checks `line` against `HOST - - [DD/Mon/YYYY:HH:MM:SS +0000] "METHOD
@@ -299,4 +330,30 @@ fn a_sampled_log_on_stdout_writes_its_share_of_requests() {
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
         assert_eq!(json["status"], 404, "{line}");
     }
+}
+
+#[test]
+fn check_config_accepts_an_access_log_and_names_a_mistake_with_its_fix() {
+    let dir = temp_dir();
+    let check = |table: &str| {
+        let file = dir.path().join("node.toml");
+        std::fs::write(&file, format!("name = \"a\"\n[access_log]\n{table}"))
+            .expect("write node.toml");
+        let mut command = std::process::Command::new(crate::support::makiatto_bin());
+        command.arg("check-config").arg(&file);
+        crate::support::run_command(command, Duration::from_secs(30))
+    };
+    let good = check(
+        "mode = \"sampled\"\nrate = 0.5\nformat = \"combined\"\nfile = \"access.log\"\nkeep = 3\n",
+    );
+    assert!(good.success(), "{}", good.describe());
+    let bad = check("mode = \"on\"\nformat = \"apache\"\n");
+    assert!(!bad.success(), "{}", bad.describe());
+    assert!(
+        bad.stderr.contains(
+            "node.toml:4:10: access_log.format \"apache\" is not \"json\" or \"combined\""
+        ),
+        "{}",
+        bad.describe()
+    );
 }

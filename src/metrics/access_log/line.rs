@@ -21,70 +21,127 @@ fn host(entry: &Entry) -> &str {
 }
 
 /// A header value as text; bytes outside visible ASCII become `?`.
-fn text(value: Option<&HeaderValue>) -> Option<String> {
+fn text(value: Option<&HeaderValue>) -> Option<impl Iterator<Item = char> + '_> {
     value.map(|v| {
-        v.as_bytes()
-            .iter()
-            .map(|&b| {
-                if (0x20..0x7f).contains(&b) {
-                    b as char
-                } else {
-                    '?'
-                }
-            })
-            .collect()
+        v.as_bytes().iter().map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '?'
+            }
+        })
     })
 }
 
-/// Writes `entry` as one JSON object into `out` (no newline).
+/// Appends `chars` as a JSON string (quoted, escaped).
+fn json_string(out: &mut String, chars: impl Iterator<Item = char>) {
+    out.push('"');
+    for c in chars {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends `chars` as a JSON string, or `null`.
+fn json_option(out: &mut String, chars: Option<impl Iterator<Item = char>>) {
+    match chars {
+        Some(chars) => json_string(out, chars),
+        None => out.push_str("null"),
+    }
+}
+
+/// Writes `entry` as one JSON object into `out` (no newline), written
+/// field by field rather than through a JSON value: the writer formats
+/// every line, so this is most of the log's cost.
 pub fn json(entry: &Entry, country: Option<[u8; 2]>, out: &mut String) {
-    let country = country.map(|c| String::from_utf8_lossy(&c).to_ascii_uppercase());
-    let value = serde_json::json!({
-        "time": rfc3339(entry.time),
-        "client": entry.client.to_string(),
-        "host": host(entry),
-        "method": entry.method.as_str(),
-        "path": entry.uri.path(),
-        "status": entry.status,
-        "bytes": entry.bytes,
-        "duration_ms": (entry.duration.as_secs_f64() * 1e6).round() / 1e3,
-        "revision": entry.revision.as_ref().and_then(|r| r.to_str().ok()),
-        "country": country,
-        "user_agent": text(entry.user_agent.as_ref()),
-        "referer": text(entry.referer.as_ref()),
-    });
-    // Serialising a `Value` into a String cannot fail.
-    let _ = write!(out, "{value}");
+    out.push_str("{\"time\":\"");
+    rfc3339(entry.time, out);
+    let _ = write!(out, "\",\"client\":\"{}\",\"host\":", entry.client);
+    json_string(out, host(entry).chars());
+    out.push_str(",\"method\":");
+    json_string(out, entry.method.as_str().chars());
+    out.push_str(",\"path\":");
+    json_string(out, entry.uri.path().chars());
+    let _ = write!(
+        out,
+        ",\"status\":{},\"bytes\":{},\"duration_ms\":{},\"revision\":",
+        entry.status,
+        entry.bytes,
+        (entry.duration.as_secs_f64() * 1e6).round() / 1e3
+    );
+    json_option(
+        out,
+        entry
+            .revision
+            .as_ref()
+            .and_then(|r| r.to_str().ok())
+            .map(str::chars),
+    );
+    out.push_str(",\"country\":");
+    json_option(
+        out,
+        country.map(|c| c.into_iter().map(|b| (b as char).to_ascii_uppercase())),
+    );
+    out.push_str(",\"user_agent\":");
+    json_option(out, text(entry.user_agent.as_ref()));
+    out.push_str(",\"referer\":");
+    json_option(out, text(entry.referer.as_ref()));
+    out.push('}');
+}
+
+/// Appends `value` in double quotes, with `"` and `\` escaped, or `"-"`.
+fn quoted(out: &mut String, value: Option<impl Iterator<Item = char>>) {
+    out.push('"');
+    match value {
+        Some(chars) => {
+            for c in chars {
+                if c == '"' || c == '\\' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+        }
+        None => out.push('-'),
+    }
+    out.push('"');
 }
 
 /// Writes `entry` in the combined log format into `out` (no newline).
 pub fn combined(entry: &Entry, out: &mut String) {
-    let quoted = |value: Option<String>| match value {
-        Some(v) => format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")),
-        None => "\"-\"".to_string(),
-    };
-    let request = format!(
-        "{} {} {:?}",
-        entry.method.as_str(),
-        entry.uri.path(),
-        entry.version
-    );
-    let bytes = if entry.bytes == 0 {
-        "-".to_string()
+    let _ = write!(out, "{} - - [", entry.client);
+    clf_time(entry.time, out);
+    out.push_str("] ");
+    let path = entry.uri.path();
+    let request = entry
+        .method
+        .as_str()
+        .chars()
+        .chain(std::iter::once(' '))
+        .chain(path.chars());
+    out.push('"');
+    for c in request {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    let _ = write!(out, " {:?}\" {} ", entry.version, entry.status);
+    if entry.bytes == 0 {
+        out.push('-');
     } else {
-        entry.bytes.to_string()
-    };
-    let _ = write!(
-        out,
-        "{} - - [{}] {} {} {} {} {}",
-        entry.client,
-        clf_time(entry.time),
-        quoted(Some(request)),
-        entry.status,
-        bytes,
-        quoted(text(entry.referer.as_ref())),
-        quoted(text(entry.user_agent.as_ref())),
-    );
+        let _ = write!(out, "{}", entry.bytes);
+    }
+    out.push(' ');
+    quoted(out, text(entry.referer.as_ref()));
+    out.push(' ');
+    quoted(out, text(entry.user_agent.as_ref()));
 }
 
 /// Broken-down UTC time of `t`.
@@ -96,10 +153,11 @@ fn utc(t: SystemTime) -> time::OffsetDateTime {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
-/// `2026-12-04T13:55:36.123Z`.
-fn rfc3339(t: SystemTime) -> String {
+/// Appends `2026-12-04T13:55:36.123Z`.
+fn rfc3339(t: SystemTime, out: &mut String) {
     let d = utc(t);
-    format!(
+    let _ = write!(
+        out,
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         d.year(),
         u8::from(d.month()),
@@ -108,16 +166,17 @@ fn rfc3339(t: SystemTime) -> String {
         d.minute(),
         d.second(),
         d.millisecond()
-    )
+    );
 }
 
-/// `04/Dec/2026:13:55:36 +0000`.
-fn clf_time(t: SystemTime) -> String {
+/// Appends `04/Dec/2026:13:55:36 +0000`.
+fn clf_time(t: SystemTime, out: &mut String) {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let d = utc(t);
-    format!(
+    let _ = write!(
+        out,
         "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
         d.day(),
         MONTHS[usize::from(u8::from(d.month())) - 1],
@@ -125,7 +184,7 @@ fn clf_time(t: SystemTime) -> String {
         d.hour(),
         d.minute(),
         d.second()
-    )
+    );
 }
 
 #[cfg(test)]
@@ -163,8 +222,23 @@ mod tests {
         json(&entry(), Some(*b"DE"), &mut out);
         assert_eq!(
             out,
-            r#"{"bytes":100,"client":"198.51.100.7","country":"DE","duration_ms":1.5,"host":"example.com","method":"GET","path":"/docs/a%20b.html","referer":null,"revision":"abc123","status":206,"time":"2026-12-04T13:55:36.250Z","user_agent":"curl/8.0 \"x\""}"#
+            r#"{"time":"2026-12-04T13:55:36.250Z","client":"198.51.100.7","host":"example.com","method":"GET","path":"/docs/a%20b.html","status":206,"bytes":100,"duration_ms":1.5,"revision":"abc123","country":"DE","user_agent":"curl/8.0 \"x\"","referer":null}"#
         );
+    }
+
+    #[test]
+    fn json_escapes_what_a_client_sends() {
+        let mut e = entry();
+        e.user_agent = Some(HeaderValue::from_static("a\\b \"c\"\t"));
+        e.referer = Some(HeaderValue::from_bytes(b"x\xffy").expect("a header value"));
+        let mut out = String::new();
+        json(&e, None, &mut out);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|err| panic!("{out}: {err}"));
+        // A tab, like any byte outside visible ASCII, is written as `?`.
+        assert_eq!(v["user_agent"], "a\\b \"c\"?");
+        assert_eq!(v["referer"], "x?y");
+        assert!(v["country"].is_null());
     }
 
     #[test]
