@@ -91,20 +91,30 @@ pub struct Answer {
     pub stderr: String,
 }
 
-/// Runs admin command `line` on `node`, sending `input` on stdin.
-pub fn call(node: &NodeAddr, line: &str, input: Option<&[u8]>) -> Result<Answer, RemoteError> {
+/// The system `ssh` (or `MAKI_SSH_COMMAND`, split on spaces) aimed at
+/// `node`, `options` before the port and login; the caller adds the remote
+/// command. Returns the program's name too, for error messages.
+pub fn ssh_to(node: &NodeAddr, options: &[&str]) -> (String, Command) {
     let ssh = std::env::var("MAKI_SSH_COMMAND").unwrap_or_else(|_| "ssh".to_string());
     let mut words = ssh.split_whitespace();
     let program = words.next().unwrap_or("ssh").to_string();
     let mut command = Command::new(&program);
     command
         .args(words)
+        .args(options)
         .arg("-p")
         .arg(node.port.to_string())
         .arg("-l")
         .arg(&node.user)
         .arg("--")
-        .arg(&node.host)
+        .arg(&node.host);
+    (program, command)
+}
+
+/// Runs admin command `line` on `node`, sending `input` on stdin.
+pub fn call(node: &NodeAddr, line: &str, input: Option<&[u8]>) -> Result<Answer, RemoteError> {
+    let (program, mut command) = ssh_to(node, &[]);
+    command
         .arg(line)
         .stdin(if input.is_some() {
             Stdio::piped()

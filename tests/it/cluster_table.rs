@@ -16,23 +16,6 @@ use crate::support::{makiatto_bin, revision_in, run_command, temp_dir, write_fil
 const HOST: &str = "table.example";
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// Node i's addresses on `maki0` (`ip -o addr`), link-local left out.
-fn interface_addresses(cluster: &Cluster, i: usize) -> Vec<String> {
-    let out = cluster.exec_ok(i, &["ip", "-o", "addr", "show", "dev", "maki0"]);
-    let mut found: Vec<String> = out
-        .stdout
-        .lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            words.find(|w| *w == "inet" || *w == "inet6")?;
-            words.next().map(str::to_string)
-        })
-        .filter(|a| !a.starts_with("fe80"))
-        .collect();
-    found.sort();
-    found
-}
-
 /// Deploys a one-page site saying `text` on node `i`; its revision.
 fn deploy_on(cluster: &Cluster, i: usize, text: &str) -> String {
     let site = temp_dir();
@@ -82,7 +65,7 @@ fn a_first_node_with_only_a_cluster_table_picks_its_addresses_and_a_second_joins
     cluster.wait_for_handshakes(LIMIT);
     for i in 0..2 {
         assert_eq!(
-            interface_addresses(&cluster, i),
+            cluster.interface_addresses(i),
             vec![
                 format!("198.51.100.{}/24", i + 1),
                 format!("2001:db8:1::{}/64", i + 1)
@@ -106,7 +89,7 @@ fn a_first_node_with_only_a_cluster_table_picks_its_addresses_and_a_second_joins
     // still reaches it there.
     cluster.restart(0);
     assert_eq!(
-        interface_addresses(&cluster, 0),
+        cluster.interface_addresses(0),
         vec![
             "198.51.100.1/24".to_string(),
             "2001:db8:1::1/64".to_string()
@@ -144,7 +127,7 @@ fn a_cluster_written_in_the_old_mesh_form_still_starts_warns_and_joins() {
     // did), so the lowest free IPv6 host is the joiner's; the two reach
     // each other over IPv4.
     assert_eq!(
-        interface_addresses(&cluster, 1),
+        cluster.interface_addresses(1),
         vec![
             "198.51.100.2/24".to_string(),
             "2001:db8:1::1/64".to_string()

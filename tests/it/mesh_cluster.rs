@@ -129,23 +129,6 @@ fn a_node_cut_off_while_both_sides_deploy_converges_on_one_winner() {
     }
 }
 
-/// The IPv4 and IPv6 addresses on node i's `maki0`, as `ip` lists them.
-fn interface_addresses(cluster: &Cluster, i: usize) -> Vec<String> {
-    let out = cluster.exec_ok(i, &["ip", "-o", "addr", "show", "dev", "maki0"]);
-    let mut found: Vec<String> = out
-        .stdout
-        .lines()
-        .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            words.find(|w| *w == "inet" || *w == "inet6")?;
-            words.next().map(str::to_string)
-        })
-        .filter(|a| !a.starts_with("fe80"))
-        .collect();
-    found.sort();
-    found
-}
-
 #[test]
 fn nodes_joining_without_mesh_addresses_get_the_lowest_free_ones_and_keep_them() {
     // The seed is placed by hand at the first host; the others name only
@@ -161,7 +144,7 @@ fn nodes_joining_without_mesh_addresses_get_the_lowest_free_ones_and_keep_them()
     cluster.wait_for_handshakes(LIMIT);
     for i in 0..3 {
         assert_eq!(
-            interface_addresses(&cluster, i),
+            cluster.interface_addresses(i),
             vec![
                 format!("198.51.100.{}/24", i + 1),
                 format!("2001:db8:1::{}/64", i + 1)
@@ -185,7 +168,7 @@ fn nodes_joining_without_mesh_addresses_get_the_lowest_free_ones_and_keep_them()
     // node.toml still names none, and its token is spent).
     cluster.restart(1);
     assert_eq!(
-        interface_addresses(&cluster, 1),
+        cluster.interface_addresses(1),
         vec![
             "198.51.100.2/24".to_string(),
             "2001:db8:1::2/64".to_string()
@@ -220,7 +203,7 @@ fn a_join_into_a_full_mesh_prefix_is_refused_naming_the_fix() {
     }
     cluster.start(1);
     assert_eq!(
-        interface_addresses(&cluster, 1),
+        cluster.interface_addresses(1),
         vec![
             "198.51.100.2/30".to_string(),
             "2001:db8:1::2/64".to_string()

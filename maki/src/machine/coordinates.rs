@@ -23,14 +23,7 @@ pub fn locate(
         return Ok(None);
     };
     let script = format!("/usr/bin/makiatto locate --db {} {ip}", paths::GEOIP);
-    let ran = login.run(&script, None).map_err(|e| {
-        MachineError::new(
-            host,
-            Step::Locate,
-            format!("cannot run ssh: {e}"),
-            "install OpenSSH's client",
-        )
-    })?;
+    let ran = login.step(host, Step::Locate, &script, None)?;
     if !ran.ok {
         return Err(MachineError::new(
             host,

@@ -21,19 +21,12 @@ pub fn wait(
     let deadline = Instant::now() + limit;
     let mut last = String::new();
     loop {
-        let ran = login
-            .run(
-                "systemctl is-active makiatto; systemctl show -p NRestarts --value makiatto",
-                None,
-            )
-            .map_err(|e| {
-                MachineError::new(
-                    host,
-                    Step::Healthy,
-                    format!("cannot run ssh: {e}"),
-                    "install OpenSSH's client",
-                )
-            })?;
+        let ran = login.step(
+            host,
+            Step::Healthy,
+            "systemctl is-active makiatto; systemctl show -p NRestarts --value makiatto",
+            None,
+        )?;
         let mut lines = ran.stdout.lines();
         let state = lines.next().unwrap_or("").trim().to_string();
         let restarts: u32 = lines

@@ -53,15 +53,7 @@ fn run(
     script: &str,
     input: Option<&[u8]>,
 ) -> Result<String, MachineError> {
-    let ran = login.run(script, input).map_err(|e| {
-        failed(
-            host,
-            step,
-            what,
-            format!("cannot run ssh: {e}"),
-            "install OpenSSH's client, or set MAKI_SSH_COMMAND",
-        )
-    })?;
+    let ran = login.step(host, step, script, input)?;
     if ran.ok {
         Ok(ran.stdout)
     } else {

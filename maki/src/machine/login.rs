@@ -4,9 +4,10 @@
 //! varies (a config, a binary) travels on stdin, never inside a command.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use crate::remote::NodeAddr;
+use super::{MachineError, Step};
+use crate::remote::{self, NodeAddr};
 
 /// The default port of a host's own sshd.
 pub const DEFAULT_PORT: u16 = 22;
@@ -87,18 +88,8 @@ impl Login {
 
     /// Runs `script` with the remote user's shell, `input` on its stdin.
     pub fn run(&self, script: &str, input: Option<&[u8]>) -> std::io::Result<Ran> {
-        let ssh = std::env::var("MAKI_SSH_COMMAND").unwrap_or_else(|_| "ssh".to_string());
-        let mut words = ssh.split_whitespace();
-        let program = words.next().unwrap_or("ssh").to_string();
-        let mut command = Command::new(&program);
+        let (_, mut command) = remote::ssh_to(&self.0, &["-o", "ConnectTimeout=10"]);
         command
-            .args(words)
-            .args(["-o", "ConnectTimeout=10", "-p"])
-            .arg(self.0.port.to_string())
-            .arg("-l")
-            .arg(&self.0.user)
-            .arg("--")
-            .arg(&self.0.host)
             .arg(script)
             .stdin(if input.is_some() {
                 Stdio::piped()
@@ -121,23 +112,47 @@ impl Login {
         })
     }
 
+    /// Runs `script` as `step` of a command on `host`: an `ssh` that cannot
+    /// be started fails the step, naming the fix.
+    pub fn step(
+        &self,
+        host: &str,
+        step: Step,
+        script: &str,
+        input: Option<&[u8]>,
+    ) -> Result<Ran, MachineError> {
+        self.run(script, input).map_err(|e| {
+            MachineError::new(
+                host,
+                step,
+                format!("cannot run ssh: {e}"),
+                "install OpenSSH's client, or set MAKI_SSH_COMMAND",
+            )
+        })
+    }
+
+    /// As [`Login::step`], and a script that fails fails the step too, its
+    /// own error output as the cause and `fix` as the fix.
+    pub fn step_ok(
+        &self,
+        host: &str,
+        step: Step,
+        script: &str,
+        fix: impl Into<String>,
+    ) -> Result<Ran, MachineError> {
+        let ran = self.step(host, step, script, None)?;
+        if ran.ok {
+            Ok(ran)
+        } else {
+            Err(MachineError::new(host, step, ran.why(), fix))
+        }
+    }
+
     /// Runs `script` interactively, its output straight to the operator's
     /// terminal (`logs -f`); its exit status.
     pub fn run_attached(&self, script: &str) -> std::io::Result<bool> {
-        let ssh = std::env::var("MAKI_SSH_COMMAND").unwrap_or_else(|_| "ssh".to_string());
-        let mut words = ssh.split_whitespace();
-        let program = words.next().unwrap_or("ssh").to_string();
-        let status = Command::new(&program)
-            .args(words)
-            .arg("-p")
-            .arg(self.0.port.to_string())
-            .arg("-l")
-            .arg(&self.0.user)
-            .arg("--")
-            .arg(&self.0.host)
-            .arg(script)
-            .stdin(Stdio::null())
-            .status()?;
+        let (_, mut command) = remote::ssh_to(&self.0, &[]);
+        let status = command.arg(script).stdin(Stdio::null()).status()?;
         Ok(status.success())
     }
 }

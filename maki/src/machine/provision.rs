@@ -141,14 +141,7 @@ fn operator_key(name: &str, given: Option<&PathBuf>) -> Result<String, MachineEr
 
 /// Runs the probe script on `login`.
 pub fn probe(host: &str, login: &Login) -> Result<Probe, MachineError> {
-    let ran = login.run(SCRIPT, None).map_err(|e| {
-        err(
-            host,
-            Step::Connect,
-            format!("cannot run ssh: {e}"),
-            "install OpenSSH's client, or set MAKI_SSH_COMMAND",
-        )
-    })?;
+    let ran = login.step(host, Step::Connect, SCRIPT, None)?;
     if ran.unreachable || !ran.ok {
         return Err(err(
             host,
@@ -434,16 +427,7 @@ fn join_of(
     progress: &Progress,
 ) -> Result<Join, MachineError> {
     if probe.config {
-        let ran = login
-            .run(&format!("cat {}", paths::CONFIG), None)
-            .map_err(|e| {
-                err(
-                    name,
-                    Step::Join,
-                    format!("cannot run ssh: {e}"),
-                    "install OpenSSH's client",
-                )
-            })?;
+        let ran = login.step(name, Step::Join, &format!("cat {}", paths::CONFIG), None)?;
         if let Some(join) = Join::from_lines(&ran.stdout) {
             progress.note(name, "join: keeps the join its node.toml already has");
             return Ok(join);

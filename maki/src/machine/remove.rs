@@ -79,43 +79,16 @@ pub fn remove(
         running.done(&format!("recorded by {through}"));
     }
     let running = progress.start(name, Step::Stop, "systemctl disable --now makiatto");
-    let ran = login
-        .run("systemctl disable --now --quiet makiatto", None)
-        .map_err(|e| {
-            MachineError::new(
-                name,
-                Step::Stop,
-                format!("cannot run ssh: {e}"),
-                "install OpenSSH's client",
-            )
-        })?;
-    if !ran.ok {
-        return Err(MachineError::new(
-            name,
-            Step::Stop,
-            ran.why(),
-            format!("stop it by hand: ssh {login} systemctl disable --now makiatto"),
-        ));
-    }
+    login.step_ok(
+        name,
+        Step::Stop,
+        "systemctl disable --now --quiet makiatto",
+        format!("stop it by hand: ssh {login} systemctl disable --now makiatto"),
+    )?;
     running.done("stopped and disabled");
     if purge {
         let running = progress.start(name, Step::Purge, "data, config, binary, unit, user");
-        let ran = login.run(PURGE, None).map_err(|e| {
-            MachineError::new(
-                name,
-                Step::Purge,
-                format!("cannot run ssh: {e}"),
-                "install OpenSSH's client",
-            )
-        })?;
-        if !ran.ok {
-            return Err(MachineError::new(
-                name,
-                Step::Purge,
-                ran.why(),
-                "run the command again",
-            ));
-        }
+        login.step_ok(name, Step::Purge, PURGE, "run the command again")?;
         running.done("deleted");
     }
     profile.remove_node(name);

@@ -47,24 +47,12 @@ pub fn restart(
         drain::out(profile, node, pause, progress)?;
     }
     let running = progress.start(name, Step::Restart, "systemctl restart makiatto");
-    let ran = login
-        .run("systemctl restart --no-block makiatto", None)
-        .map_err(|e| {
-            MachineError::new(
-                name,
-                Step::Restart,
-                format!("cannot run ssh: {e}"),
-                "install OpenSSH's client",
-            )
-        })?;
-    if !ran.ok {
-        return Err(MachineError::new(
-            name,
-            Step::Restart,
-            ran.why(),
-            "check the host with `maki machine logs`",
-        ));
-    }
+    login.step_ok(
+        name,
+        Step::Restart,
+        "systemctl restart --no-block makiatto",
+        "check the host with `maki machine logs`",
+    )?;
     healthy::wait(name, &login, &admin, wait)?;
     if !alone {
         drain::back(profile, node, Duration::from_secs(20))?;

@@ -190,22 +190,12 @@ fn one(
 }
 
 fn run(name: &str, login: &Login, step: Step, script: &str) -> Result<(), MachineError> {
-    let ran = login.run(script, None).map_err(|e| {
-        MachineError::new(
+    login
+        .step_ok(
             name,
             step,
-            format!("cannot run ssh: {e}"),
-            "install OpenSSH's client",
-        )
-    })?;
-    if ran.ok {
-        Ok(())
-    } else {
-        Err(MachineError::new(
-            name,
-            step,
-            ran.why(),
+            script,
             "check the host (`maki machine logs NAME`) and run the command again",
-        ))
-    }
+        )
+        .map(|_| ())
 }

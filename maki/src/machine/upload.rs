@@ -75,14 +75,7 @@ pub fn send(host: &str, login: &Login, binary: &Binary) -> Result<(), MachineErr
         "set -e; umask 022; cat > {up}; sha256sum {up} | cut -d' ' -f1",
         up = paths::UPLOAD
     );
-    let ran = login.run(&script, Some(&binary.bytes)).map_err(|e| {
-        MachineError::new(
-            host,
-            Step::Upload,
-            format!("cannot run ssh: {e}"),
-            "install OpenSSH's client, or set MAKI_SSH_COMMAND",
-        )
-    })?;
+    let ran = login.step(host, Step::Upload, &script, Some(&binary.bytes))?;
     if !ran.ok {
         return Err(MachineError::new(
             host,

@@ -668,6 +668,24 @@ impl Cluster {
         out
     }
 
+    /// The IPv4 and IPv6 addresses on node i's `maki0` (`ip -o addr`),
+    /// link-local left out, sorted.
+    pub fn interface_addresses(&self, i: usize) -> Vec<String> {
+        let out = self.exec_ok(i, &["ip", "-o", "addr", "show", "dev", "maki0"]);
+        let mut found: Vec<String> = out
+            .stdout
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                words.find(|w| *w == "inet" || *w == "inet6")?;
+                words.next().map(str::to_string)
+            })
+            .filter(|a| !a.starts_with("fe80"))
+            .collect();
+        found.sort();
+        found
+    }
+
     /// Runs `args` in the foreign namespace.
     pub fn exec_foreign(&self, args: &[&str]) -> CmdOutput {
         run_command(Cluster::in_namespace(&self.foreign, args), EXEC_TIMEOUT)
