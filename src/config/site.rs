@@ -58,6 +58,29 @@ pub struct Domain {
     pub skew_protection_secs: u64,
 }
 
+impl Domain {
+    /// `name` with every setting at its default: what a site without a
+    /// `makiatto.toml` is served with.
+    pub fn bare(name: &str) -> Domain {
+        Domain {
+            name: name.to_string(),
+            path: String::new(),
+            aliases: Vec::new(),
+            production_branch: "main".to_string(),
+            previews: false,
+            records: Vec::new(),
+            headers: Vec::new(),
+            redirects: Vec::new(),
+            functions: Vec::new(),
+            transforms: Vec::new(),
+            caa: None,
+            hsts_max_age: None,
+            strict_rule_files: false,
+            skew_protection_secs: 0,
+        }
+    }
+}
+
 /// The `[build]` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Build {

@@ -344,7 +344,7 @@ impl Deployer {
             Some(text) => (SiteConfig::parse(SITE_CONFIG_FILE, &text)?, text),
             None => (
                 SiteConfig {
-                    domains: vec![default_domain(DEFAULT_DOMAIN)],
+                    domains: vec![Domain::bare(DEFAULT_DOMAIN)],
                     build: None,
                 },
                 String::new(),
@@ -752,7 +752,7 @@ impl Deployer {
 /// The `[[domain]]` a revision row was deployed as.
 fn domain_of(row: &RevisionRow) -> Result<Domain, DeployError> {
     if row.config.is_empty() {
-        return Ok(default_domain(&row.domain));
+        return Ok(Domain::bare(&row.domain));
     }
     let config = SiteConfig::parse(SITE_CONFIG_FILE, &row.config)?;
     let mut domains = config.domains.into_iter();
@@ -774,25 +774,4 @@ fn domain_of(row: &RevisionRow) -> Result<Domain, DeployError> {
                 value: row.domain.clone(),
             })
         })
-}
-
-/// A domain served from the whole tree with no rules: what a directory
-/// without a `makiatto.toml` gets.
-fn default_domain(name: &str) -> Domain {
-    Domain {
-        name: name.to_string(),
-        path: String::new(),
-        aliases: Vec::new(),
-        production_branch: "main".to_string(),
-        previews: false,
-        records: Vec::new(),
-        headers: Vec::new(),
-        redirects: Vec::new(),
-        functions: Vec::new(),
-        transforms: Vec::new(),
-        caa: None,
-        hsts_max_age: None,
-        strict_rule_files: false,
-        skew_protection_secs: 0,
-    }
 }

@@ -9,20 +9,8 @@ use crate::config::Domain;
 
 fn domain() -> Domain {
     Domain {
-        name: "example.com".into(),
-        path: String::new(),
         aliases: vec!["old.example.com".into()],
-        production_branch: "main".into(),
-        previews: false,
-        records: Vec::new(),
-        headers: Vec::new(),
-        redirects: Vec::new(),
-        functions: Vec::new(),
-        transforms: Vec::new(),
-        caa: None,
-        hsts_max_age: None,
-        strict_rule_files: false,
-        skew_protection_secs: 0,
+        ..Domain::bare("example.com")
     }
 }
 

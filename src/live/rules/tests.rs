@@ -9,12 +9,6 @@ use crate::config::{Domain, HeaderRule, Redirect};
 
 fn domain(redirects: &[(&str, &str, u16)], headers: &[(&str, &[(&str, &str)])]) -> Domain {
     Domain {
-        name: "example.com".into(),
-        path: String::new(),
-        aliases: Vec::new(),
-        production_branch: "main".into(),
-        previews: false,
-        records: Vec::new(),
         headers: headers
             .iter()
             .map(|(pattern, values)| HeaderRule {
@@ -33,12 +27,7 @@ fn domain(redirects: &[(&str, &str, u16)], headers: &[(&str, &[(&str, &str)])]) 
                 status: *status,
             })
             .collect(),
-        functions: Vec::new(),
-        transforms: Vec::new(),
-        caa: None,
-        hsts_max_age: None,
-        strict_rule_files: false,
-        skew_protection_secs: 0,
+        ..Domain::bare("example.com")
     }
 }
 
