@@ -620,7 +620,12 @@ fn a_node_killed_mid_replication_converges_and_only_ever_served_complete_revisio
         for (rel, bytes) in &large {
             let reply = get(cluster.underlay_v4(C), LARGE_HOST, &format!("/{rel}"))
                 .unwrap_or_else(|| panic!("C: no answer for /{rel}"));
-            assert_eq!(reply.revision.as_deref(), Some(second.as_str()));
+            assert_eq!(
+                reply.revision.as_deref(),
+                Some(second.as_str()),
+                "C: /{rel} answered {} with the wrong revision",
+                reply.status
+            );
             assert!(reply.body == *bytes, "C: /{rel} differs after the restart");
         }
     });
@@ -708,11 +713,25 @@ struct Got {
     status: u16,
     revision: Option<String>,
     body: Vec<u8>,
+    retry_after: Duration,
 }
 
 /// GET `path` with `host` from `ip:80`, from the calling thread's
-/// namespace; `None` when no answer came.
+/// namespace, as a polite client makes it: a 429 (the node's per-client
+/// request rate, which the poller of step 3 can exhaust on its own) is
+/// retried after the `retry-after` it names. `None` when no answer came.
 fn get(ip: Ipv4Addr, host: &str, path: &str) -> Option<Got> {
+    for _ in 0..10 {
+        let got = get_once(ip, host, path)?;
+        if got.status != 429 {
+            return Some(got);
+        }
+        thread::sleep(got.retry_after);
+    }
+    None
+}
+
+fn get_once(ip: Ipv4Addr, host: &str, path: &str) -> Option<Got> {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -729,6 +748,12 @@ fn get(ip: Ipv4Addr, host: &str, path: &str) -> Option<Got> {
         .get("x-makiatto-revision")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs);
     let body = response
         .body_mut()
         .with_config()
@@ -739,6 +764,7 @@ fn get(ip: Ipv4Addr, host: &str, path: &str) -> Option<Got> {
         status: response.status().as_u16(),
         revision,
         body,
+        retry_after,
     })
 }
 
