@@ -27,7 +27,8 @@ pub struct HeaderRule {
 pub struct Redirect {
     pub from: String,
     pub to: String,
-    /// 301, 302, 303, 307, 308 redirect; 200 rewrites; 404 serves `to` as not found.
+    /// 301, 302, 303, 307, 308 redirect; 200 rewrites (or, to an http(s)
+    /// URL, proxies); 404 serves `to` as not found.
     pub status: u16,
 }
 
@@ -209,10 +210,10 @@ pub(super) fn redirect(
                 format!("redirect \"to\" {to_text:?} has no valid host; write e.g. \"https://example.com/new\""),
             ));
         }
-        if status == 200 || status == 404 {
+        if status == 404 {
             return Err(src.at(
                 to.span(),
-                format!("status {status} serves a file from this site, so \"to\" must be a path starting with \"/\", not a URL; use 301, 302, 307 or 308 to send visitors elsewhere"),
+                "status 404 serves a file from this site, so \"to\" must be a path starting with \"/\", not a URL; use 301, 302, 307 or 308 to send visitors elsewhere, or 200 to proxy to that URL",
             ));
         }
     } else if !to_text.starts_with('/') {

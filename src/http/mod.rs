@@ -11,6 +11,7 @@ mod fuzz;
 mod limits;
 mod negotiate;
 mod path;
+mod proxy;
 mod range;
 mod serve;
 mod server;
@@ -31,6 +32,7 @@ use crate::shutdown::Shutdown;
 
 pub use body::Body;
 pub use limits::ClientLimits;
+pub use proxy::Proxy;
 pub use server::{HttpsRedirect, bind, serve, serve_http, serve_https};
 pub use visitor::Locator;
 
@@ -68,6 +70,7 @@ pub async fn start(
     // over HTTP and HTTPS together.
     let limits = ClientLimits::new(config.limits.http.clone(), limited);
     let locator = Arc::new(Locator::new(geo, config.http.trusted_proxies.clone()));
+    let proxy = Proxy::new(&config.proxy, config.limits.http.max_body_bytes);
     let listener = bind(config.http.listen).await.map_err(HttpError::Listen)?;
     let addr = listener.local_addr().map_err(HttpError::Listen)?;
     let mut tasks = JoinSet::new();
@@ -84,6 +87,7 @@ pub async fn start(
                 live.certs.clone(),
                 https_config(live.certs.clone())?,
                 locator.clone(),
+                proxy.clone(),
                 shutdown.clone(),
             ));
             Some(bound)
@@ -102,6 +106,7 @@ pub async fn start(
         metrics,
         redirect,
         locator,
+        proxy,
         shutdown,
     ));
     Ok(Http {

@@ -250,8 +250,20 @@ fn absolute_url_targets_are_allowed_for_redirects() {
 }
 
 #[test]
-fn absolute_url_rewrite_is_skipped() {
-    let rules = redirects(&[("/*", "https://other.example/", 200)]);
+fn absolute_url_rewrite_is_a_proxy_rule() {
+    let rules = redirects(&[("/api/*", "https://other.example/:splat", 200)]);
+    assert_eq!(
+        rules.route("/api/a/b", Some("q=1"), &no_files),
+        Some(RuleAction::Proxy {
+            url: "https://other.example/a/b?q=1".into()
+        })
+    );
+    assert_eq!(rules.route("/api/a/b", None, &all_files), None);
+}
+
+#[test]
+fn absolute_url_not_found_rule_is_skipped() {
+    let rules = redirects(&[("/*", "https://other.example/", 404)]);
     assert!(rules.is_empty());
 }
 

@@ -343,6 +343,11 @@ impl Node {
             .unwrap_or_else(|| self.fail(&format!("no {name} line before the URL line")))
     }
 
+    /// The node's process id (for `/proc/PID/...`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
