@@ -210,6 +210,14 @@ pub(super) fn redirect(
                 format!("redirect \"to\" {to_text:?} has no valid host; write e.g. \"https://example.com/new\""),
             ));
         }
+        // Against a bare "/", every `:name` in the host is unbound: the
+        // host holds a placeholder (ports, all digits, are not ones).
+        if status == 200 && unbound_placeholder("/", host).is_some() {
+            return Err(src.at(
+                to.span(),
+                format!("proxy \"to\" {to_text:?} takes its host from the request; write the backend's host literally, e.g. \"https://api.example.com/:splat\", so a visitor cannot choose the server"),
+            ));
+        }
         if status == 404 {
             return Err(src.at(
                 to.span(),
@@ -282,6 +290,8 @@ mod tests {
         assert_eq!(unbound_placeholder("/a", "https://x.example:8443/b"), None);
         assert_eq!(unbound_placeholder("/a", "/b/:splat"), Some("splat"));
         assert_eq!(unbound_placeholder("/a/:id", "/b/:slug"), Some("slug"));
+        assert_eq!(unbound_placeholder("/", "api.example:8080"), None);
+        assert_eq!(unbound_placeholder("/", ":host"), Some("host"));
     }
 
     #[test]

@@ -495,7 +495,7 @@ where
                                 },
                                 host: (!asked_host.is_empty()).then_some(asked_host.as_str()),
                             };
-                            let mut resp = proxy.forward(req, &url, asker).await;
+                            let mut resp = proxy.forward(req, &url, asker, metrics).await;
                             pipeline::proxied_headers(&mut resp, site, &path, &name);
                             resp
                         }

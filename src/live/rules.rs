@@ -159,6 +159,8 @@ enum RuleError {
     DuplicatePlaceholder(String),
     #[error("`to` {0:?} is neither a path starting with `/` nor an http(s) URL")]
     BadTarget(String),
+    #[error("proxy target {0:?} takes its host from the request path")]
+    ProxyHostCaptured(String),
     #[error("a {status} rule must target a path on the site, not {to:?}")]
     NonLocalRewrite { status: u16, to: String },
     #[error("invalid glob {pattern:?}: {source}")]
@@ -187,6 +189,9 @@ impl RuleError {
             }
             RuleError::BadTarget(_) => {
                 "write the target as a path starting with `/` or an http(s):// URL"
+            }
+            RuleError::ProxyHostCaptured(_) => {
+                "write the backend's host literally, e.g. `https://api.example.com/:splat`; a visitor must not choose the server"
             }
             RuleError::NonLocalRewrite { .. } => {
                 "rewrite to a path on the site, or redirect with 301 or 302"

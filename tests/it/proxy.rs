@@ -458,6 +458,19 @@ fn a_large_answer_streams_through_and_connections_are_reused() {
     );
 }
 
+/// The value of the unlabelled counter `name` on the node's metrics
+/// endpoint.
+fn counter(node: &Node, name: &str) -> u64 {
+    let addr = node.listener("metrics");
+    let mut resp = ureq::get(&format!("http://{addr}/metrics"))
+        .call()
+        .unwrap_or_else(|e| panic!("GET http://{addr}/metrics: {e}"));
+    let text = resp.body_mut().read_to_string().expect("exposition text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
 #[test]
 fn a_private_backend_is_refused_unless_node_toml_allows_it() {
     let backend = Backend::start();
@@ -475,6 +488,8 @@ fn a_private_backend_is_refused_unless_node_toml_allows_it() {
         "the refused backend saw a connection"
     );
     assert_eq!(backend.requests(), 0, "the refused backend saw a request");
+    assert_eq!(counter(&node, "makiatto_proxy_requests_total"), 1);
+    assert_eq!(counter(&node, "makiatto_proxy_failures_total"), 1);
     let log = node.stderr();
     assert!(
         log.contains("[proxy] allow_private") && log.contains(&backend.addr.to_string()),
@@ -490,6 +505,8 @@ fn a_silent_backend_gets_504_and_the_node_keeps_serving() {
     assert_eq!(reply.status, 504, "{}", reply.describe());
     assert_eq!(get(&node, "/").status, 200);
     echo(&get(&node, "/api/after"));
+    assert_eq!(counter(&node, "makiatto_proxy_requests_total"), 2);
+    assert_eq!(counter(&node, "makiatto_proxy_failures_total"), 1);
 }
 
 #[test]

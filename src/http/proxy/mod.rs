@@ -33,6 +33,7 @@ use self::connect::{CheckedConnector, ConnectError};
 use super::body::{Body, BodyError};
 use super::serve::text;
 use crate::config::ProxySettings;
+use crate::metrics::HttpMetrics;
 
 pub use self::headers::Asker;
 
@@ -79,8 +80,40 @@ impl Proxy {
     }
 
     /// Forwards `req` to `url` (a proxy rule's filled-in target) for
-    /// `asker`, and the backend's answer back.
-    pub async fn forward<B>(&self, req: Request<B>, url: &str, asker: Asker<'_>) -> Response<Body>
+    /// `asker`, and the backend's answer back; counted in `metrics`.
+    pub async fn forward<B>(
+        &self,
+        req: Request<B>,
+        url: &str,
+        asker: Asker<'_>,
+        metrics: &HttpMetrics,
+    ) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BodyError>,
+    {
+        metrics.proxy_requests.fetch_add(1, Ordering::Relaxed);
+        match self.send(req, url, asker).await {
+            Ok(resp) => resp,
+            Err(refusal) => {
+                if matches!(
+                    refusal.status(),
+                    StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+                ) {
+                    metrics.proxy_failures.fetch_add(1, Ordering::Relaxed);
+                }
+                refusal
+            }
+        }
+    }
+
+    /// The backend's answer, or the node's own (`Err`) when there is none.
+    async fn send<B>(
+        &self,
+        req: Request<B>,
+        url: &str,
+        asker: Asker<'_>,
+    ) -> Result<Response<Body>, Response<Body>>
     where
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BodyError>,
@@ -89,10 +122,10 @@ impl Proxy {
             Ok(target) => target,
             Err(e) => {
                 warn!(target = url, error = %e, "proxy rule has an unusable target; fix the rule");
-                return text(
+                return Err(text(
                     StatusCode::BAD_GATEWAY,
                     "the proxy rule's target is not a valid URL\n",
-                );
+                ));
             }
         };
         let (mut parts, body) = req.into_parts();
@@ -107,21 +140,21 @@ impl Proxy {
         let response = match sent {
             Ok(Ok(response)) => response,
             Ok(Err(_)) if tripped.load(Ordering::Relaxed) => {
-                return too_large(self.max_body);
+                return Err(too_large(self.max_body));
             }
-            Ok(Err(e)) => return failed(url, &e),
+            Ok(Err(e)) => return Err(failed(url, &e)),
             Err(_) => {
                 warn!(target = url, limit = ?self.first_byte, "proxy backend did not answer in time ([proxy] first_byte_timeout_secs)");
-                return text(
+                return Err(text(
                     StatusCode::GATEWAY_TIMEOUT,
                     "the backend did not answer in time\n",
-                );
+                ));
             }
         };
         let (mut parts, body) = response.into_parts();
         headers::remove_hop_by_hop(&mut parts.headers);
         let body = Idle::new(body, self.idle).boxed_unsync();
-        Response::from_parts(parts, Body::Stream(body))
+        Ok(Response::from_parts(parts, Body::Stream(body)))
     }
 }
 

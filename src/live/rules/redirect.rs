@@ -175,6 +175,9 @@ impl RedirectRule {
             return Err(RuleError::BadTarget(spec.to.to_owned()));
         }
         let target = Target::parse(spec.to, &names, splat, kind)?;
+        if matches!(kind, Kind::Proxy) && !target.literal_authority() {
+            return Err(RuleError::ProxyHostCaptured(spec.to.to_owned()));
+        }
         if !target.local && !matches!(kind, Kind::Redirect(_) | Kind::Proxy) {
             return Err(RuleError::NonLocalRewrite {
                 status: spec.status,
@@ -438,6 +441,18 @@ impl Target {
             fragment: fragment.to_owned(),
             local,
         })
+    }
+
+    /// Whether the scheme and host come before any capture, so a visitor's
+    /// path can never choose which server a proxy rule reaches.
+    fn literal_authority(&self) -> bool {
+        match self.parts.as_slice() {
+            [Part::Literal(_)] => true,
+            [Part::Literal(text), ..] => text
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.contains('/')),
+            _ => false,
+        }
     }
 
     /// Puts the captures into the template; `encode` percent-encodes them
