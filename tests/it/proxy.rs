@@ -4,7 +4,9 @@
 //! with `X-Forwarded-*` and the backend's own `Host`; a large answer
 //! streams through without the node holding it; connections are reused;
 //! a backend on a private address is refused unless node.toml allows it;
-//! a silent backend gets 504 and an oversized body 413.
+//! a silent backend gets 504 and an oversized body 413; an https://
+//! backend (`openssl s_server`) is reached when its CA is trusted and
+//! refused when it is not.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -15,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use crate::support::{Node, Reply, temp_dir, write_file, write_tree};
+use crate::support::{Node, Reply, run_command, temp_dir, write_file, write_tree};
 
 /// Bytes of the large answer.
 const BIG: usize = 64 * 1024 * 1024;
@@ -229,25 +231,32 @@ fn write_big(writer: &mut TcpStream) -> bool {
 /// A dev node serving a site whose `_redirects` proxies to `backend`,
 /// with `proxy` as node.toml's `[proxy]` table.
 fn node(backend: &Backend, proxy: &str) -> (tempfile::TempDir, Node) {
-    let site = temp_dir();
     let base = format!("http://{}", backend.addr);
+    let redirects = format!(
+        "/api/*   {base}/echo/:splat   200\n\
+         /big     {base}/big           200\n\
+         /sink    {base}/sink          200\n\
+         /slow    {base}/silent        200\n"
+    );
+    node_with(&redirects, proxy, &[])
+}
+
+/// A dev node serving a site with this `_redirects`, `proxy` as
+/// node.toml's `[proxy]` table, and `env` in its environment.
+fn node_with(
+    redirects: &str,
+    proxy: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (tempfile::TempDir, Node) {
+    let site = temp_dir();
     write_tree(
         site.path(),
         &[
             ("makiatto.toml", "[[domain]]\nname = \"example.com\"\n"),
             ("index.html", "<h1>home</h1>\n"),
             ("_headers", "/api/*\n  X-Through: makiatto\n"),
+            ("_redirects", redirects),
         ],
-    );
-    write_file(
-        site.path(),
-        "_redirects",
-        format!(
-            "/api/*   {base}/echo/:splat   200\n\
-             /big     {base}/big           200\n\
-             /sink    {base}/sink          200\n\
-             /slow    {base}/silent        200\n"
-        ),
     );
     let dir = temp_dir();
     let config = dir.path().join("node.toml");
@@ -258,7 +267,12 @@ fn node(backend: &Backend, proxy: &str) -> (tempfile::TempDir, Node) {
         ),
     )
     .expect("write node.toml");
-    let node = Node::start_dev(site.path(), dir, &["--config".as_ref(), config.as_os_str()]);
+    let node = Node::start_dev_with_env(
+        site.path(),
+        dir,
+        &["--config".as_ref(), config.as_os_str()],
+        env,
+    );
     (site, node)
 }
 
@@ -552,4 +566,146 @@ fn chunked_post(node: &Node, len: usize) -> crate::support::RawReply {
     }
     request.extend_from_slice(b"0\r\n\r\n");
     node.raw(&request)
+}
+
+/// `openssl s_server` serving the files of a directory over TLS on
+/// loopback; stopped when dropped.
+struct TlsBackend {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for TlsBackend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `openssl ARGS` in `dir`, which must succeed.
+fn openssl(dir: &Path, args: &[&str]) {
+    let mut command = std::process::Command::new("openssl");
+    command.args(args).current_dir(dir);
+    let out = run_command(command, Duration::from_secs(30));
+    assert!(out.success(), "openssl {args:?}: {}", out.describe());
+}
+
+/// A CA (`ca.pem`) and a certificate it signed for 127.0.0.1
+/// (`server.pem`, `server.key`) in `dir`.
+fn certificates(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=makiatto proxy test CA",
+    ];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(dir, &ca);
+    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(dir, &csr);
+    write_file(
+        dir,
+        "server.ext",
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
+/// Starts `openssl s_server -WWW` on a free loopback port, serving `www`.
+fn tls_backend(certs: &Path, www: &Path) -> TlsBackend {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-WWW", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(certs.join("server.pem"))
+        .arg("-key")
+        .arg(certs.join("server.key"))
+        .current_dir(www)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn openssl s_server");
+    let backend = TlsBackend { child, port };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "openssl s_server did not listen on {port}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    backend
+}
+
+#[test]
+fn an_https_backend_is_verified_against_the_trusted_roots() {
+    let certs = temp_dir();
+    certificates(certs.path());
+    let www = temp_dir();
+    write_file(www.path(), "hello.txt", "hello over TLS\n");
+    let backend = tls_backend(certs.path(), www.path());
+    let redirects = format!("/tls/*  https://127.0.0.1:{}/:splat  200\n", backend.port);
+
+    // Trusting the test CA (SSL_CERT_FILE replaces the system's roots).
+    let ca = certs.path().join("ca.pem");
+    let env = [("SSL_CERT_FILE", ca.as_os_str())];
+    let (_site, trusting) = node_with(&redirects, ALLOW_LOOPBACK, &env);
+    let reply = get(&trusting, "/tls/hello.txt");
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    assert_eq!(reply.text(), "hello over TLS\n");
+
+    // With the system's roots only, the same backend is not believed.
+    let (_site, doubting) = node_with(&redirects, ALLOW_LOOPBACK, &[]);
+    let reply = get(&doubting, "/tls/hello.txt");
+    assert_eq!(reply.status, 502, "{}", reply.describe());
+    let log = doubting.stderr();
+    assert!(
+        log.contains("invalid peer certificate"),
+        "the log does not say the certificate was refused: {log}"
+    );
 }

@@ -26,7 +26,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tracing::{debug, warn};
+use tracing::warn;
 
 use self::body::{Capped, Idle};
 use self::connect::{CheckedConnector, ConnectError};
@@ -229,7 +229,15 @@ fn failed(url: &str, error: &hyper_util::client::legacy::Error) -> Response<Body
         }
         source = e.source();
     }
-    warn!(target = url, error = %error, "proxy backend failed");
-    debug!(error = ?error, "proxy failure detail");
+    // The client's own message ("client error (Connect)") hides the cause:
+    // name every link of the chain.
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        chain.push_str(": ");
+        chain.push_str(&e.to_string());
+        source = e.source();
+    }
+    warn!(target = url, error = %chain, "proxy backend failed");
     text(StatusCode::BAD_GATEWAY, "the backend failed to answer\n")
 }

@@ -296,6 +296,17 @@ impl Node {
     /// Starts `makiatto dev --site SITE ARGS` (e.g. `--config node.toml`)
     /// with its data directory inside `dir`, and waits for its URL line.
     pub fn start_dev(site: &Path, dir: TempDir, args: &[&std::ffi::OsStr]) -> Node {
+        Node::start_dev_with_env(site, dir, args, &[])
+    }
+
+    /// [`Node::start_dev`] with extra environment variables (e.g.
+    /// `SSL_CERT_FILE`, for the roots the node's TLS clients trust).
+    pub fn start_dev_with_env(
+        site: &Path,
+        dir: TempDir,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Node {
         let data = dir.path().join("data");
         let mut command = Command::new(makiatto_bin());
         command
@@ -313,7 +324,8 @@ impl Node {
                 "--ssh",
                 "127.0.0.1:0",
             ])
-            .args(args);
+            .args(args)
+            .envs(env.iter().copied());
         Node::launch(command, dir, data)
     }
 
