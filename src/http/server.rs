@@ -486,7 +486,14 @@ where
                     match routed {
                         Routed::Answer(resp) => resp,
                         Routed::Proxy { url, path } => {
-                            let asked_host = host.to_owned();
+                            // As asked, port included (HTTP/2's authority too).
+                            let asked_host = req
+                                .headers()
+                                .get(HOST)
+                                .and_then(|h| h.to_str().ok())
+                                .or_else(|| req.uri().authority().map(|a| a.as_str()))
+                                .unwrap_or("")
+                                .to_owned();
                             let asker = Asker {
                                 peer: peer.ip(),
                                 proto: match scheme {

@@ -238,7 +238,7 @@ fn node(backend: &Backend, proxy: &str) -> (tempfile::TempDir, Node) {
          /sink    {base}/sink          200\n\
          /slow    {base}/silent        200\n"
     );
-    node_with(&redirects, proxy, &[])
+    node_with(&redirects, proxy, &[], &[])
 }
 
 /// A dev node serving a site with this `_redirects`, `proxy` as
@@ -247,6 +247,7 @@ fn node_with(
     redirects: &str,
     proxy: &str,
     env: &[(&str, &std::ffi::OsStr)],
+    args: &[&std::ffi::OsStr],
 ) -> (tempfile::TempDir, Node) {
     let site = temp_dir();
     write_tree(
@@ -267,12 +268,9 @@ fn node_with(
         ),
     )
     .expect("write node.toml");
-    let node = Node::start_dev_with_env(
-        site.path(),
-        dir,
-        &["--config".as_ref(), config.as_os_str()],
-        env,
-    );
+    let mut all_args = vec!["--config".as_ref(), config.as_os_str()];
+    all_args.extend_from_slice(args);
+    let node = Node::start_dev_with_env(site.path(), dir, &all_args, env);
     (site, node)
 }
 
@@ -399,6 +397,49 @@ fn a_proxy_rule_forwards_method_body_query_and_forwarded_headers() {
         lower.contains("x-forwarded-for: 203.0.113.9, 127.0.0.1"),
         "{body}"
     );
+}
+
+#[test]
+fn an_http2_request_over_https_reaches_the_backend_as_http1() {
+    let backend = Backend::start();
+    let redirects = format!("/api/*  http://{}/echo/:splat  200\n", backend.addr);
+    let (_site, node) = node_with(
+        &redirects,
+        ALLOW_LOOPBACK,
+        &[],
+        &["--https".as_ref(), "127.0.0.1:0".as_ref()],
+    );
+    let https = node.listener("https");
+    let mut curl = std::process::Command::new("curl");
+    curl.args([
+        "-sS",
+        "-k",
+        "--http2",
+        "-w",
+        "\n%{http_code} %{http_version}",
+    ])
+    .arg("--resolve")
+    .arg(format!("example.com:{}:127.0.0.1", https.port()))
+    .args(["--data-binary", "over h2"])
+    .arg(format!("https://example.com:{}/api/h2?x=1", https.port()));
+    let out = run_command(curl, Duration::from_secs(30));
+    assert!(out.success(), "curl: {}", out.describe());
+    let (body, status) = out
+        .stdout
+        .rsplit_once('\n')
+        .unwrap_or_else(|| panic!("{}", out.describe()));
+    assert_eq!(status, "200 2", "{}", out.describe());
+    let seen = echo(&Reply {
+        status: 200,
+        headers: Vec::new(),
+        body: body.as_bytes().to_vec(),
+    });
+    assert_eq!(seen.request_line, "POST /echo/h2?x=1");
+    assert_eq!(seen.body, "over h2");
+    assert_eq!(seen.header("host"), Some(backend.addr.to_string().as_str()));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
+    let asked = format!("example.com:{}", https.port());
+    assert_eq!(seen.header("x-forwarded-host"), Some(asked.as_str()));
 }
 
 /// The high-water mark of the node's resident memory, in KiB.
@@ -694,13 +735,13 @@ fn an_https_backend_is_verified_against_the_trusted_roots() {
     // Trusting the test CA (SSL_CERT_FILE replaces the system's roots).
     let ca = certs.path().join("ca.pem");
     let env = [("SSL_CERT_FILE", ca.as_os_str())];
-    let (_site, trusting) = node_with(&redirects, ALLOW_LOOPBACK, &env);
+    let (_site, trusting) = node_with(&redirects, ALLOW_LOOPBACK, &env, &[]);
     let reply = get(&trusting, "/tls/hello.txt");
     assert_eq!(reply.status, 200, "{}", reply.describe());
     assert_eq!(reply.text(), "hello over TLS\n");
 
     // With the system's roots only, the same backend is not believed.
-    let (_site, doubting) = node_with(&redirects, ALLOW_LOOPBACK, &[]);
+    let (_site, doubting) = node_with(&redirects, ALLOW_LOOPBACK, &[], &[]);
     let reply = get(&doubting, "/tls/hello.txt");
     assert_eq!(reply.status, 502, "{}", reply.describe());
     let log = doubting.stderr();
