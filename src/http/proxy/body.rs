@@ -84,11 +84,15 @@ where
     }
 }
 
-/// A response body that fails when no frame comes for `limit`.
+/// A response body that fails when no frame comes for `limit` while it
+/// is being waited for. The clock starts when a wait starts, so a visitor
+/// that reads slowly never makes the backend look silent.
 pub struct Idle<B> {
     inner: B,
     limit: Duration,
     timer: Pin<Box<Sleep>>,
+    /// Whether the timer runs for the current wait.
+    waiting: bool,
 }
 
 impl<B> Idle<B> {
@@ -97,6 +101,7 @@ impl<B> Idle<B> {
             inner,
             limit,
             timer: Box::pin(tokio::time::sleep(limit)),
+            waiting: false,
         }
     }
 }
@@ -116,15 +121,21 @@ where
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                this.timer.as_mut().reset(Instant::now() + this.limit);
+                this.waiting = false;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Stalled(this.limit))))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                if !this.waiting {
+                    this.waiting = true;
+                    this.timer.as_mut().reset(Instant::now() + this.limit);
+                }
+                match this.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Stalled(this.limit))))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
@@ -146,7 +157,8 @@ mod tests {
 
     use super::*;
 
-    /// Frames given in advance; `silent` ones never end.
+    /// Frames given in advance (an empty one: not ready yet, once); a
+    /// `silent` body never ends.
     struct Chunks {
         frames: VecDeque<Bytes>,
         silent: bool,
@@ -158,9 +170,13 @@ mod tests {
 
         fn poll_frame(
             mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
+            cx: &mut Context<'_>,
         ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
             match self.frames.pop_front() {
+                Some(bytes) if bytes.is_empty() => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
                 Some(bytes) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
                 None if self.silent => Poll::Pending,
                 None => Poll::Ready(None),
@@ -197,5 +213,11 @@ mod tests {
         assert_eq!(err.as_deref(), Some("the backend sent nothing for 20ms"));
         let done = Idle::new(chunks(&["a", "b"], false), Duration::from_secs(1));
         assert_eq!(done.collect().await.unwrap().to_bytes(), "ab");
+        // A reader that pauses longer than the limit between frames does
+        // not make a backend that answers the next wait at once look silent.
+        let mut slow_reader = Idle::new(chunks(&["a", "", "b"], false), Duration::from_millis(20));
+        assert!(slow_reader.frame().await.is_some_and(|f| f.is_ok()));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(slow_reader.frame().await.is_some_and(|f| f.is_ok()));
     }
 }
