@@ -43,6 +43,7 @@ mod nix;
 mod packaging;
 mod path_safety;
 mod permalinks;
+mod preview_auth;
 mod rule_files;
 mod rules;
 mod run_mode;
