@@ -1,7 +1,8 @@
 //! The HTTP server: host routing, static files, rules.
 //!
 //! Requests are answered from the site snapshot in [`crate::live`], which
-//! deploy publishes; HTTPS handshakes read its certificate snapshot. This
+//! deploy publishes, behind its preview passwords (`preview_auth.rs`);
+//! HTTPS handshakes read its certificate snapshot. This
 //! module publishes nothing and never writes to the store or the CAS.
 
 mod body;
@@ -12,6 +13,7 @@ mod limits;
 mod negotiate;
 mod path;
 mod proxy;
+mod preview_auth;
 mod range;
 mod serve;
 mod server;
@@ -80,7 +82,7 @@ pub async fn start(
             let bound = tls_listener.local_addr().map_err(HttpError::Listen)?;
             tasks.spawn(serve_https(
                 tls_listener,
-                live.sites.clone(),
+                live.clone(),
                 config.http.clone(),
                 limits.clone(),
                 metrics.clone(),
@@ -100,7 +102,7 @@ pub async fn start(
     });
     tasks.spawn(serve_http(
         listener,
-        live.sites.clone(),
+        live.clone(),
         config.http.clone(),
         limits,
         metrics,

@@ -295,7 +295,8 @@ impl Mesh {
     }
 
     /// Reacts to rows that changed state: the node table moves WireGuard
-    /// peers, pointers republish the site snapshot, refs wake git sync,
+    /// peers, pointers republish the site snapshot, preview passwords the
+    /// guards, refs wake git sync,
     /// retired revisions free their objects.
     fn after_apply(&self, applied: &[Row]) {
         let touched = |table: Table| applied.iter().any(|r| r.table() == Some(table));
@@ -318,6 +319,11 @@ impl Mesh {
                     );
                 }
             }
+        }
+        if touched(Table::PreviewPasswords)
+            && let Err(e) = self.deployer.refresh_preview_passwords()
+        {
+            warn!(error = %e, "cannot publish preview passwords after replication");
         }
         if applied
             .iter()

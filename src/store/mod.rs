@@ -1,7 +1,7 @@
 //! `state.sqlite`: the node's durable state.
 //!
 //! Small, replicated rows live here (nodes, keys, domains, revisions, repos,
-//! refs, previews); file content never does (that is the CAS). Every
+//! refs, previews, preview passwords); file content never does (that is the CAS). Every
 //! replicated row carries a hybrid logical clock stamp and its origin node so
 //! the mesh can merge rows from other nodes by last-writer-wins, with deletes
 //! kept as tombstones. Hot paths never query SQLite per request: they read
@@ -14,6 +14,7 @@ mod keys;
 mod members;
 mod migrations;
 mod nodes;
+mod preview_passwords;
 mod previews;
 mod replica;
 mod repos;
@@ -33,6 +34,7 @@ pub use hlc::{Clock, Hlc};
 pub use keys::KeyRow;
 pub use members::Member;
 pub use nodes::NodeRow;
+pub use preview_passwords::PreviewPasswordRow;
 pub use previews::PreviewPointer;
 pub use replica::{Row, RowError, Version, bucket_hashes, by_key};
 pub use repos::RepoRow;

@@ -44,6 +44,7 @@ mod packaging;
 mod path_safety;
 mod permalinks;
 mod proxy;
+mod preview_auth;
 mod rule_files;
 mod rules;
 mod run_mode;
