@@ -11,6 +11,8 @@
 //! - `server.rs`: binding and the request handler (hickory-server's)
 //! - `udp.rs`, `tcp.rs`: the listeners, with bounded work and connections
 //! - `exchange.rs`: one message in, one out; FORMERR for short messages
+//! - `fast.rs`: the UDP fast path, answering plain queries from bytes
+//! - `prepared.rs`: the snapshot's answers rendered to wire bytes
 //! - `rrl.rs`: response rate limiting per client prefix
 //! - `answer.rs`: one question → sections and response code
 //! - `zone.rs`: the snapshot and how it is built
@@ -25,8 +27,10 @@ pub mod answer;
 pub mod caa;
 pub mod ecs;
 pub mod exchange;
+pub mod fast;
 mod fuzz;
 pub mod geo;
+pub mod prepared;
 pub mod rrl;
 pub mod select;
 pub mod server;
