@@ -1,10 +1,11 @@
 //! The UDP listener: a receive loop per CPU core (sharing the socket)
-//! answers each query inline before reading the next, so no task is
-//! spawned per datagram and the work in flight is bounded (a flood waits
-//! in the socket buffer, and the kernel drops what does not fit). Plain
-//! queries are answered from pre-rendered bytes (`fast.rs`); the rest go
-//! through the request handler (`exchange.rs`). Every response passes
-//! response rate limiting first (`rrl.rs`).
+//! reads the queries waiting, a batch at a time (`mmsg.rs`), answers each
+//! inline and sends the replies together, so no task is spawned per
+//! datagram and the work in flight is bounded (a flood waits in the socket
+//! buffer, and the kernel drops what does not fit). Plain queries are
+//! answered from pre-rendered bytes (`fast.rs`); the rest go through the
+//! request handler (`exchange.rs`). Every response passes response rate
+//! limiting first (`rrl.rs`).
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -14,12 +15,13 @@ use std::time::{Duration, Instant};
 use hickory_server::net::xfer::Protocol;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use super::exchange::{self, Outcome};
 use super::fast::{self, Scratch};
+use super::mmsg::{Batch, Slot};
 use super::rrl::{Rrl, Verdict};
-use super::server::Handler;
+use super::server::{Handler, MAX_UDP_PAYLOAD};
 use crate::limits::{Counters, Limited};
 use crate::shutdown::Shutdown;
 
@@ -28,7 +30,7 @@ use crate::shutdown::Shutdown;
 const MAX_QUERY: usize = 4096;
 /// Queries answered back to back before the loop lets other tasks on its
 /// thread run (and looks for shutdown).
-const BATCH: usize = 64;
+const BATCH_YIELD: usize = 64;
 
 /// Answers queries on `socket` until `shutdown`, with one receive loop per
 /// CPU core, at most `loops`.
@@ -55,7 +57,8 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
-/// Receives and answers, one query at a time, until `shutdown`.
+/// Receives a batch of queries, answers each, sends the replies, until
+/// `shutdown`.
 async fn receive_loop(
     socket: Arc<UdpSocket>,
     handler: Arc<Handler>,
@@ -63,13 +66,12 @@ async fn receive_loop(
     counters: Arc<Counters>,
     mut shutdown: Shutdown,
 ) {
-    let mut buf = vec![0u8; MAX_QUERY];
-    let mut out = Vec::with_capacity(usize::from(super::server::MAX_UDP_PAYLOAD));
+    let mut batch = Batch::new(MAX_QUERY, usize::from(MAX_UDP_PAYLOAD));
     let mut scratch = Scratch::default();
     let mut answered = 0;
     loop {
-        let (len, src) = match socket.try_recv_from(&mut buf) {
-            Ok(received) => received,
+        match batch.receive(&socket) {
+            Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 answered = 0;
                 tokio::select! {
@@ -87,26 +89,26 @@ async fn receive_loop(
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
-        };
-        let raw = &buf[..len];
-        match rrl.verdict(src.ip(), Instant::now()) {
-            Verdict::Answer => {
-                if fast::answer(&handler, raw, src, &mut out, &mut scratch) {
-                    send(&socket, &out, src).await;
-                } else if let Some(reply) = answer(&handler, raw.to_vec(), src, &counters).await {
-                    send(&socket, &reply, src).await;
-                }
-            }
-            Verdict::Slip => {
-                counters.count(Limited::DnsSlipped);
-                if let Some(reply) = exchange::truncated(raw) {
-                    send(&socket, &reply, src).await;
-                }
-            }
-            Verdict::Drop => counters.count(Limited::DnsDropped),
         }
-        answered += 1;
-        if answered == BATCH {
+        let now = Instant::now();
+        for i in 0..batch.len() {
+            let Slot { query, src, reply } = batch.slot(i);
+            let Some(src) = src else { continue };
+            respond(
+                &handler,
+                &rrl,
+                &counters,
+                query,
+                src,
+                now,
+                reply,
+                &mut scratch,
+            )
+            .await;
+        }
+        batch.send(&socket).await;
+        answered += batch.len();
+        if answered >= BATCH_YIELD {
             answered = 0;
             if shutdown.is_shutdown() {
                 return;
@@ -116,14 +118,35 @@ async fn receive_loop(
     }
 }
 
-/// Sends `reply` to `to`, waiting only when the socket's buffer is full.
-async fn send(socket: &UdpSocket, reply: &[u8], to: SocketAddr) {
-    let sent = match socket.try_send_to(reply, to) {
-        Err(e) if e.kind() == ErrorKind::WouldBlock => socket.send_to(reply, to).await,
-        sent => sent,
-    };
-    if let Err(e) = sent {
-        debug!(%to, error = %e, "could not send a DNS response");
+/// Writes the reply to `query` from `src` into `reply` (left empty when
+/// none is due).
+#[allow(clippy::too_many_arguments)]
+async fn respond(
+    handler: &Handler,
+    rrl: &Rrl,
+    counters: &Counters,
+    query: &[u8],
+    src: SocketAddr,
+    now: Instant,
+    reply: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) {
+    match rrl.verdict(src.ip(), now) {
+        Verdict::Answer => {
+            if !fast::answer(handler, query, src, reply, scratch) {
+                reply.clear();
+                if let Some(bytes) = answer(handler, query.to_vec(), src, counters).await {
+                    *reply = bytes;
+                }
+            }
+        }
+        Verdict::Slip => {
+            counters.count(Limited::DnsSlipped);
+            if let Some(bytes) = exchange::truncated(query) {
+                *reply = bytes;
+            }
+        }
+        Verdict::Drop => counters.count(Limited::DnsDropped),
     }
 }
 
