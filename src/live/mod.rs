@@ -1,7 +1,7 @@
 //! The published live state: the snapshots the serving subsystems read.
 //!
 //! Deploy publishes the site snapshot (`sites.rs`) and ACME the certificate
-//! snapshot (`certs.rs`); HTTP, DNS and DNS over TLS read whichever is
+//! snapshot (`certs.rs`) with the session ticket keys (`tickets.rs`); HTTP, DNS and DNS over TLS read whichever is
 //! current, by one atomic load, and never touch the store on a request.
 //! This module sits below all of them, so the HTTP server is a leaf that
 //! serves what was published. A site's compiled headers rules and
@@ -14,6 +14,7 @@ mod certs;
 mod rule_files;
 mod rules;
 mod sites;
+mod tickets;
 
 use std::sync::Arc;
 
@@ -24,6 +25,9 @@ pub use rules::{RuleAction, RuleFileWarning, RuleFiles, Rules, Visitor};
 pub use sites::{
     FileOverride, PERMALINK_LABEL, Pinned, Site, SiteFile, SiteTable, SiteWasm, Sites,
     content_type, host_name,
+};
+pub use tickets::{
+    TICKET_KEY_ID_LEN, TICKET_KEY_SECRET_LEN, TICKET_LIFETIME_SECS, TicketKeyBytes, TicketKeys,
 };
 
 /// Both snapshots of one node, as the subsystems share them.

@@ -16,11 +16,12 @@ pub enum Table {
     AcmeAccounts,
     Certificates,
     CertOrders,
+    TicketKeys,
 }
 
 impl Table {
     /// Every replicated table, in the order rows of a snapshot are listed.
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Table::Nodes,
         Table::Keys,
         Table::Repos,
@@ -32,6 +33,7 @@ impl Table {
         Table::AcmeAccounts,
         Table::Certificates,
         Table::CertOrders,
+        Table::TicketKeys,
     ];
 
     /// The table named `name` on the wire, if it is one.
@@ -65,7 +67,7 @@ pub(super) struct TableSpec {
 
 /// Every replicated table. The node table's `healthy` column is not here:
 /// health is each node's own view of its peers.
-pub(super) const TABLES: [TableSpec; 11] = [
+pub(super) const TABLES: [TableSpec; 12] = [
     TableSpec {
         table: Table::Nodes,
         name: "nodes",
@@ -177,6 +179,15 @@ pub(super) const TABLES: [TableSpec; 11] = [
             "key_pem",
             "stage",
         ],
+        dns: false,
+    },
+    // TLS session ticket keys, the same on every node so a visitor resumes
+    // its session wherever DNS sends it next.
+    TableSpec {
+        table: Table::TicketKeys,
+        name: "tls_ticket_keys",
+        key: &["id"],
+        data: &["secret", "created_ms"],
         dns: false,
     },
 ];
