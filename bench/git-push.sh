@@ -50,35 +50,11 @@ while getopts "n:m:d:r:h" opt; do
     esac
 done
 
-REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
-
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # --- dependencies ------------------------------------------------------------
 
-ensure_packages() {
-    local want=(openssh-server openssh-client git curl perl iproute2)
-    local missing=() pkg
-    for pkg in "${want[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-            missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    if ((EUID == 0)); then
-        log "installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq </dev/null
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
-        # The package may start the system sshd; this script runs its own.
-        if [[ " ${missing[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null; then
-            systemctl disable --now ssh >/dev/null 2>&1 || true
-        fi
-    else
-        echo "sudo apt-get install -y --no-install-recommends ${missing[*]}"
-        die "missing packages; install them with the line above"
-    fi
-}
+PACKAGES=(openssh-server openssh-client git curl perl iproute2)
 
 # --- temp dir, processes, cleanup --------------------------------------------
 
@@ -87,17 +63,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/makiatto-git-bench.XXXXXX")
 MAKI_PID=""
 SSHD_PID=""
 
-stop() {
-    local pid=$1
-    [[ -n $pid ]] || return 0
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+stop() { stop_pid "$1"; }
 
 cleanup() {
     stop "$MAKI_PID"
@@ -108,29 +74,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    local port
-    for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 30000))
-        if ! ss -Htln "sport = :$port" | grep -q .; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
-
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-
-# Waits until TCP port $1 on loopback accepts connections.
-wait_port() {
-    for _ in $(seq 300); do
-        if ss -Htln "sport = :$1" | grep -q .; then return 0; fi
-        sleep 0.05
-    done
-    die "nothing listens on port $1"
-}
 
 # --- the client side ---------------------------------------------------------
 
@@ -312,7 +257,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 
 # --- main --------------------------------------------------------------------
 
-ensure_packages
+ensure_packages "${PACKAGES[@]}" -- ssh
 MAKIATTO=$(makiatto_bin)
 ssh-keygen -q -t ed25519 -N "" -f "$KEY"
 if [[ -n $SITE_DIR ]]; then
