@@ -101,6 +101,32 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// Adds `encoded` as the `encoding` variant of object `hash` (`size`
+    /// bytes) when the caller has itself decoded it and found the result
+    /// hashes to `hash` (it is the variant the object was recovered from):
+    /// checking it again would decode it twice. As [`Batch::add_variant`],
+    /// add the object first.
+    pub fn add_decoded_variant(
+        &mut self,
+        hash: &blake3::Hash,
+        encoding: Encoding,
+        encoded: &[u8],
+        size: u64,
+    ) -> Result<(), CasError> {
+        if encoding == Encoding::Identity || encoded.len() as u64 >= size {
+            return Err(CasError::BadVariant {
+                hash: *hash,
+                encoding: encoding.as_str(),
+                reason: super::store::VariantFault::NotSmaller,
+            });
+        }
+        let dest = self.cas.variant_path(hash, encoding);
+        if dest.exists() {
+            return Ok(());
+        }
+        self.stage(encoded, dest)
+    }
+
     /// Adds the marker saying `hash`'s absent variants were tried.
     pub fn add_skip_marker(&mut self, hash: &blake3::Hash) -> Result<(), CasError> {
         let dest = self.cas.suffixed_path(hash, SKIP_SUFFIX);

@@ -36,6 +36,7 @@ mod mesh_git;
 mod mesh_health;
 mod mesh_nat;
 mod mesh_replication;
+mod mesh_swarm;
 mod mesh_wasm;
 mod mesh_wireguard;
 mod metrics;
