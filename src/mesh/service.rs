@@ -85,6 +85,8 @@ pub struct Mesh {
     /// so, and peers take this node out of their DNS answers at once.
     /// A restart clears it.
     draining: std::sync::atomic::AtomicBool,
+    /// What other nodes said about peers' health, for the probe loop.
+    health: super::health::Notices,
 }
 
 impl Mesh {
@@ -135,12 +137,18 @@ impl Mesh {
             admission: Mutex::new(()),
             metrics: services.metrics.clone(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            health: super::health::Notices::default(),
         }
     }
 
     /// Whether this node is draining (see the `drain` admin command).
     pub fn is_draining(&self) -> bool {
         self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Other nodes' word on peers' health, for the probe loop.
+    pub fn health_notices(&self) -> &super::health::Notices {
+        &self.health
     }
 
     /// Starts or ends draining.
