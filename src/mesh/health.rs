@@ -189,7 +189,8 @@ enum Outcome {
         peer: String,
         result: Result<(), ProbeError>,
     },
-    /// The helpers asked about `peer`: how many, and whether one reached it.
+    /// The helpers asked about `peer`: whether one reached it, and those
+    /// that answered they did not.
     Indirect {
         peer: String,
         asked: Vec<String>,
@@ -399,7 +400,12 @@ async fn settle(
                 }),
             )
             .await;
-            debug!(peer = %peer, failures, "no helper reached the peer: telling every node");
+            info!(
+                peer = %peer,
+                failures,
+                helpers = asked.len(),
+                "neither this node nor the peers it asked reach the peer: telling every node to probe it"
+            );
             let others: Vec<Peer> = mesh
                 .peers()
                 .into_iter()
@@ -467,30 +473,36 @@ fn pick_helpers(mesh: &Mesh, states: &HashMap<String, PeerState>, target: &str) 
     helpers
 }
 
-/// Asks `helpers` to probe `peer`, all at once; whether any reached it.
+/// Asks `helpers` to probe `peer`, all at once: whether any reached it,
+/// and which answered that they did not (a helper that does not answer in
+/// time is no evidence either way: the trouble may be this node's).
 async fn indirect(mesh: &Arc<Mesh>, peer: String, helpers: Vec<Peer>) -> Outcome {
     let mut asks = JoinSet::new();
-    for helper in &helpers {
+    for helper in helpers {
         let mesh = mesh.clone();
-        let addr = helper.addr;
         let request = ProbeRequest { node: peer.clone() };
         asks.spawn(async move {
             let call = mesh
                 .client()
-                .call_json::<_, ProbeReply>(addr, PATH_PROBE, &request);
-            matches!(
-                tokio::time::timeout(INDIRECT_TIMEOUT, call).await,
-                Ok(Ok(ProbeReply { reached: true }))
-            )
+                .call_json::<_, ProbeReply>(helper.addr, PATH_PROBE, &request);
+            match tokio::time::timeout(INDIRECT_TIMEOUT, call).await {
+                Ok(Ok(reply)) => (helper.name, Some(reply.reached)),
+                _ => (helper.name, None),
+            }
         });
     }
     let mut reached = false;
+    let mut asked = Vec::new();
     while let Some(done) = asks.join_next().await {
-        reached |= done.unwrap_or(false);
+        match done {
+            Ok((_, Some(true))) => reached = true,
+            Ok((name, Some(false))) => asked.push(name),
+            _ => {}
+        }
     }
     Outcome::Indirect {
         peer,
-        asked: helpers.into_iter().map(|h| h.name).collect(),
+        asked,
         reached,
     }
 }
@@ -526,7 +538,8 @@ pub async fn answer_probe(mesh: Arc<Mesh>, body: &[u8]) -> Reply {
             format!("{} is not a member this node knows", request.node),
         );
     };
-    let reached = tokio::time::timeout(INDIRECT_TIMEOUT, probe(&mesh, &peer))
+    // Answer before the asking node stops waiting.
+    let reached = tokio::time::timeout(INDIRECT_TIMEOUT - BEAT / 4, probe(&mesh, &peer))
         .await
         .is_ok_and(|r| r.is_ok());
     mesh.health_notices().push(Notice::Asked {
