@@ -37,6 +37,10 @@ async fn route(
     if let Some(Kind::Objects) = kind {
         return objects(mesh, &body).await;
     }
+    if let Some(Kind::Probe) = kind {
+        // Waits on the network, not on SQLite or the disk.
+        return super::health::answer_probe(mesh, &body).await;
+    }
     let work = move || match kind {
         Some(Kind::Apply) => apply(&mesh, &body),
         Some(Kind::Digest) => digest(&mesh, &body),
@@ -49,7 +53,8 @@ async fn route(
         Some(Kind::Status) => json_reply(&super::status::local_view(&mesh)),
         Some(Kind::Traffic) => json_reply(&mesh.traffic()),
         Some(Kind::GitObjects) => super::git_sync::serve_pack(mesh.repos(), &body),
-        None => Reply::error(StatusCode::NOT_FOUND, "no such mesh RPC"),
+        Some(Kind::Suspect) => super::health::answer_suspicion(&mesh, &body),
+        Some(Kind::Probe) | None => Reply::error(StatusCode::NOT_FOUND, "no such mesh RPC"),
     };
     // Every handler touches SQLite or the disk.
     tokio::task::spawn_blocking(work)
@@ -83,6 +88,8 @@ enum Kind {
     Status,
     Traffic,
     GitObjects,
+    Probe,
+    Suspect,
 }
 
 fn path_kind(path: &str) -> Option<Kind> {
@@ -97,6 +104,8 @@ fn path_kind(path: &str) -> Option<Kind> {
         PATH_STATUS => Kind::Status,
         PATH_TRAFFIC => Kind::Traffic,
         PATH_GIT_OBJECTS => Kind::GitObjects,
+        PATH_PROBE => Kind::Probe,
+        PATH_SUSPECT => Kind::Suspect,
         _ => return None,
     })
 }

@@ -88,6 +88,8 @@ pub struct Mesh {
     /// Objects content sync is fetching now: peers asking for them are
     /// held until they are stored (`swarm.rs`).
     incoming: super::swarm::Incoming,
+    /// What other nodes said about peers' health, for the probe loop.
+    health: super::health::Notices,
 }
 
 impl Mesh {
@@ -139,12 +141,18 @@ impl Mesh {
             metrics: services.metrics.clone(),
             draining: std::sync::atomic::AtomicBool::new(false),
             incoming: super::swarm::Incoming::default(),
+            health: super::health::Notices::default(),
         }
     }
 
     /// Whether this node is draining (see the `drain` admin command).
     pub fn is_draining(&self) -> bool {
         self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Other nodes' word on peers' health, for the probe loop.
+    pub fn health_notices(&self) -> &super::health::Notices {
+        &self.health
     }
 
     /// Starts or ends draining.
