@@ -115,7 +115,12 @@ impl Node {
             store.upsert_node(&node)?;
         }
         let live = Live::new(config.http.fallback_to_first_site);
-        let deployer = Arc::new(Deployer::open(&config, store.clone(), live.sites.clone())?);
+        let deployer = Arc::new(Deployer::open(
+            &config,
+            store.clone(),
+            live.sites.clone(),
+            live.guards.clone(),
+        )?);
         let builder = Arc::new(Builder::new(&config));
         let geoip = config.dns.as_ref().and_then(|d| d.geoip_db.as_deref());
         let access_log = AccessLog::start(&config.access_log, geoip)?;

@@ -1,5 +1,5 @@
 //! `maki deploys`, `maki rollback`, `maki key …`, `maki status`, `maki
-//! stats`, `maki scrub`, `maki dns setup`: a node's admin commands run over SSH. The node does the work;
+//! stats`, `maki scrub`, `maki dns setup`, `maki preview-password`: a node's admin commands run over SSH. The node does the work;
 //! this builds the command line the node's admin parser reads (checking
 //! words so nothing is misread by that parser or a shell between), sends
 //! it, and returns the node's answer.
@@ -58,6 +58,32 @@ pub enum Request<'a> {
     },
     /// Start a scrub of the node's stored objects now.
     Scrub,
+    /// Show, set or clear the password of a domain's previews.
+    PreviewPassword {
+        domain: &'a str,
+        action: PasswordAction,
+    },
+}
+
+/// What `maki preview-password` does.
+#[derive(Clone)]
+pub enum PasswordAction {
+    Show,
+    /// Set this password: it travels on the command's stdin, never on the
+    /// command line.
+    Set(String),
+    Clear,
+}
+
+/// Never prints the password.
+impl std::fmt::Debug for PasswordAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PasswordAction::Show => f.write_str("Show"),
+            PasswordAction::Set(_) => f.write_str("Set(..)"),
+            PasswordAction::Clear => f.write_str("Clear"),
+        }
+    }
 }
 
 /// Runs `request` on the first of `targets` that `ssh` reaches; the
@@ -118,6 +144,17 @@ fn line(request: Request<'_>) -> Result<(String, Option<Vec<u8>>), RequestError>
             None => "dns setup".to_string(),
         },
         Request::Scrub => "scrub".to_string(),
+        Request::PreviewPassword { domain, action } => {
+            let domain = word(domain)?;
+            match action {
+                PasswordAction::Show => format!("preview-password {domain}"),
+                PasswordAction::Set(password) => {
+                    input = Some(format!("{password}\n").into_bytes());
+                    format!("preview-password {domain} set")
+                }
+                PasswordAction::Clear => format!("preview-password {domain} clear"),
+            }
+        }
     };
     Ok((line, input))
 }
@@ -152,5 +189,23 @@ mod tests {
         for bad in ["", "a b", "x;rm", "$(x)", "--json", "a'b"] {
             assert!(word(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_preview_password_goes_on_stdin_never_on_the_line() {
+        let (text, input) = line(Request::PreviewPassword {
+            domain: "a.test",
+            action: PasswordAction::Set("correct horse".into()),
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(text, "preview-password a.test set");
+        assert_eq!(input.as_deref(), Some(&b"correct horse\n"[..]));
+        let clear = Request::PreviewPassword {
+            domain: "a.test",
+            action: PasswordAction::Clear,
+        };
+        let (text, input) = line(clear).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(text, "preview-password a.test clear");
+        assert_eq!(input, None);
     }
 }

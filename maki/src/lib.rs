@@ -1,7 +1,7 @@
 //! The operator CLI's library: one module per subcommand family, plus the
 //! SSH transport (`remote`), the cluster profiles (`profile`), the
 //! host addressing check `maki machine` uses (`addressing`) and the
-//! choice of node (`target`), and `machine`, which provisions, upgrades and
+//! choice of node (`target`), the no-echo password prompt (`password`), and `machine`, which provisions, upgrades and
 //! removes the servers themselves over SSH. The `maki` binary parses
 //! arguments and calls these.
 //!
@@ -12,6 +12,7 @@ pub mod addressing;
 pub mod admin;
 pub mod init;
 pub mod machine;
+pub mod password;
 pub mod profile;
 pub mod remote;
 pub mod target;

@@ -79,6 +79,16 @@ enum Cmd {
         #[arg(long)]
         node: Option<String>,
     },
+    /// Show, set or clear the password that guards a domain's previews
+    /// and permalinks on every node. `set` reads it from a prompt without
+    /// echo, or from standard input when piped; never from arguments.
+    PreviewPassword {
+        domain: String,
+        #[arg(value_parser = ["show", "set", "clear"], default_value = "show")]
+        action: String,
+        #[arg(long)]
+        node: Option<String>,
+    },
     /// Manage the keys allowed to push and run admin commands.
     Key {
         #[command(subcommand)]
@@ -340,6 +350,27 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e.to_string()),
         },
+        Cmd::PreviewPassword {
+            domain,
+            action,
+            node,
+        } => {
+            let action = match action.as_str() {
+                "set" => match maki::password::read(&format!("the previews of {domain}")) {
+                    Ok(password) => admin::PasswordAction::Set(password),
+                    Err(e) => return fail(&e.to_string()),
+                },
+                "clear" => admin::PasswordAction::Clear,
+                _ => admin::PasswordAction::Show,
+            };
+            remote(
+                node,
+                Request::PreviewPassword {
+                    domain: &domain,
+                    action,
+                },
+            )
+        }
         Cmd::Profile { command } => profile_cmd(profile, command),
         Cmd::Machine { command } => machine_cmd(profile, command),
         Cmd::Key { action, node } => match action {

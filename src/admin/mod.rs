@@ -1,5 +1,6 @@
 //! Operator commands (`status`, `deploys`, `rollback`, `deploy`,
-//! `dns setup`, `node health`, `node remove`, `keys`, `repos`, `join-token`), parsed
+//! `dns setup`, `node health`, `node remove`, `keys`, `repos`, `join-token`,
+//! `preview-password`), parsed
 //! from one line of words and run against the node's services.
 //!
 //! One file per command under `cmd/`; `cmd/mod.rs` dispatches. Two
@@ -12,6 +13,7 @@ pub mod cmd;
 mod context;
 mod error;
 mod json;
+mod password_input;
 mod socket;
 mod table;
 mod words;
@@ -19,4 +21,5 @@ mod words;
 pub use cmd::{Command, Outcome, ParseError, Transport, execute};
 pub use context::Context;
 pub use error::AdminError;
-pub use socket::{ADMIN_SOCKET, CallError, bind, call, serve};
+pub use password_input::{PasswordInputError, read_password};
+pub use socket::{ADMIN_SOCKET, CallError, bind, call, call_with_input, serve};

@@ -15,6 +15,8 @@ use crate::shutdown::Shutdown;
 pub const ADMIN_SOCKET: &str = "admin.sock";
 /// Longest accepted command line.
 const MAX_LINE: u64 = 4096;
+/// Longest input a command reads after its line (a key, a password).
+const MAX_INPUT: u64 = 16 * 1024;
 
 /// Binds `<data_dir>/admin.sock` (mode 0600). Binding before the node
 /// reports itself ready means an admin command sent right after never
@@ -60,14 +62,23 @@ pub async fn serve(
     Ok(())
 }
 
+/// Reads a command line (and, for a command that wants it, the input
+/// after it up to the client's end of writing), runs it, and writes the
+/// outcome.
 async fn answer(stream: UnixStream, ctx: Context) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
     let mut line = String::new();
-    BufReader::new(read.take(MAX_LINE))
-        .read_line(&mut line)
-        .await?;
+    (&mut reader).take(MAX_LINE).read_line(&mut line).await?;
     let outcome = match Command::parse(&line, Transport::Socket) {
-        Ok(command) => execute(ctx, command).await,
+        Ok(mut command) => {
+            if command.wants_input() {
+                let mut input = Vec::new();
+                reader.take(MAX_INPUT).read_to_end(&mut input).await?;
+                command.give_input(String::from_utf8_lossy(&input).into_owned());
+            }
+            execute(ctx, command).await
+        }
         Err(e) => Outcome::failed(&e),
     };
     let status = if outcome.ok { "ok\n" } else { "error\n" };
@@ -95,6 +106,16 @@ pub enum CallError {
 
 /// Sends `line` to the node whose data directory is `data_dir`.
 pub async fn call(data_dir: &Path, line: &str) -> Result<Outcome, CallError> {
+    call_with_input(data_dir, line, None).await
+}
+
+/// [`call`], sending `input` after the line for a command that reads it
+/// (a key, a password: what must not sit on a command line).
+pub async fn call_with_input(
+    data_dir: &Path,
+    line: &str,
+    input: Option<&[u8]>,
+) -> Result<Outcome, CallError> {
     let path: PathBuf = data_dir.join(ADMIN_SOCKET);
     let mut stream = match UnixStream::connect(&path).await {
         Ok(stream) => stream,
@@ -104,6 +125,11 @@ pub async fn call(data_dir: &Path, line: &str) -> Result<Outcome, CallError> {
         .write_all(format!("{}\n", line.replace('\n', " ")).as_bytes())
         .await
         .map_err(CallError::Send)?;
+    if let Some(input) = input {
+        stream.write_all(input).await.map_err(CallError::Send)?;
+        // The end of writing is the end of the input.
+        stream.shutdown().await.map_err(CallError::Send)?;
+    }
     let mut reply = String::new();
     stream
         .read_to_string(&mut reply)

@@ -123,6 +123,16 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         db: PathBuf,
     },
+    /// Show, set or clear the password that guards a domain's previews
+    /// and permalinks on every node. `set` reads it from a prompt without
+    /// echo, or from standard input when piped; never from arguments.
+    PreviewPassword {
+        domain: String,
+        #[arg(value_parser = ["show", "set", "clear"], default_value = "show")]
+        action: String,
+        #[arg(long, default_value = ".makiatto")]
+        data: PathBuf,
+    },
     /// Print the newest site build of a repository on this node, with its log.
     BuildLog {
         repo: String,
@@ -342,6 +352,31 @@ async fn async_main(command: Cmd) -> ExitCode {
         Cmd::Scrub { wait, json, data } => {
             admin_call(&data, Command::Scrub(cmd::Scrub { wait, json })).await
         }
+        Cmd::PreviewPassword {
+            domain,
+            action,
+            data,
+        } => {
+            let action = match action.as_str() {
+                "set" => cmd::PasswordAction::Set(cmd::Secret::default()),
+                "clear" => cmd::PasswordAction::Clear,
+                _ => cmd::PasswordAction::Show,
+            };
+            let set = matches!(action, cmd::PasswordAction::Set(_));
+            let what = format!("the previews of {domain}");
+            let command = Command::PreviewPassword(cmd::PreviewPassword { domain, action });
+            if !set {
+                return admin_call(&data, command).await;
+            }
+            let password = match admin::read_password(&what) {
+                Ok(password) => password,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let outcome =
+                admin::call_with_input(&data, &command.to_string(), Some(password.as_bytes()))
+                    .await;
+            print_outcome(outcome)
+        }
         Cmd::JoinToken { data } => admin_call(&data, Command::JoinToken(cmd::JoinToken)).await,
         Cmd::BuildLog { repo, data } => {
             let repo = repo.strip_suffix(".git").unwrap_or(&repo).to_string();
@@ -355,7 +390,12 @@ async fn async_main(command: Cmd) -> ExitCode {
 
 /// Sends `command` to the node running on `data` and prints its answer.
 async fn admin_call(data: &std::path::Path, command: Command) -> ExitCode {
-    match admin::call(data, &command.to_string()).await {
+    print_outcome(admin::call(data, &command.to_string()).await)
+}
+
+/// Prints a node's answer (errors to stderr) and turns it into the exit code.
+fn print_outcome(outcome: Result<admin::Outcome, admin::CallError>) -> ExitCode {
+    match outcome {
         Ok(outcome) if outcome.ok => {
             print!("{}", outcome.text);
             ExitCode::SUCCESS

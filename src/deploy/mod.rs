@@ -9,8 +9,10 @@
 //! the objects of an import that is still running.
 
 mod import;
+mod ingest;
 mod materialise;
 mod preview;
+mod preview_password;
 mod retention;
 mod skew;
 mod source;
@@ -27,12 +29,14 @@ use tracing::info;
 
 use crate::cas::{Cas, CasError};
 use crate::config::{ConfigError, Domain, NodeConfig, SiteConfig};
-use crate::live::{Pinned, Site, SiteTable, SiteWasm};
+use crate::live::{PasswordError, Pinned, PreviewGuards, Site, SiteTable, SiteWasm};
 use crate::store::{DomainPointer, RefUpdate, RevisionRow, Store, StoreError, Switch};
 use crate::tree::{Manifest, ManifestError};
 
+pub(crate) use ingest::store_all;
 pub use materialise::revision_dir;
 pub use preview::slug;
+pub use preview_password::PreviewProtection;
 pub use source::{DirSource, LOCAL_OWNER, SiteSource};
 pub use staged::Staged;
 
@@ -91,6 +95,10 @@ pub enum DeployError {
     },
     #[error(transparent)]
     Wasm(#[from] crate::wasm::WasmError),
+    #[error(
+        "a thread storing the revision's files panicked; nothing was activated (this is a bug: the log above has its message)"
+    )]
+    StoringPanicked,
     #[error("cannot read the pushed tree: {0}")]
     Source(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot read the pushed tree: env_file {0}")]
@@ -120,6 +128,8 @@ pub enum DeployError {
         "domain {domain} sets strict_rule_files, and its rule files have lines that cannot be used:\n{warnings}\nfix them, or remove strict_rule_files from makiatto.toml to skip such lines"
     )]
     RuleFiles { domain: String, warnings: String },
+    #[error(transparent)]
+    PreviewPassword(#[from] PasswordError),
 }
 
 /// What one deploy activated.
@@ -144,6 +154,8 @@ pub struct Deployer {
     revs: PathBuf,
     /// The live site snapshot this deployer publishes to.
     sites: Arc<SiteTable>,
+    /// The live preview passwords this deployer publishes to.
+    guards: Arc<PreviewGuards>,
     /// Revisions kept per domain, the active one included.
     keep: usize,
     /// Indexed sites by (domain, root), so activating one domain never
@@ -159,11 +171,12 @@ pub struct Deployer {
 
 impl Deployer {
     /// Opens the data directory of `config` and publishes what was active
-    /// to `sites`.
+    /// to `sites`, and the preview passwords to `guards`.
     pub fn open(
         config: &NodeConfig,
         store: Arc<Store>,
         sites: Arc<SiteTable>,
+        guards: Arc<PreviewGuards>,
     ) -> Result<Deployer, DeployError> {
         let data = &config.data_dir;
         let cas = Cas::open(&data.join("objects"))?;
@@ -188,6 +201,7 @@ impl Deployer {
             data_dir,
             revs,
             sites,
+            guards,
             keep: config.keep_revisions.max(1),
             built: Mutex::new(HashMap::new()),
             first_domain: Mutex::new(None),
@@ -195,6 +209,7 @@ impl Deployer {
             wasm,
         };
         deployer.publish()?;
+        deployer.refresh_preview_passwords()?;
         Ok(deployer)
     }
 

@@ -1,7 +1,8 @@
 //! The HTTP server: host routing, static files, rules.
 //!
 //! Requests are answered from the site snapshot in [`crate::live`], which
-//! deploy publishes; HTTPS handshakes read its certificate snapshot. This
+//! deploy publishes, behind its preview passwords (`preview_auth.rs`);
+//! HTTPS handshakes read its certificate snapshot. This
 //! module publishes nothing and never writes to the store or the CAS.
 
 mod body;
@@ -11,6 +12,7 @@ mod fuzz;
 mod limits;
 mod negotiate;
 mod path;
+mod preview_auth;
 mod proxy;
 mod range;
 mod serve;
@@ -80,7 +82,7 @@ pub async fn start(
             let bound = tls_listener.local_addr().map_err(HttpError::Listen)?;
             tasks.spawn(serve_https(
                 tls_listener,
-                live.sites.clone(),
+                live.clone(),
                 config.http.clone(),
                 limits.clone(),
                 metrics.clone(),
@@ -100,7 +102,7 @@ pub async fn start(
     });
     tasks.spawn(serve_http(
         listener,
-        live.sites.clone(),
+        live.clone(),
         config.http.clone(),
         limits,
         metrics,

@@ -25,12 +25,13 @@ use tracing::{debug, warn};
 
 use super::body::Body;
 use super::limits::{ClientLimits, OVER_CONNECTIONS};
+use super::preview_auth::{self, Admission};
 use super::proxy::{Asker, Proxy};
 use super::serve::{self as pipeline, Routed};
 use super::stalled::SendTimeout;
 use super::visitor::Locator;
 use crate::config::HttpSettings;
-use crate::live::{CertTable, SiteTable, Visitor, host_name};
+use crate::live::{CertTable, Live, Visitor, host_name, preview_domain};
 use crate::metrics::HttpMetrics;
 use crate::metrics::access_log::Pending;
 use crate::metrics::http::{DomainHttp, MethodClass};
@@ -48,13 +49,13 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 /// The name in `server:` and the revision in `x-makiatto-revision:`.
 const SERVER_NAME: HeaderValue = HeaderValue::from_static("makiatto");
 const REVISION_HEADER: &str = "x-makiatto-revision";
-/// Keeps permalinks (copies of the site) out of search engines.
+/// Keeps previews and permalinks (copies of the site) out of search engines.
 const X_ROBOTS_TAG: &str = "x-robots-tag";
 
-/// Serves `sites` on `listener` until `shutdown` fires.
+/// Serves `live` on `listener` until `shutdown` fires.
 pub async fn serve(
     listener: TcpListener,
-    sites: Arc<SiteTable>,
+    live: Live,
     settings: HttpSettings,
     limits: Arc<ClientLimits>,
     metrics: Arc<HttpMetrics>,
@@ -63,7 +64,7 @@ pub async fn serve(
     let locator = Arc::new(Locator::none());
     let proxy = Proxy::new(&Default::default(), limits.settings.max_body_bytes);
     serve_http(
-        listener, sites, settings, limits, metrics, None, locator, proxy, shutdown,
+        listener, live, settings, limits, metrics, None, locator, proxy, shutdown,
     )
     .await
 }
@@ -92,7 +93,7 @@ enum Scheme {
 #[allow(clippy::too_many_arguments)]
 pub async fn serve_http(
     listener: TcpListener,
-    sites: Arc<SiteTable>,
+    live: Live,
     settings: HttpSettings,
     limits: Arc<ClientLimits>,
     metrics: Arc<HttpMetrics>,
@@ -111,7 +112,7 @@ pub async fn serve_http(
         conn_metrics,
         Some(OVER_CONNECTIONS),
         move |stream, peer, conn_shutdown| {
-            let sites = sites.clone();
+            let live = live.clone();
             let settings = settings.clone();
             let scheme = scheme.clone();
             let limits = limits.clone();
@@ -120,7 +121,7 @@ pub async fn serve_http(
             let proxy = proxy.clone();
             async move {
                 let service = service_fn(move |req| {
-                    let sites = sites.clone();
+                    let live = live.clone();
                     let scheme = scheme.clone();
                     let limits = limits.clone();
                     let metrics = metrics.clone();
@@ -129,7 +130,7 @@ pub async fn serve_http(
                     async move {
                         Ok::<_, std::convert::Infallible>(
                             limited(
-                                req, &sites, &scheme, &limits, &metrics, &locator, &proxy, peer,
+                                req, &live, &scheme, &limits, &metrics, &locator, &proxy, peer,
                             )
                             .await,
                         )
@@ -156,7 +157,7 @@ pub async fn serve_http(
 #[allow(clippy::too_many_arguments)]
 pub async fn serve_https(
     listener: TcpListener,
-    sites: Arc<SiteTable>,
+    live: Live,
     settings: HttpSettings,
     limits: Arc<ClientLimits>,
     metrics: Arc<HttpMetrics>,
@@ -178,7 +179,7 @@ pub async fn serve_https(
         // No HTTP can be spoken before TLS: over its cap a client is just closed.
         None,
         move |stream, peer, mut conn_shutdown| {
-            let sites = sites.clone();
+            let live = live.clone();
             let settings = settings.clone();
             let scheme = scheme.clone();
             let acceptor = acceptor.clone();
@@ -206,7 +207,7 @@ pub async fn serve_https(
                     }
                 };
                 let service = service_fn(move |req| {
-                    let sites = sites.clone();
+                    let live = live.clone();
                     let scheme = scheme.clone();
                     let limits = limits.clone();
                     let metrics = metrics.clone();
@@ -215,7 +216,7 @@ pub async fn serve_https(
                     async move {
                         Ok::<_, std::convert::Infallible>(
                             limited(
-                                req, &sites, &scheme, &limits, &metrics, &locator, &proxy, peer,
+                                req, &live, &scheme, &limits, &metrics, &locator, &proxy, peer,
                             )
                             .await,
                         )
@@ -364,7 +365,7 @@ async fn refuse(mut stream: tokio::net::TcpStream, reply: &'static [u8], limit: 
 #[allow(clippy::too_many_arguments)]
 async fn limited<B>(
     req: Request<B>,
-    sites: &SiteTable,
+    live: &Live,
     scheme: &Scheme,
     limits: &ClientLimits,
     metrics: &HttpMetrics,
@@ -386,7 +387,7 @@ where
             let resp = limits
                 .in_time(handle(
                     req,
-                    sites,
+                    live,
                     scheme,
                     metrics,
                     locator,
@@ -425,7 +426,7 @@ where
 #[allow(clippy::too_many_arguments)]
 async fn handle<B>(
     req: Request<B>,
-    sites: &SiteTable,
+    live: &Live,
     scheme: &Scheme,
     metrics: &HttpMetrics,
     locator: &Locator,
@@ -451,7 +452,7 @@ where
     {
         return to_https(&req, &name, redirect.port);
     }
-    let snapshot = sites.load();
+    let snapshot = live.sites.load();
     // A permalink host serves its kept revision, unpinned and unindexed.
     let permalink = snapshot.permalink(host);
     let found = match permalink {
@@ -459,11 +460,43 @@ where
         None => snapshot.for_host(host),
     };
     let permalink = permalink.flatten();
+    // Previews and permalinks show what production does not (yet, or any
+    // more): unindexed, and behind the domain's preview password if set.
+    let unreleased = match (permalink, found) {
+        (Some(kept), _) => Some(kept.domain.as_str()),
+        (None, Some(site)) => preview_domain(&site.domain),
+        (None, None) => None,
+    };
+    let mut granted = None;
+    if let Some(domain) = unreleased
+        && let Some(guard) = live.guards.get(domain)
+        && !req.uri().path().starts_with(ACME_HTTP_PATH)
+    {
+        let https = matches!(scheme, Scheme::Https(_));
+        match preview_auth::admit(
+            &guard,
+            &name,
+            req.headers(),
+            live.guards.check_slots(),
+            https,
+        )
+        .await
+        {
+            Admission::Cookie => {}
+            Admission::Password(cookie) => granted = Some(cookie),
+            Admission::Refused(mut resp) => {
+                resp.headers_mut()
+                    .insert(X_ROBOTS_TAG, HeaderValue::from_static("noindex"));
+                resp.headers_mut().insert(SERVER, SERVER_NAME);
+                return resp;
+            }
+        }
+    }
     let mut resp = match found {
         Some(live) => {
-            let pinned = match permalink {
-                Some(_) => None,
-                None => super::skew::pinned(&snapshot, live, req.headers()),
+            let pinned = match (permalink, unreleased) {
+                (None, None) => super::skew::pinned(&snapshot, live, req.headers()),
+                _ => None,
             };
             let site = pinned.unwrap_or(live);
             *domain = Some(metrics.domains.get(&site.domain));
@@ -511,9 +544,12 @@ where
             };
             resp.headers_mut()
                 .insert(REVISION_HEADER, site.revision_header.clone());
-            if permalink.is_some() {
+            if unreleased.is_some() {
                 resp.headers_mut()
                     .insert(X_ROBOTS_TAG, HeaderValue::from_static("noindex"));
+            }
+            if let Some(cookie) = granted {
+                resp.headers_mut().append(hyper::header::SET_COOKIE, cookie);
             }
             // A page from the live revision pins its visitor to it.
             if pinned.is_none()

@@ -1,7 +1,9 @@
 //! The published live state: the snapshots the serving subsystems read.
 //!
-//! Deploy publishes the site snapshot (`sites.rs`) and ACME the certificate
-//! snapshot (`certs.rs`); HTTP, DNS and DNS over TLS read whichever is
+//! Deploy publishes the site snapshot (`sites.rs`) and the preview
+//! passwords (`preview_guards.rs`), ACME the certificate snapshot
+//! (`certs.rs`) with the session ticket keys (`tickets.rs`); HTTP, DNS and
+//! DNS over TLS read whichever is
 //! current, by one atomic load, and never touch the store on a request.
 //! This module sits below all of them, so the HTTP server is a leaf that
 //! serves what was published. A site's compiled headers rules and
@@ -11,28 +13,39 @@
 
 mod body_cache;
 mod certs;
+mod preview_guards;
 mod rule_files;
 mod rules;
 mod sites;
+mod tickets;
 
 use std::sync::Arc;
 
 pub use body_cache::cacheable;
 pub use certs::{CertEntry, CertResolver, CertSnapshot, CertTable, server_config};
+pub use preview_guards::{
+    COOKIE_LIFETIME, Checked, PREVIEW_COOKIE, PasswordError, PreviewGuard, PreviewGuards,
+    hash_password, new_cookie_key, preview_domain,
+};
 pub use rule_files::{compile_rules, is_rule_file};
 pub use rules::{RuleAction, RuleFileWarning, RuleFiles, Rules, Visitor};
 pub use sites::{
     FileOverride, PERMALINK_LABEL, Pinned, Site, SiteFile, SiteTable, SiteWasm, Sites,
     content_type, host_name,
 };
+pub use tickets::{
+    TICKET_KEY_ID_LEN, TICKET_KEY_SECRET_LEN, TICKET_LIFETIME_SECS, TicketKeyBytes, TicketKeys,
+};
 
-/// Both snapshots of one node, as the subsystems share them.
+/// The snapshots of one node, as the subsystems share them.
 #[derive(Debug, Clone)]
 pub struct Live {
     /// The sites served, published by deploy (and by the mesh through it).
     pub sites: Arc<SiteTable>,
     /// The certificates served, published by the acme lifecycle.
     pub certs: Arc<CertTable>,
+    /// The preview passwords, published by deploy.
+    pub guards: Arc<PreviewGuards>,
 }
 
 impl Live {
@@ -42,6 +55,7 @@ impl Live {
         Live {
             sites: Arc::new(SiteTable::new(fallback_to_first_site)),
             certs: Arc::new(CertTable::new()),
+            guards: Arc::new(PreviewGuards::new()),
         }
     }
 }

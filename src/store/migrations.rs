@@ -163,6 +163,31 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE revisions ADD COLUMN warnings TEXT NOT NULL DEFAULT '';
     ",
+    // 9: per domain, the hash of the password that guards its previews and
+    // permalinks, and the key of the cookies a correct password earns.
+    "
+    CREATE TABLE preview_passwords (
+        domain     TEXT PRIMARY KEY,
+        hash       TEXT NOT NULL,
+        cookie_key TEXT NOT NULL,
+        set_ms     INTEGER NOT NULL,
+        hlc        INTEGER NOT NULL,
+        origin     TEXT NOT NULL,
+        deleted    INTEGER NOT NULL DEFAULT 0
+    );
+    ",
+    // 10: TLS session ticket keys, replicated so a ticket one node sealed
+    // opens on every other.
+    "
+    CREATE TABLE tls_ticket_keys (
+        id         TEXT PRIMARY KEY,
+        secret     TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        hlc        INTEGER NOT NULL,
+        origin     TEXT NOT NULL,
+        deleted    INTEGER NOT NULL DEFAULT 0
+    );
+    ",
 ];
 
 /// Brings `conn` to the latest schema version.

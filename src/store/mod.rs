@@ -1,7 +1,7 @@
 //! `state.sqlite`: the node's durable state.
 //!
 //! Small, replicated rows live here (nodes, keys, domains, revisions, repos,
-//! refs, previews); file content never does (that is the CAS). Every
+//! refs, previews, preview passwords); file content never does (that is the CAS). Every
 //! replicated row carries a hybrid logical clock stamp and its origin node so
 //! the mesh can merge rows from other nodes by last-writer-wins, with deletes
 //! kept as tombstones. Hot paths never query SQLite per request: they read
@@ -14,12 +14,14 @@ mod keys;
 mod members;
 mod migrations;
 mod nodes;
+mod preview_passwords;
 mod previews;
 mod replica;
 mod repos;
 mod revisions;
 mod switch;
 mod table;
+mod tickets;
 mod view;
 
 use std::path::{Path, PathBuf};
@@ -33,12 +35,14 @@ pub use hlc::{Clock, Hlc};
 pub use keys::KeyRow;
 pub use members::Member;
 pub use nodes::NodeRow;
+pub use preview_passwords::PreviewPasswordRow;
 pub use previews::PreviewPointer;
 pub use replica::{Row, RowError, Version, bucket_hashes, by_key};
 pub use repos::RepoRow;
 pub use revisions::RevisionRow;
 pub use switch::{DomainPointer, RefUpdate, Switch};
 pub use table::Table;
+pub use tickets::TicketKeyRow;
 pub use view::{Pointer, PointerKind, ReplicatedRef, RowId};
 
 /// Errors from the state database, naming what was being done.

@@ -16,11 +16,13 @@ pub enum Table {
     AcmeAccounts,
     Certificates,
     CertOrders,
+    PreviewPasswords,
+    TicketKeys,
 }
 
 impl Table {
     /// Every replicated table, in the order rows of a snapshot are listed.
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 13] = [
         Table::Nodes,
         Table::Keys,
         Table::Repos,
@@ -32,6 +34,8 @@ impl Table {
         Table::AcmeAccounts,
         Table::Certificates,
         Table::CertOrders,
+        Table::PreviewPasswords,
+        Table::TicketKeys,
     ];
 
     /// The table named `name` on the wire, if it is one.
@@ -65,7 +69,7 @@ pub(super) struct TableSpec {
 
 /// Every replicated table. The node table's `healthy` column is not here:
 /// health is each node's own view of its peers.
-pub(super) const TABLES: [TableSpec; 11] = [
+pub(super) const TABLES: [TableSpec; 13] = [
     TableSpec {
         table: Table::Nodes,
         name: "nodes",
@@ -177,6 +181,24 @@ pub(super) const TABLES: [TableSpec; 11] = [
             "key_pem",
             "stage",
         ],
+        dns: false,
+    },
+    // A password's hash and cookie key travel (inside WireGuard) so every
+    // node guards the previews; the password itself is never stored.
+    TableSpec {
+        table: Table::PreviewPasswords,
+        name: "preview_passwords",
+        key: &["domain"],
+        data: &["hash", "cookie_key", "set_ms"],
+        dns: false,
+    },
+    // TLS session ticket keys, the same on every node so a visitor resumes
+    // its session wherever DNS sends it next.
+    TableSpec {
+        table: Table::TicketKeys,
+        name: "tls_ticket_keys",
+        key: &["id"],
+        data: &["secret", "created_ms"],
         dns: false,
     },
 ];

@@ -2,7 +2,8 @@
 //! first, the active one marked, each with where it came from and, when
 //! this node built it, the build's duration; then the newest build, if it
 //! was refused after the newest revision. Lines of `_redirects` and
-//! `_headers` a revision skipped are listed under it.
+//! `_headers` a revision skipped are listed under it, and a line says
+//! whether a password guards the domain's previews and permalinks.
 
 use serde::Serialize;
 
@@ -126,6 +127,16 @@ impl Deploys {
             for warning in r.warnings.lines() {
                 text.push_str(&format!("  {warning}\n"));
             }
+        }
+        // A preview host's own line would always read "open": its domain's
+        // `deploys` says whether it is guarded.
+        if crate::live::preview_domain(&self.domain).is_none() {
+            let protection = ctx.deployer().preview_protection(&self.domain)?;
+            text.push_str(&super::preview_password::describe(
+                &self.domain,
+                protection.set_ms,
+            ));
+            text.push('\n');
         }
         let newest = revisions.iter().map(|r| r.created_ms).max().unwrap_or(0);
         if let Some(b) = builds.first().filter(|b| !b.ok && b.started_ms > newest) {

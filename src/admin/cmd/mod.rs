@@ -13,6 +13,7 @@ mod keys_list;
 mod keys_remove;
 mod node_health;
 mod node_remove;
+mod preview_password;
 mod repos_list;
 mod rollback;
 mod scrub;
@@ -30,6 +31,7 @@ pub use keys_list::KeysList;
 pub use keys_remove::KeysRemove;
 pub use node_health::NodeHealth;
 pub use node_remove::NodeRemove;
+pub use preview_password::{PasswordAction, PreviewPassword, Secret};
 pub use repos_list::ReposList;
 pub use rollback::Rollback;
 pub use scrub::Scrub;
@@ -58,6 +60,7 @@ pub enum Command {
     BuildLog(BuildLog),
     Stats(Stats),
     Scrub(Scrub),
+    PreviewPassword(PreviewPassword),
 }
 
 /// Where a command line came from; some commands are offered only locally.
@@ -70,7 +73,7 @@ pub enum Transport {
     Ssh,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | drain | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo> | stats [--minutes N] [--json] | scrub [--wait] [--json]";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | drain | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo> | stats [--minutes N] [--json] | scrub [--wait] [--json] | preview-password <domain> [show|set|clear]";
 
 /// Why a command line was not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,6 +141,7 @@ impl Command {
             "build-log" => Command::BuildLog(BuildLog::parse(&mut words)?),
             "stats" => Command::Stats(Stats::parse(&mut words)?),
             "scrub" => Command::Scrub(Scrub::parse(&mut words)?),
+            "preview-password" => Command::PreviewPassword(PreviewPassword::parse(&mut words)?),
             _ => return Err(words.not_understood()),
         };
         if matches!(command, Command::Deploy(_)) && transport != Transport::Socket {
@@ -147,15 +151,22 @@ impl Command {
     }
 
     /// Whether the command still needs the transport's input (`keys add`
-    /// without a key on the line); see [`Command::give_input`].
+    /// without a key on the line, `preview-password <domain> set`); see
+    /// [`Command::give_input`].
     pub fn wants_input(&self) -> bool {
-        matches!(self, Command::KeysAdd(add) if add.wants_input())
+        match self {
+            Command::KeysAdd(add) => add.wants_input(),
+            Command::PreviewPassword(password) => password.wants_input(),
+            _ => false,
+        }
     }
 
     /// Hands the command the input it wanted.
     pub fn give_input(&mut self, input: String) {
-        if let Command::KeysAdd(add) = self {
-            add.key = input;
+        match self {
+            Command::KeysAdd(add) => add.key = input,
+            Command::PreviewPassword(password) => password.give_input(&input),
+            _ => {}
         }
     }
 
@@ -178,6 +189,7 @@ impl Command {
             Command::BuildLog(c) => c.run(ctx),
             Command::Stats(c) => c.run(ctx),
             Command::Scrub(c) => c.run(ctx),
+            Command::PreviewPassword(c) => c.run(ctx),
         }
     }
 }
@@ -202,6 +214,7 @@ impl std::fmt::Display for Command {
             Command::BuildLog(c) => c.fmt(f),
             Command::Stats(c) => c.fmt(f),
             Command::Scrub(c) => c.fmt(f),
+            Command::PreviewPassword(c) => c.fmt(f),
         }
     }
 }
@@ -296,6 +309,9 @@ mod tests {
             "stats",
             "stats --json",
             "stats --minutes 10 --json",
+            "preview-password a.test",
+            "preview-password a.test set",
+            "preview-password a.test clear",
         ] {
             let command = parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
             assert_eq!(command.to_string(), line);
@@ -338,5 +354,28 @@ mod tests {
         add.give_input("ssh-ed25519 AAAA me@host\n".into());
         assert!(!add.wants_input());
         assert!(!parse("keys add ssh-ed25519 AAAA").is_ok_and(|c| c.wants_input()));
+    }
+
+    #[test]
+    fn preview_passwords_come_from_input_and_are_never_printed() {
+        let mut set = Command::parse("preview-password A.test set", Transport::Ssh)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(set.wants_input());
+        set.give_input("correct horse battery\r\n".into());
+        assert!(!set.wants_input());
+        assert_eq!(
+            set,
+            Command::PreviewPassword(PreviewPassword {
+                domain: "a.test".into(),
+                action: PasswordAction::Set(Secret::from_input("correct horse battery")),
+            })
+        );
+        assert_eq!(set.to_string(), "preview-password a.test set");
+        assert!(!format!("{set:?}").contains("horse"));
+        assert!(!parse("preview-password a.test").is_ok_and(|c| c.wants_input()));
+        assert_eq!(
+            parse("preview-password a.test set hunter2"),
+            Err(ParseError::NotUnderstood("preview-password".into()))
+        );
     }
 }

@@ -566,6 +566,20 @@ impl Node {
         }
         None
     }
+
+    /// Stops the node (SIGTERM, then SIGKILL after 5 s) and hands back its
+    /// directory, data directory included, to start it again with
+    /// [`Node::start_dev`].
+    pub fn stop_keeping_data(mut self) -> TempDir {
+        if self
+            .signal_and_wait("TERM", Duration::from_secs(5))
+            .is_none()
+        {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        std::mem::replace(&mut self.dir, temp_dir())
+    }
 }
 
 impl Drop for Node {
