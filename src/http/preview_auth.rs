@@ -55,6 +55,34 @@ pub(super) async fn admit(
     }
 }
 
+/// Removes the preview's credentials from a request about to leave the
+/// node (a proxy rule's backend must not learn the preview password or
+/// hold a cookie that opens the preview): the preview cookie always, and
+/// `Authorization` when it carried the password (`by_password`).
+pub(super) fn strip_credentials(headers: &mut HeaderMap, by_password: bool) {
+    if by_password {
+        headers.remove(AUTHORIZATION);
+    }
+    let kept: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| {
+            let name = pair.split_once('=').map_or(*pair, |(n, _)| n);
+            !pair.is_empty() && name != PREVIEW_COOKIE
+        })
+        .map(str::to_owned)
+        .collect();
+    headers.remove(COOKIE);
+    if let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+        && !kept.is_empty()
+    {
+        headers.insert(COOKIE, value);
+    }
+}
+
 /// The values of cookie `name` in every `cookie` header.
 fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     headers
@@ -177,6 +205,25 @@ mod tests {
         ]);
         let found: Vec<&str> = cookies(&h, PREVIEW_COOKIE).collect();
         assert_eq!(found, ["x.y", "z"]);
+    }
+
+    #[test]
+    fn a_request_leaving_the_node_loses_the_preview_credentials() {
+        let mut h = headers(&[
+            ("cookie", "a=1; makiatto-preview=x.y"),
+            ("cookie", "makiatto-preview=z; b=2"),
+            ("authorization", "Basic dTpwdw=="),
+        ]);
+        strip_credentials(&mut h, true);
+        assert_eq!(h[COOKIE], "a=1; b=2");
+        assert!(h.get(AUTHORIZATION).is_none());
+        let mut h = headers(&[
+            ("cookie", "makiatto-preview=x.y"),
+            ("authorization", "Bearer backend-token"),
+        ]);
+        strip_credentials(&mut h, false);
+        assert!(h.get(COOKIE).is_none());
+        assert_eq!(h[AUTHORIZATION], "Bearer backend-token");
     }
 
     #[test]

@@ -468,6 +468,8 @@ where
         (None, None) => None,
     };
     let mut granted = None;
+    // Whether the request passed a preview password check, and how.
+    let mut admitted = None;
     if let Some(domain) = unreleased
         && let Some(guard) = live.guards.get(domain)
         && !req.uri().path().starts_with(ACME_HTTP_PATH)
@@ -482,8 +484,11 @@ where
         )
         .await
         {
-            Admission::Cookie => {}
-            Admission::Password(cookie) => granted = Some(cookie),
+            Admission::Cookie => admitted = Some(false),
+            Admission::Password(cookie) => {
+                granted = Some(cookie);
+                admitted = Some(true);
+            }
             Admission::Refused(mut resp) => {
                 resp.headers_mut()
                     .insert(X_ROBOTS_TAG, HeaderValue::from_static("noindex"));
@@ -519,6 +524,10 @@ where
                     match routed {
                         Routed::Answer(resp) => resp,
                         Routed::Proxy { url, path } => {
+                            let mut req = req;
+                            if let Some(by_password) = admitted {
+                                preview_auth::strip_credentials(req.headers_mut(), by_password);
+                            }
                             // As asked, port included (HTTP/2's authority too).
                             let asked_host = req
                                 .headers()
