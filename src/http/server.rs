@@ -447,10 +447,12 @@ where
         (None, None) => None,
     };
     let mut granted = None;
+    let mut guarded = false;
     if let Some(domain) = unreleased
         && let Some(guard) = live.guards.get(domain)
         && !req.uri().path().starts_with(ACME_HTTP_PATH)
     {
+        guarded = true;
         let https = matches!(scheme, Scheme::Https(_));
         match preview_auth::admit(
             &guard,
@@ -503,6 +505,9 @@ where
             }
             if let Some(cookie) = granted {
                 resp.headers_mut().append(hyper::header::SET_COOKIE, cookie);
+            }
+            if guarded {
+                preview_auth::keep_private(resp.headers_mut());
             }
             // A page from the live revision pins its visitor to it.
             if pinned.is_none()

@@ -171,6 +171,10 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
     assert_eq!(right.status, 200, "{}", right.describe());
     assert_eq!(right.text(), "<h1>unreleased</h1>");
     assert_eq!(right.header("x-robots-tag"), Some("noindex"));
+    assert_eq!(
+        right.header("cache-control"),
+        Some("private, max-age=0, must-revalidate")
+    );
     let set_cookie = right.header("set-cookie").unwrap_or_default();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     let cookie = cookie_of(&right);
