@@ -213,6 +213,12 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
     assert_eq!(open.header("x-robots-tag"), Some("noindex"));
     let shown = preview_password(&node, "show", None);
     assert!(shown.stdout.contains("open"), "{}", shown.describe());
+    let deploys = node.admin(&["deploys", DOMAIN]);
+    assert!(
+        !deploys.stdout.contains("password"),
+        "{}",
+        deploys.describe()
+    );
     // Set again through `maki` (the password piped, as a script would).
     let file = node.scratch().join("new-password.txt");
     write_file(
