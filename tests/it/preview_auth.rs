@@ -249,6 +249,65 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
     assert_eq!(new.status, 200, "{}", new.describe());
 }
 
+#[test]
+fn a_flood_of_wrong_passwords_is_refused_while_production_and_the_right_password_keep_working() {
+    let client = Client::new();
+    let node = client.start_node();
+    push_site_and_preview(&client, &node);
+    let set = preview_password(&node, "set", Some(PASSWORD));
+    assert!(set.success(), "{}", set.describe());
+
+    // 32 clients at once, four wrong passwords each: every answer is 401,
+    // or 503 with Retry-After once the check slots are taken; none hangs.
+    let url = node.url("/");
+    let flood: Vec<_> = (0..32)
+        .map(|i| {
+            let agent = node.agent();
+            let url = url.clone();
+            thread::spawn(move || {
+                (0..4)
+                    .map(|j| {
+                        let auth = basic(&format!("wrong password {i} {j}"));
+                        let reply = crate::support::fetch_with(
+                            &agent,
+                            &url,
+                            &[("host", PREVIEW), ("authorization", &auth)],
+                        );
+                        (
+                            reply.status,
+                            reply.header("retry-after").map(str::to_string),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    // Production answers meanwhile.
+    for _ in 0..10 {
+        let production = get(&node, DOMAIN, &[]);
+        assert_eq!(production.status, 200, "{}", production.describe());
+    }
+    let mut answers = Vec::new();
+    for client in flood {
+        answers.extend(client.join().unwrap_or_default());
+    }
+    assert_eq!(answers.len(), 128);
+    for (status, retry_after) in &answers {
+        match status {
+            401 => {}
+            503 => assert_eq!(retry_after.as_deref(), Some("1")),
+            other => panic!("a wrong password got {other}: {answers:?}"),
+        }
+    }
+    let refused = answers.iter().filter(|(s, _)| *s == 503).count();
+    println!(
+        "128 wrong passwords from 32 clients: {} checked (401), {refused} told to retry (503)",
+        128 - refused
+    );
+    let right = get(&node, PREVIEW, &[("authorization", &basic(PASSWORD))]);
+    assert_eq!(right.status, 200, "{}", right.describe());
+}
+
 fn start(
     dir: &TempDir,
     name: &str,
