@@ -26,31 +26,17 @@ while getopts "n:r:h" opt; do
     esac
 done
 
-REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 for tool in git ssh ssh-keygen curl hugo bwrap; do
     command -v "$tool" >/dev/null || die "missing $tool (Debian: git openssh-client curl hugo bubblewrap)"
 done
 
-if [[ -z ${MAKIATTO_BIN:-} ]]; then
-    log "building makiatto (release)"
-    (cd "$REPO" && cargo build -q --release --bin makiatto)
-    MAKIATTO_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/makiatto
-fi
+MAKIATTO_BIN=$(makiatto_bin)
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/makiatto-build-bench.XXXXXX")
+bench_tmpdir build-bench
 NODE_PID=""
-cleanup() {
-    if [[ -n $NODE_PID ]]; then
-        kill "$NODE_PID" 2>/dev/null || true
-        wait "$NODE_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+stop_node() { stop_pid "$NODE_PID"; }
+on_exit stop_node
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }

@@ -62,10 +62,7 @@ for server in "${SERVER_LIST[@]}"; do
     esac
 done
 
-REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
-
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # The test database locates single addresses there, so London and Seattle
 # are /32s. Client subnets as "label|dig subnet|ECS option hex (family, prefix, scope, address)|expected A".
@@ -77,7 +74,7 @@ SUBNETS=(
 
 # --- dependencies ------------------------------------------------------------
 
-ensure_packages() {
+packages() {
     local want=(dnsperf dnsutils util-linux iproute2 procps)
     local server
     for server in "${SERVER_LIST[@]}"; do
@@ -86,25 +83,8 @@ ensure_packages() {
             pdns) want+=(pdns-server pdns-backend-geoip) ;;
         esac
     done
-    local missing=() pkg
-    for pkg in "${want[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-            missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    if ((EUID == 0)); then
-        log "installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq </dev/null
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
-        # Their packaged services would hold port 53; this script runs its own.
-        if command -v systemctl >/dev/null; then
-            systemctl disable --now knot pdns >/dev/null 2>&1 || true
-        fi
-    else
-        echo "sudo apt-get install -y --no-install-recommends ${missing[*]}"
-        die "missing packages; install them with the line above"
-    fi
+    # Their packaged services would hold port 53; this script runs its own.
+    ensure_packages "${want[@]}" -- knot pdns
 }
 
 find_geoip_db() {
@@ -147,19 +127,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# A loopback port free for both UDP and TCP.
-free_port() {
-    local port
-    for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 30000))
-        if ! ss -Hauln "sport = :$port" | grep -q . && ! ss -Htln "sport = :$port" | grep -q .; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
 
 # Waits until the server on PORT answers the London query with London's
 # address, or its PID dies, or 60 s pass.
@@ -349,7 +316,7 @@ EOF
 start_makiatto() {
     local port=$1 config=$2
     taskset -c 0 "$MAKIATTO_BIN" dev --site "$TMP/site" --data "$TMP/makiatto-data" \
-        --http "127.0.0.1:$(free_port)" --dns "127.0.0.1:$port" --config "$TMP/$config" \
+        --http "127.0.0.1:$(free_port udp)" --dns "127.0.0.1:$port" --config "$TMP/$config" \
         >"$TMP/makiatto.log" 2>&1 &
     SERVER_PID=$!
 }
@@ -446,7 +413,7 @@ measure() {
 
 # --- main ---------------------------------------------------------------------
 
-ensure_packages
+packages
 DB=$(find_geoip_db)
 write_inputs "$DB"
 
@@ -458,7 +425,7 @@ fi
 
 declare -A QPS LATENCY
 for server in "${SERVER_LIST[@]}"; do
-    port=$(free_port)
+    port=$(free_port udp)
     case "$server" in
         makiatto) start_makiatto "$port" node.toml ;;
         makiatto-rrl) start_makiatto "$port" node-rrl.toml ;;

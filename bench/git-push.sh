@@ -4,10 +4,15 @@
 # to OpenSSH's sshd running git-receive-pack (storing only). A generated
 # repository (default 10,000 files, 100 MB, binary) is pushed first, then a
 # one-file commit on top. Prints wall time for each push, the ratio, and for
-# makiatto the time from push start until the new file is served.
+# makiatto the time from push start until the new file is served. With -d,
+# the repository holds a copy of a given directory instead (a real site,
+# such as the Rust book), and the table adds the bytes makiatto serves for
+# the whole tree after the first push: what a browser gets (brotli when
+# stored), what a gzip-only client gets, and the files' own size.
 #
 #   bench/git-push.sh                    # 10,000 files, 100 MB, 3 rounds
 #   bench/git-push.sh -n 2000 -m 20      # a smaller repository
+#   bench/git-push.sh -d ~/.rustup/toolchains/*/share/doc/rust/html/book
 #   MAKIATTO_BIN=path/to/makiatto bench/git-push.sh   # skip the cargo build
 #
 # Each round starts both servers afresh. Figures are medians over rounds.
@@ -17,10 +22,12 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: bench/git-push.sh [-n FILES] [-m MEGABYTES] [-r ROUNDS]
+usage: bench/git-push.sh [-n FILES] [-m MEGABYTES] [-d DIR] [-r ROUNDS]
 
   -n FILES       files in the generated repository (default 10000)
   -m MEGABYTES   total size of those files (default 100)
+  -d DIR         push a copy of DIR instead of a generated repository, and
+                 report the bytes served for its files
   -r ROUNDS      rounds; the table shows medians (default 3)
 
 Environment: MAKIATTO_BIN uses that binary instead of building one with
@@ -31,45 +38,23 @@ EOF
 FILES=10000
 MEGABYTES=100
 ROUNDS=3
-while getopts "n:m:r:h" opt; do
+SITE_DIR=""
+while getopts "n:m:d:r:h" opt; do
     case "$opt" in
         n) FILES=$OPTARG ;;
         m) MEGABYTES=$OPTARG ;;
+        d) SITE_DIR=$OPTARG ;;
         r) ROUNDS=$OPTARG ;;
         h) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
     esac
 done
 
-REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
-
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # --- dependencies ------------------------------------------------------------
 
-ensure_packages() {
-    local want=(openssh-server openssh-client git curl perl iproute2)
-    local missing=() pkg
-    for pkg in "${want[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-            missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    if ((EUID == 0)); then
-        log "installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq </dev/null
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
-        # The package may start the system sshd; this script runs its own.
-        if [[ " ${missing[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null; then
-            systemctl disable --now ssh >/dev/null 2>&1 || true
-        fi
-    else
-        echo "sudo apt-get install -y --no-install-recommends ${missing[*]}"
-        die "missing packages; install them with the line above"
-    fi
-}
+PACKAGES=(openssh-server openssh-client git curl perl iproute2)
 
 # --- temp dir, processes, cleanup --------------------------------------------
 
@@ -78,17 +63,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/makiatto-git-bench.XXXXXX")
 MAKI_PID=""
 SSHD_PID=""
 
-stop() {
-    local pid=$1
-    [[ -n $pid ]] || return 0
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+stop() { stop_pid "$1"; }
 
 cleanup() {
     stop "$MAKI_PID"
@@ -99,29 +74,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    local port
-    for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 30000))
-        if ! ss -Htln "sport = :$port" | grep -q .; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
-
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-
-# Waits until TCP port $1 on loopback accepts connections.
-wait_port() {
-    for _ in $(seq 300); do
-        if ss -Htln "sport = :$1" | grep -q .; then return 0; fi
-        sleep 0.05
-    done
-    die "nothing listens on port $1"
-}
 
 # --- the client side ---------------------------------------------------------
 
@@ -157,6 +111,45 @@ generate_repo() {
     ' "$dir" "$FILES" "$((MEGABYTES * 1024 * 1024))"
     git -C "$dir" add -A
     git -C "$dir" commit -q -m "generated: $FILES files, $MEGABYTES MB"
+}
+
+# A repository holding a copy of directory $1 (without any .git inside).
+copy_repo() {
+    local src=$1 dir=$2
+    [[ -d $src ]] || die "no directory $src"
+    mkdir -p "$dir"
+    git -C "$dir" init -q -b main
+    git -C "$dir" config gc.auto 0
+    git -C "$dir" config maintenance.auto false
+    (cd "$src" && tar --exclude=.git -cf - .) | tar -C "$dir" -xf -
+    git -C "$dir" add -A
+    FILES=$(git -C "$dir" ls-files | wc -l)
+    local bytes
+    bytes=$(git -C "$dir" ls-files -z | xargs -0 -I{} stat -c %s "$dir/{}" | awk '{ s += $1 } END { print s }')
+    MEGABYTES=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }')
+    git -C "$dir" commit -q -m "copy of $src"
+}
+
+# Prints "browser gzip identity missing": the bytes makiatto on HTTP port $2
+# sends for the files of work tree $1, asked with a browser's
+# Accept-Encoding, with gzip only, and with none; then how many files did
+# not answer 200 (such as dot files, which are not served).
+served_bytes() {
+    local work=$1 port=$2 config=$TMP/curl.cfg accept total missing
+    git -C "$work" ls-files -z | perl -0 -ne '
+        chomp;
+        next if $_ eq "makiatto.toml";
+        s/([^A-Za-z0-9_.~\/-])/sprintf("%%%02X", ord $1)/ge;
+        print "url = \"http://127.0.0.1:'"$port"'/$_\"\noutput = \"/dev/null\"\n";
+    ' >"$config"
+    for accept in "gzip, deflate, br, zstd" "gzip" "identity"; do
+        curl -sS -H "Host: localhost" -H "Accept-Encoding: $accept" \
+            -w '%{http_code} %{size_download}\n' -K "$config" >"$TMP/sizes"
+        missing=$(awk '$1 != 200' "$TMP/sizes" | wc -l)
+        total=$(awk '$1 == 200 { s += $2 } END { print s + 0 }' "$TMP/sizes")
+        printf '%s ' "$total"
+    done
+    echo "$missing"
 }
 
 # --- makiatto ----------------------------------------------------------------
@@ -231,6 +224,9 @@ round() {
     local t0 t1 maki_full sshd_full maki_one sshd_one served
     t0=$(now); git -C "$work" push -q "$maki_url" main 2>"$TMP/push.err" || { cat "$TMP/push.err" >&2; die "push to makiatto failed"; }
     t1=$(now); maki_full=$(elapsed "$t0" "$t1")
+    if [[ -n $SITE_DIR ]]; then
+        served_bytes "$work" "$MAKI_HTTP" >"$TMP/served-$n"
+    fi
     t0=$(now); git -C "$work" push -q "$sshd_url" main 2>"$TMP/push.err" || { cat "$TMP/push.err" >&2; die "push to sshd failed"; }
     t1=$(now); sshd_full=$(elapsed "$t0" "$t1")
 
@@ -261,11 +257,16 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 
 # --- main --------------------------------------------------------------------
 
-ensure_packages
+ensure_packages "${PACKAGES[@]}" -- ssh
 MAKIATTO=$(makiatto_bin)
 ssh-keygen -q -t ed25519 -N "" -f "$KEY"
-log "generating $FILES files, $MEGABYTES MB"
-generate_repo "$TMP/base"
+if [[ -n $SITE_DIR ]]; then
+    log "copying $SITE_DIR"
+    copy_repo "$SITE_DIR" "$TMP/base"
+else
+    log "generating $FILES files, $MEGABYTES MB"
+    generate_repo "$TMP/base"
+fi
 
 RESULTS=$TMP/results
 : >"$RESULTS"
@@ -282,5 +283,13 @@ printf '\n%-34s %12s %14s %10s\n' "push (median of $ROUNDS)" "makiatto" "openssh
 printf '%-34s %11ss %13ss %10s\n' "$FILES files, $MEGABYTES MB (first push)" "$maki_full" "$sshd_full" "$(ratio "$maki_full" "$sshd_full")"
 printf '%-34s %11ss %13ss %10s\n' "one-file commit on top" "$maki_one" "$sshd_one" "$(ratio "$maki_one" "$sshd_one")"
 printf '%-34s %11ss %14s\n' "push start → new file served" "$served" "-"
+if [[ -n $SITE_DIR ]]; then
+    read -r browser gzip identity missing <"$TMP/served-1"
+    printf '\nbytes served for the %s files after the first push (%s more did not answer 200):\n' \
+        "$((FILES - missing))" "$missing"
+    printf '  %-44s %12s\n' "Accept-Encoding: gzip, deflate, br, zstd" "$browser"
+    printf '  %-44s %12s\n' "Accept-Encoding: gzip" "$gzip"
+    printf '  %-44s %12s\n' "identity" "$identity"
+fi
 printf '\nratio = openssh+git time / makiatto time (above 1: makiatto is faster).\n'
 printf 'makiatto times include deploying the revision; openssh+git only stores it.\n'

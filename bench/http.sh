@@ -10,8 +10,16 @@
 #   MAKIATTO_BIN=path/to/makiatto bench/http.sh   # skip the cargo build
 #
 # Requests carry no Accept-Encoding, so every server sends the raw bytes.
-# Peak RSS is VmHWM, reset (via /proc/PID/clear_refs) before each measured
-# run; for nginx it is the master and its single worker added together.
+# Each anchor is configured as its experts would for static files: nginx
+# with one worker, sendfile and open_file_cache (open descriptors and stat
+# results cached, so a request costs no open/stat); Caddy with its
+# file_server and logging discarded. Idle RSS is VmRSS once the server has
+# answered every file once; peak RSS is VmHWM, reset (via
+# /proc/PID/clear_refs) before each measured run. For nginx both are the
+# master and its single worker added together.
+#
+# MAKIATTO_CONFIG=path/to/node.toml runs makiatto with that node config
+# (for example to try the memory settings of README's [http] table).
 set -euo pipefail
 
 usage() {
@@ -63,131 +71,15 @@ FILES=(
     "/10m.bin|10m.bin|10 MiB"
 )
 
-REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
-
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-# --- dependencies ------------------------------------------------------------
-
-ensure_packages() {
-    local want=(wrk curl util-linux iproute2 procps)
-    local server
-    for server in "${SERVER_LIST[@]}"; do
-        case "$server" in
-            nginx) want+=(nginx) ;;
-            caddy) want+=(caddy) ;;
-        esac
-    done
-    local missing=() pkg
-    for pkg in "${want[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-            missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    if ((EUID == 0)); then
-        log "installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq </dev/null
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
-        # Installing nginx or caddy may start its system service; this script
-        # runs its own instances, so stop the ones it just caused to start.
-        for pkg in nginx caddy; do
-            if [[ " ${missing[*]} " == *" $pkg "* ]] && command -v systemctl >/dev/null; then
-                systemctl disable --now "$pkg" >/dev/null 2>&1 || true
-            fi
-        done
-    else
-        echo "sudo apt-get install -y --no-install-recommends ${missing[*]}"
-        die "missing packages; install them with the line above"
-    fi
-}
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # --- temp dir, processes, cleanup --------------------------------------------
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/makiatto-bench.XXXXXX")
-# The server under test (servers run one at a time) and the running wrk.
+bench_tmpdir bench
+# The server under test (servers run one at a time).
 SERVER_PID=""
-WRK_PID=""
-
-cleanup() {
-    if [[ -n $WRK_PID ]]; then
-        kill "$WRK_PID" 2>/dev/null || true
-        wait "$WRK_PID" 2>/dev/null || true
-    fi
-    if [[ -n $SERVER_PID ]]; then
-        stop_server "$SERVER_PID"
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# A loopback port nobody listens on. The window between this check and the
-# server's bind is small and only other local processes could take it.
-free_port() {
-    local port
-    for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 30000))
-        if ! ss -Htln "sport = :$port" | grep -q .; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
-
-# Waits until URL answers 200, or the server PID dies, or 60 s pass.
-wait_ready() {
-    local url=$1 pid=$2 name=$3
-    for _ in $(seq 600); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            local status=0
-            wait "$pid" || status=$?
-            log "$name exited with status $status before serving"
-            return 1
-        fi
-        if [[ $(curl -s -o /dev/null -w '%{http_code}' "$url" || true) == 200 ]]; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    log "$name did not answer $url within 60 s"
-    return 1
-}
-
-stop_server() {
-    local pid=$1
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# The server's process and its descendants (nginx's worker).
-process_tree() {
-    local pid=$1 child
-    echo "$pid"
-    for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do
-        process_tree "$child"
-    done
-}
-
-reset_peak_rss() {
-    local pid
-    for pid in $(process_tree "$1"); do
-        echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
-    done
-}
-
-# Sum of VmHWM over the process tree, in KiB.
-peak_rss_kib() {
-    local pid total=0 kib
-    for pid in $(process_tree "$1"); do
-        kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-        total=$((total + ${kib:-0}))
-    done
-    echo "$total"
-}
+stop_current() { stop_pid "$SERVER_PID"; }
+on_exit stop_current
 
 # --- the files ---------------------------------------------------------------
 
@@ -213,19 +105,14 @@ make_site() {
 # --- servers: each start_NAME sets SERVER_PID and SERVER_URL -----------------
 
 start_makiatto() {
-    local bin=${MAKIATTO_BIN:-}
-    if [[ -z $bin ]]; then
-        log "building makiatto (release)"
-        (cd "$REPO" && cargo build --release --quiet --bin makiatto) >&2
-        bin=${CARGO_TARGET_DIR:-$REPO/target}/release/makiatto
-        [[ $bin == /* ]] || bin=$REPO/$bin
-    fi
-    [[ -x $bin ]] || die "no makiatto binary at $bin"
-    local port
+    local port config=()
     port=$(free_port)
+    rm -rf "$TMP/makiatto"
     mkdir -p "$TMP/makiatto"
-    taskset -c 0 "$bin" dev --site "$TMP/site" --data "$TMP/makiatto/data" \
-        --http "127.0.0.1:$port" >"$TMP/makiatto/log" 2>&1 </dev/null &
+    [[ -z ${MAKIATTO_CONFIG:-} ]] || config=(--config "$MAKIATTO_CONFIG")
+    taskset -c 0 "$MAKIATTO" dev --site "$TMP/site" --data "$TMP/makiatto/data" \
+        --http "127.0.0.1:$port" --dns 127.0.0.1:0 --ssh 127.0.0.1:0 "${config[@]}" \
+        >"$TMP/makiatto/log" 2>&1 </dev/null &
     SERVER_PID=$!
     SERVER_URL=http://127.0.0.1:$port
 }
@@ -251,6 +138,13 @@ http {
     tcp_nopush on;
     keepalive_requests 1000000;
     access_log off;
+    # What nginx's documentation recommends for serving static files: keep
+    # descriptors, sizes and mtimes of served files (and failed lookups)
+    # instead of opening and stat()ing each file per request.
+    open_file_cache max=10000 inactive=60s;
+    open_file_cache_valid 60s;
+    open_file_cache_min_uses 1;
+    open_file_cache_errors on;
     client_body_temp_path $dir/body;
     proxy_temp_path $dir/proxy;
     fastcgi_temp_path $dir/fastcgi;
@@ -310,59 +204,19 @@ verify_files() {
     done
 }
 
-# --- wrk ---------------------------------------------------------------------
-
-# Converts wrk's "12.34MB"-style transfer rate to MiB (wrk's units are binary).
-to_mib() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        f = (u == "B") ? 1 / 1048576 : (u == "KB") ? 1 / 1024 : (u == "MB") ? 1 : (u == "GB") ? 1024 : (u == "TB") ? 1048576 : -1
-        if (f < 0) { print "?"; exit }
-        printf "%.1f", n * f
-    }'
-}
-
-# Runs wrk against URL and sets WRK_RPS, WRK_MIB and WRK_ERRORS. The long
-# timeout keeps 10 MiB responses shared by 100 connections from counting as
-# errors. wrk runs in the background so a signal reaches the trap at once.
-run_wrk() {
-    local url=$1 duration=$2 out=$TMP/wrk.out status=0
-    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${duration}s" --timeout 60s "$url" >"$out" 2>&1 &
-    WRK_PID=$!
-    wait "$WRK_PID" || status=$?
-    WRK_PID=""
-    WRK_RPS=0 WRK_MIB=0 WRK_ERRORS=-
-    if ((status != 0)); then
-        log "wrk failed: $(cat "$out")"
-        WRK_ERRORS=wrk-failed
-        return
-    fi
-    local errors=""
-    WRK_RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
-    WRK_MIB=$(to_mib "$(awk '/^Transfer\/sec:/ {print $2}' "$out")")
-    if grep -q 'Non-2xx' "$out"; then
-        errors+="non-2xx:$(awk '/Non-2xx/ {print $NF}' "$out")"
-    fi
-    if grep -q 'Socket errors' "$out"; then
-        errors+="${errors:+,}socket:$(grep 'Socket errors' "$out" | sed 's/.*errors: //; s/ //g')"
-    fi
-    WRK_ERRORS=${errors:--}
-}
-
 # --- main ----------------------------------------------------------------------
 
-(($(nproc) >= 2)) || die "needs at least 2 CPUs (server on CPU 0, wrk on CPU 1)"
-ensure_packages
+require_cpus 2
+PACKAGES=(wrk curl util-linux iproute2 procps)
+for server in "${SERVER_LIST[@]}"; do
+    [[ $server == makiatto ]] || PACKAGES+=("$server")
+done
+ensure_packages "${PACKAGES[@]}" -- nginx caddy
+[[ " ${SERVER_LIST[*]} " != *" makiatto "* ]] || MAKIATTO=$(makiatto_bin)
 make_site
 
-declare -A RPS MIB RSS ERR
+declare -A RPS MIB RSS IDLE ERR
 FAILED=()
-
-# Middle value of whitespace-separated numbers (the lower middle for an
-# even count).
-median() {
-    tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
-}
 
 # Rounds interleave the servers so a burst of other load on the machine
 # hits every server alike, and the median discards the odd round.
@@ -372,26 +226,27 @@ for round in $(seq "$ROUNDS"); do
         log "round $round/$ROUNDS: starting $server"
         "start_$server"
         pid=$SERVER_PID
-        if ! wait_ready "$SERVER_URL/" "$pid" "$server" || ! verify_files "$server"; then
+        if ! wait_http "$SERVER_URL/" "$pid" "$server" || ! verify_files "$server"; then
             log "$server failed to start or serve; its log:"
             tail -n 20 "$TMP/$server/log" "$TMP/$server/error.log" >&2 2>/dev/null || true
             FAILED+=("$server")
-            stop_server "$pid"
+            stop_pid "$pid"
             SERVER_PID=""
             continue
         fi
+        IDLE[$server]+=" $(rss_kib "$pid")"
         for entry in "${FILES[@]}"; do
             IFS='|' read -r path _ label <<<"$entry"
             log "$server $label: warm-up ${WARMUP}s, run ${DURATION}s"
-            ((WARMUP > 0)) && run_wrk "$SERVER_URL$path" "$WARMUP"
+            ((WARMUP > 0)) && run_wrk "$SERVER_URL$path" "$WARMUP" --timeout 60s
             reset_peak_rss "$pid"
-            run_wrk "$SERVER_URL$path" "$DURATION"
+            run_wrk "$SERVER_URL$path" "$DURATION" --timeout 60s
             RPS[$server,$label]+=" $WRK_RPS"
             MIB[$server,$label]+=" $WRK_MIB"
             [[ $WRK_ERRORS == - ]] || ERR[$server,$label]+="${ERR[$server,$label]:+,}$WRK_ERRORS"
             RSS[$server,$label]+=" $(peak_rss_kib "$pid")"
         done
-        stop_server "$pid"
+        stop_pid "$pid"
         SERVER_PID=""
     done
 done
@@ -401,6 +256,9 @@ for key in "${!RPS[@]}"; do
     MIB[$key]=$(median "${MIB[$key]}")
     RSS[$key]=$(tr ' ' '\n' <<<"${RSS[$key]}" | grep . | sort -n | tail -n 1)
     ERR[$key]=${ERR[$key]:--}
+done
+for key in "${!IDLE[@]}"; do
+    IDLE[$key]=$(median "${IDLE[$key]}")
 done
 
 printf '\nmedian of %d rounds of %d s, %d connections, server on CPU 0, wrk on CPU 1; peak RSS is the highest seen\n\n' "$ROUNDS" "$DURATION" "$CONNECTIONS"
@@ -414,14 +272,17 @@ for server in "${SERVER_LIST[@]}"; do
         fi
         printf '%-9s %-11s %12s %10s %14s  %s\n' "$server" "$label" \
             "${RPS[$server,$label]}" "${MIB[$server,$label]}" \
-            "$(awk -v k="${RSS[$server,$label]}" 'BEGIN {printf "%.1f", k / 1024}')" \
+            "$(kib_to_mib "${RSS[$server,$label]}")" \
             "${ERR[$server,$label]}"
     done
 done
 
-ratio() {
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f", a / b }'
-}
+printf '\nRSS once serving (every file fetched once), before any load; median\n\n'
+printf '%-9s %14s\n' server "idle RSS MiB"
+for server in "${SERVER_LIST[@]}"; do
+    [[ -n ${IDLE[$server]:-} ]] && printf '%-9s %14s\n' "$server" "$(kib_to_mib "${IDLE[$server]}")"
+done
+
 if [[ -n ${RPS[makiatto,index.html]:-} ]]; then
     printf '\nmakiatto relative to each anchor (>1 means makiatto is higher)\n\n'
     printf '%-11s %16s %16s %16s %16s\n' file "req/s vs nginx" "req/s vs caddy" "RSS vs nginx" "RSS vs caddy"
@@ -433,6 +294,9 @@ if [[ -n ${RPS[makiatto,index.html]:-} ]]; then
             "$(ratio "${RSS[makiatto,$label]:-}" "${RSS[nginx,$label]:-}")" \
             "$(ratio "${RSS[makiatto,$label]:-}" "${RSS[caddy,$label]:-}")"
     done
+    printf '%-11s %16s %16s %16s %16s\n' "idle" "" "" \
+        "$(ratio "${IDLE[makiatto]:-}" "${IDLE[nginx]:-}")" \
+        "$(ratio "${IDLE[makiatto]:-}" "${IDLE[caddy]:-}")"
 fi
 
 if ((${#FAILED[@]})); then

@@ -42,32 +42,13 @@ while getopts "d:r:P:h" opt; do
     esac
 done
 
-REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
-
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 ((EUID == 0)) || die "this benchmark needs root (network namespaces and TUN devices)"
 
 # --- dependencies ------------------------------------------------------------
 
-ensure_packages() {
-    local want=(iperf3 wireguard-go wireguard-tools iproute2 iputils-ping python3)
-    local missing=() pkg
-    for pkg in "${want[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-            missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    log "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq </dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
-    # iperf3's package may start a system server; this script runs its own.
-    if command -v systemctl >/dev/null; then
-        systemctl disable --now iperf3 >/dev/null 2>&1 || true
-    fi
-}
+PACKAGES=(iperf3 wireguard-go wireguard-tools iproute2 iputils-ping python3)
 
 # --- namespaces, processes, cleanup ------------------------------------------
 
@@ -255,7 +236,7 @@ median() {
     printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
-ensure_packages
+ensure_packages "${PACKAGES[@]}" -- iperf3
 find_makiatto
 make_namespaces
 

@@ -53,83 +53,16 @@ while getopts "d:c:w:r:h" opt; do
     esac
 done
 
-REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-ensure_packages() {
-    local missing=() pkg
-    for pkg in wrk curl util-linux iproute2; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-            missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    if ((EUID == 0)); then
-        log "installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq </dev/null
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
-    else
-        echo "sudo apt-get install -y --no-install-recommends ${missing[*]}"
-        die "missing packages; install them with the line above"
-    fi
-}
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/makiatto-bench-metrics.XXXXXX")
+bench_tmpdir bench-metrics
 SERVER_PID=""
-WRK_PID=""
-
-stop_server() {
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
-cleanup() {
-    if [[ -n $WRK_PID ]]; then
-        kill "$WRK_PID" 2>/dev/null || true
-        wait "$WRK_PID" 2>/dev/null || true
-    fi
-    [[ -z $SERVER_PID ]] || stop_server "$SERVER_PID"
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Below Linux's ephemeral range (32768+), where wrk's own connections live.
-free_port() {
-    local port
-    for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 12000))
-        if ! ss -Htln "sport = :$port" | grep -q .; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
-
-wait_ready() {
-    local url=$1 pid=$2
-    for _ in $(seq 600); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        [[ $(curl -s -o /dev/null -w '%{http_code}' "$url" || true) == 200 ]] && return 0
-        sleep 0.1
-    done
-    return 1
-}
+stop_current() { stop_pid "$SERVER_PID"; }
+on_exit stop_current
 
 # --- the node ----------------------------------------------------------------
 
-BIN=${MAKIATTO_BIN:-}
-if [[ -z $BIN ]]; then
-    log "building makiatto (release)"
-    (cd "$REPO" && cargo build --release --quiet --bin makiatto) >&2
-    BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/makiatto
-    [[ $BIN == /* ]] || BIN=$REPO/$BIN
-fi
-[[ -x $BIN ]] || die "no makiatto binary at $BIN"
+BIN=$(makiatto_bin)
 BASELINE=${BASELINE_BIN:-}
 [[ -z $BASELINE || -x $BASELINE ]] || die "BASELINE_BIN $BASELINE is not executable"
 
@@ -182,32 +115,20 @@ cpu_ticks() {
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
-# Runs wrk against URL; sets WRK_RPS and WRK_REQUESTS (0 on failure or
-# non-2xx answers).
-run_wrk() {
-    local url=$1 duration=$2 out=$TMP/wrk.out status=0
-    taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${duration}s" --timeout 30s "$url" >"$out" 2>&1 &
-    WRK_PID=$!
-    wait "$WRK_PID" || status=$?
-    WRK_PID=""
-    WRK_RPS=0
-    WRK_REQUESTS=0
-    if ((status != 0)) || grep -q 'Non-2xx' "$out"; then
-        log "wrk: $(cat "$out")"
-        return
+# Runs wrk against URL (lib.sh's run_wrk); WRK_RPS and WRK_REQUESTS are 0
+# when wrk failed or the node answered errors.
+measure_wrk() {
+    run_wrk "$1" "$2" --timeout 30s
+    if [[ $WRK_ERRORS != - ]]; then
+        log "wrk: $(cat "$TMP/wrk.out")"
+        WRK_RPS=0 WRK_REQUESTS=0
     fi
-    WRK_RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
-    WRK_REQUESTS=$(awk '/ requests in / {print $1}' "$out")
-}
-
-median() {
-    tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
 }
 
 # --- main --------------------------------------------------------------------
 
-(($(nproc) >= 2)) || die "needs at least 2 CPUs (node on CPU 0, wrk on CPU 1)"
-ensure_packages
+require_cpus 2
+ensure_packages wrk curl util-linux iproute2
 make_site
 
 VARIANTS=()
@@ -220,24 +141,24 @@ for round in $(seq "$ROUNDS"); do
     for variant in "${VARIANTS[@]}"; do
         log "round $round/$ROUNDS: $variant"
         start_variant "$variant"
-        if ! wait_ready "$SERVER_URL" "$SERVER_PID"; then
+        if ! wait_http "$SERVER_URL" "$SERVER_PID" "$variant"; then
             tail -n 5 "$TMP/$variant/log" >&2 || true
             log "$variant: the node did not start; once more on another port"
-            stop_server "$SERVER_PID"
+            stop_pid "$SERVER_PID"
             start_variant "$variant"
-            if ! wait_ready "$SERVER_URL" "$SERVER_PID"; then
+            if ! wait_http "$SERVER_URL" "$SERVER_PID" "$variant"; then
                 tail -n 20 "$TMP/$variant/log" >&2 || true
                 die "$variant: the node did not start"
             fi
         fi
-        ((WARMUP > 0)) && run_wrk "$SERVER_URL" "$WARMUP"
+        ((WARMUP > 0)) && measure_wrk "$SERVER_URL" "$WARMUP"
         before=$(cpu_ticks "$SERVER_PID")
-        run_wrk "$SERVER_URL" "$DURATION"
+        measure_wrk "$SERVER_URL" "$DURATION"
         after=$(cpu_ticks "$SERVER_PID")
         RPS[$variant]+=" $WRK_RPS"
         CPU[$variant]+=" $(awk -v t=$((after - before)) -v hz="$HZ" -v n="$WRK_REQUESTS" \
             'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print 0 }')"
-        stop_server "$SERVER_PID"
+        stop_pid "$SERVER_PID"
         SERVER_PID=""
         if [[ -f $TMP/$variant/access.log ]]; then
             LINES[$variant]=$(cat "$TMP/$variant"/access.log* | wc -l)
@@ -261,7 +182,6 @@ for variant in "${VARIANTS[@]}"; do
 done
 [[ -n ${LINES[json]:-} ]] && log "last json run wrote ${LINES[json]} lines"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "?" }'; }
 echo
 echo "                                   requests/s   CPU per request"
 if [[ -n $BASELINE ]]; then

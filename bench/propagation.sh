@@ -14,9 +14,12 @@
 # its WireGuard device (mesh addresses 198.51.100.1-5, each namespace with
 # its own /run/wireguard) and the mesh RPC inside the tunnel, and, for
 # rsync, an sshd. Bytes are what the five namespaces transmitted (veth
-# counters), so they include every header, WireGuard's too. Time runs from the deploy command returning
-# (the origin serves the revision) until all five serve it, polled every
-# 10 ms. Then it runs bench/mesh-throughput.sh (iperf3 through the mesh
+# counters), so they include every header, WireGuard's too; the bytes node 1
+# alone sent show how much of the fan-out the origin carried. Time runs
+# from the deploy command returning (the origin serves the revision) until
+# all five serve it, polled every 10 ms by one in-process poller. The
+# receivers' "revision fetched" log lines (manifest, objects, install
+# times) are printed after the table. Then it runs bench/mesh-throughput.sh (iperf3 through the mesh
 # versus wireguard-go) when present, unless -T is given.
 set -euo pipefail
 
@@ -50,9 +53,9 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "error: bench/propagation.sh needs root (network namespaces); run it with sudo" >&2
     exit 1
 fi
-for tool in ip rsync sshd ssh-keygen curl python3 mount; do
+for tool in ip rsync sshd ssh-keygen python3 mount; do
     command -v "$tool" >/dev/null || {
-        echo "error: $tool is missing; apt-get install iproute2 rsync openssh-server openssh-client curl python3" >&2
+        echo "error: $tool is missing; apt-get install iproute2 rsync openssh-server openssh-client python3" >&2
         exit 1
     }
 done
@@ -167,34 +170,39 @@ start_node() {
     exit 1
 }
 
-served_by() { # node → revision header (empty if none)
-    ns "$1" curl -s -m 2 -o /dev/null -D - -H "host: $HOST" "http://192.0.2.$1:8080/$PROBE" 2>/dev/null |
-        tr -d '\r' | awk -F': ' 'tolower($1)=="x-makiatto-revision"{print $2}'
-}
-
-now_ms() { date +%s%3N; }
-
 # Waits until all nodes serve a revision starting with $1; prints elapsed ms
-# since $2.
+# since $2 (ms since the epoch). One poller inside node 1's namespace asks
+# every node over the bridge every 10 ms, in-process: a curl per probe
+# would spend the very CPU the nodes are replicating with.
 wait_all() {
-    local want=$1 since=$2 i pending
-    for _ in $(seq 1 60000); do
-        pending=0
-        for i in $(seq 1 $N); do
-            case "$(served_by "$i")" in
-                "$want"*) ;;
-                *) pending=1; break ;;
-            esac
-        done
-        if [ $pending -eq 0 ]; then
-            echo $(($(now_ms) - since))
-            return 0
-        fi
-        sleep 0.01
-    done
-    echo "error: not every node served $want" >&2
-    exit 1
+    ns 1 python3 - "$1" "$2" "$HOST" "$PROBE" "$N" <<'PY'
+import http.client, sys, time
+want, since, host, probe, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+pending = list(range(1, n + 1))
+deadline = time.time() + 600
+while pending:
+    i = pending[0]
+    try:
+        c = http.client.HTTPConnection(f"192.0.2.{i}", 8080, timeout=2)
+        c.request("GET", "/" + probe, headers={"host": host})
+        r = c.getresponse()
+        r.read()
+        served = r.getheader("x-makiatto-revision") or ""
+        c.close()
+    except OSError:
+        served = ""
+    if served.startswith(want):
+        pending.pop(0)
+        continue
+    if time.time() > deadline:
+        sys.exit(f"error: not every node served {want}")
+    time.sleep(0.01)
+print(int(time.time() * 1000) - since)
+PY
 }
+
+# Bytes node $1 transmitted: its host end's received bytes.
+sent_by() { cat "/sys/class/net/mkpv$1/statistics/rx_bytes"; }
 
 echo "starting five makiatto nodes ..." >&2
 start_node 1 ""
@@ -210,11 +218,13 @@ deploy() {
 }
 
 b0=$(wire_bytes)
+o0=$(sent_by 1)
 rev=$(deploy)
 t0=$(now_ms)
 mk_first_ms=$(wait_all "$rev" "$t0")
 sleep 1
 mk_first_bytes=$(($(wire_bytes) - b0))
+mk_first_origin=$(($(sent_by 1) - o0))
 
 # The idle mesh still talks (health probes, anti-entropy digests,
 # WireGuard keepalives): measure that rate over a quiet window, so the
@@ -238,6 +248,11 @@ mk_change_own=$((mk_change_bytes - idle_rate * mk_change_window_ms / 1000))
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 PIDS=()
+# Where each receiver spent its time: manifest, objects, install.
+fetch_log=$(for i in $(seq 2 $N); do
+    grep -h "revision fetched" "$(node_dir "$i")/stdout" "$(node_dir "$i")/stderr" 2>/dev/null |
+        sed -e 's/\x1b\[[0-9;]*m//g' -e "s/^/  n$i: /"
+done)
 
 # --- rsync over ssh ---------------------------------------------------------
 echo "rsync over ssh from node 1 to the four others ..." >&2
@@ -270,10 +285,12 @@ rsync_all() {
     done
 }
 b0=$(wire_bytes)
+o0=$(sent_by 1)
 t0=$(now_ms)
 rsync_all
 rs_first_ms=$(($(now_ms) - t0))
 rs_first_bytes=$(($(wire_bytes) - b0))
+rs_first_origin=$(($(sent_by 1) - o0))
 
 printf 'changed again %s\n' "$(date +%s%N)" >"$WORK/site/$PROBE"
 b0=$(wire_bytes)
@@ -291,8 +308,11 @@ printf '%-22s %12s %14s %12s %14s %10s %10s\n' "(a) first deploy" "$mk_first_ms"
     "$(ratio "$mk_first_ms" "$rs_first_ms")" "$(ratio "$mk_first_bytes" "$rs_first_bytes")"
 printf '%-22s %12s %14s %12s %14s %10s %10s\n' "(b) one-file change" "$mk_change_ms" "$mk_change_bytes" "$rs_change_ms" "$rs_change_bytes" \
     "$(ratio "$mk_change_ms" "$rs_change_ms")" "$(ratio "$mk_change_bytes" "$rs_change_bytes")"
+echo "(a) bytes node 1 (the origin) sent: makiatto $mk_first_origin, rsync $rs_first_origin ($(ratio "$mk_first_origin" "$rs_first_origin")x); the site is $((MEGABYTES * 1024 * 1024)) bytes, sent to $((N - 1)) nodes"
 echo "idle mesh: $idle_rate bytes/s; the one-file change less that over its $mk_change_window_ms ms window: $mk_change_own bytes"
-echo "propagation first_ms=$mk_first_ms first_bytes=$mk_first_bytes change_ms=$mk_change_ms change_bytes=$mk_change_bytes rsync_first_ms=$rs_first_ms rsync_first_bytes=$rs_first_bytes rsync_change_ms=$rs_change_ms rsync_change_bytes=$rs_change_bytes idle_bytes_per_s=$idle_rate change_own_bytes=$mk_change_own"
+echo "propagation first_ms=$mk_first_ms first_bytes=$mk_first_bytes change_ms=$mk_change_ms change_bytes=$mk_change_bytes rsync_first_ms=$rs_first_ms rsync_first_bytes=$rs_first_bytes rsync_change_ms=$rs_change_ms rsync_change_bytes=$rs_change_bytes idle_bytes_per_s=$idle_rate change_own_bytes=$mk_change_own first_origin_bytes=$mk_first_origin rsync_first_origin_bytes=$rs_first_origin"
+echo "revision fetched (the receivers' logs, first deploy then the change):"
+echo "$fetch_log"
 
 for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 PIDS=()

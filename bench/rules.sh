@@ -31,33 +31,18 @@ while getopts "d:c:r:n:h" opt; do
     esac
 done
 
-REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 for tool in wrk curl taskset; do
     command -v "$tool" >/dev/null || die "missing $tool (apt-get install wrk curl util-linux)"
 done
 
-BIN=${MAKIATTO_BIN:-}
-if [[ -z $BIN ]]; then
-    log "building makiatto (debug)"
-    (cd "$REPO" && cargo build --quiet --bin makiatto) >&2
-    BIN=${CARGO_TARGET_DIR:-$REPO/target}/debug/makiatto
-    [[ $BIN == /* ]] || BIN=$REPO/$BIN
-fi
-[[ -x $BIN ]] || die "no makiatto binary at $BIN"
+BIN=$(makiatto_bin debug)
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/makiatto-rules-bench.XXXXXX")
+bench_tmpdir rules-bench
 SERVER_PID=""
-cleanup() {
-    if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+stop_current() { stop_pid "$SERVER_PID"; }
+on_exit stop_current
 
 # Two sites with the same files; one also has the rule file.
 for site in plain rules; do
@@ -74,10 +59,6 @@ done
 } >"$TMP/rules/_redirects"
 LAST=$((RULES - 1))
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # Starts the node on SITE and sets SERVER_PID and URL.
 start() {
     local site=$1 port
@@ -88,28 +69,19 @@ start() {
         >"$TMP/log-$site" 2>&1 </dev/null &
     SERVER_PID=$!
     URL=http://127.0.0.1:$port
-    for _ in $(seq 600); do
-        kill -0 "$SERVER_PID" 2>/dev/null || die "makiatto exited: $(tail -5 "$TMP/log-$site")"
-        [[ $(curl -s -o /dev/null -w '%{http_code}' "$URL/page.html" || true) == 200 ]] && return 0
-        sleep 0.1
-    done
-    die "makiatto did not answer on $URL"
+    wait_http "$URL/page.html" "$SERVER_PID" makiatto || die "makiatto did not serve: $(tail -5 "$TMP/log-$site")"
 }
 
 stop() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+    stop_pid "$SERVER_PID"
     SERVER_PID=""
 }
 
 # Requests/s of wrk on URL.
 rps() {
-    local out
-    out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$1")
-    awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+    run_wrk "$1" "$DURATION"
+    echo "$WRK_RPS"
 }
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 declare -a PLAIN_FILE RULES_FILE RULES_REDIRECT
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -137,4 +109,4 @@ printf '%-44s %12s\n' "request" "req/s"
 printf '%-44s %12.0f\n' "/page.html, no _redirects" "$plain"
 printf '%-44s %12.0f\n' "/page.html, $RULES-rule _redirects" "$with"
 printf '%-44s %12.0f\n' "/old-$LAST/x (rule $LAST, 301), same file" "$redirect"
-awk -v a="$with" -v b="$plain" 'BEGIN {printf "ratio, file request with rules / without: %.2f\n", a / b}'
+echo "ratio, file request with rules / without: $(ratio "$with" "$plain")"

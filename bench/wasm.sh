@@ -40,60 +40,14 @@ while getopts "d:c:w:r:h" opt; do
     esac
 done
 
-REPO=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 # Targets as "URL path|label".
 TARGETS=("/hello.txt|static file" "/api/hello|hello function")
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-ensure_packages() {
-    local missing=() pkg
-    for pkg in wrk curl util-linux iproute2; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
-            missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    if ((EUID == 0)); then
-        log "installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq </dev/null
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
-    else
-        echo "sudo apt-get install -y --no-install-recommends ${missing[*]}"
-        die "missing packages; install them with the line above"
-    fi
-}
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/makiatto-bench-wasm.XXXXXX")
+bench_tmpdir bench-wasm
 SERVER_PID=""
-WRK_PID=""
-cleanup() {
-    if [[ -n $WRK_PID ]]; then
-        kill "$WRK_PID" 2>/dev/null || true
-        wait "$WRK_PID" 2>/dev/null || true
-    fi
-    if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-    local port
-    for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 30000))
-        if ! ss -Htln "sport = :$port" | grep -q .; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
+stop_current() { stop_pid "$SERVER_PID"; }
+on_exit stop_current
 
 # The same bytes both ways: the function's answer is the static file's body.
 make_site() {
@@ -106,14 +60,8 @@ make_site() {
 }
 
 start_makiatto() {
-    local bin=${MAKIATTO_BIN:-}
-    if [[ -z $bin ]]; then
-        log "building makiatto (release)"
-        (cd "$REPO" && cargo build --release --quiet --bin makiatto) >&2
-        bin=${CARGO_TARGET_DIR:-$REPO/target}/release/makiatto
-        [[ $bin == /* ]] || bin=$REPO/$bin
-    fi
-    [[ -x $bin ]] || die "no makiatto binary at $bin"
+    local bin
+    bin=$(makiatto_bin)
     local port
     port=$(free_port)
     taskset -c 0 "$bin" dev --site "$TMP/site" --data "$TMP/data" \
@@ -159,12 +107,8 @@ measure() {
     echo "$rps $(to_ms "$p99")"
 }
 
-median() {
-    tr ' ' '\n' | grep . | sort -g |
-        awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'
-}
-
-ensure_packages
+require_cpus 2
+ensure_packages wrk curl util-linux iproute2
 make_site
 start_makiatto
 curl -sf "$SERVER_URL/api/hello" | cmp -s - "$TMP/site/hello.txt" ||

@@ -23,6 +23,7 @@ pub mod limits;
 pub mod live;
 pub mod mesh;
 pub mod metrics;
+pub mod net;
 pub mod node;
 pub mod readiness;
 pub mod scrub;

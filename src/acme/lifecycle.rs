@@ -146,6 +146,9 @@ impl Lifecycle {
             certs.mark_unchanged();
             nodes.mark_unchanged();
             self.publish(&mut memory);
+            if let Err(e) = super::tickets::keep(&self.store, self.certs.tickets(), now_ms()) {
+                error!(error = %e, "TLS session ticket keys not updated; keeping the previous ones");
+            }
             let wake = match &self.acme {
                 Some(acme) => match self.order_due(acme, &mut memory, &mut shutdown).await {
                     Some(wake) => wake,

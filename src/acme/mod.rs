@@ -20,6 +20,8 @@
 //! - `issuer.rs`: which node orders
 //! - `certificate.rs`: PEM → rustls key; the dev self-signed certificate
 //! - `status.rs`: what `status` says about certificates
+//! - `tickets.rs`: TLS session ticket keys, rotated in the store and
+//!   published beside the certificates
 
 pub mod account;
 pub mod certificate;
@@ -30,6 +32,7 @@ pub mod propagation;
 pub mod renewal_info;
 pub mod schedule;
 pub mod status;
+pub mod tickets;
 
 use std::path::PathBuf;
 
@@ -50,6 +53,15 @@ pub struct Acme {
 /// it publishes the live certificate snapshot and orders what this node
 /// must order, until `shutdown`.
 pub fn start(config: &NodeConfig, services: &Services, shutdown: Shutdown) -> Acme {
+    // Before the listeners' first handshake, so every ticket they hand out
+    // is sealed by a stored key (and opens after a restart, and on the
+    // other nodes).
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    if let Err(e) = tickets::keep(&services.store, services.live.certs.tickets(), now_ms) {
+        tracing::error!(error = %e, "no TLS session ticket keys yet; sessions resume only on this node until the next try");
+    }
     let lifecycle = lifecycle::Lifecycle {
         store: services.store.clone(),
         sites: services.live.sites.clone(),

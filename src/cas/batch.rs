@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::encoding::Encoding;
 use super::store::{Cas, CasError, Persisted, TempFile, io_error};
-use super::variants::SKIP_SUFFIX;
+use super::variants::{MIN_SIZE, SKIP_SUFFIX, make_in_memory};
 
 /// Files staged before a flush: bounds open descriptors and what a crash
 /// can cost.
@@ -59,6 +59,67 @@ impl Batch<'_> {
         size: u64,
     ) -> Result<(), CasError> {
         self.cas.check_variant(hash, encoding, encoded, size)?;
+        let dest = self.cas.variant_path(hash, encoding);
+        if dest.exists() {
+            return Ok(());
+        }
+        self.stage(encoded, dest)
+    }
+
+    /// Adds object `hash` (`bytes`, which the caller has hashed) and, when
+    /// `compressible`, the precompressed variants of it worth keeping, made
+    /// here from `bytes` at the levels for its size, with the skip marker
+    /// when some were not worth it. This is how a deploy stores its files:
+    /// no fsync per file, and the object is never read back to compress.
+    ///
+    /// An object already stored keeps what it has and gets only the
+    /// variants it lacks, made as [`Cas::ensure_variants`] makes them.
+    pub fn add_object_with_variants(
+        &mut self,
+        hash: &blake3::Hash,
+        bytes: &[u8],
+        compressible: bool,
+    ) -> Result<(), CasError> {
+        if self.cas.contains(hash) {
+            if compressible {
+                self.cas.ensure_variants(hash, true)?;
+            }
+            return Ok(());
+        }
+        self.stage(bytes, self.cas.path(hash))?;
+        if !compressible || (bytes.len() as u64) < MIN_SIZE {
+            return Ok(());
+        }
+        let made = make_in_memory(bytes).map_err(io_error("compressing", &self.cas.path(hash)))?;
+        // Staged after the object, so linked after it.
+        for (encoding, encoded) in &made.kept {
+            self.stage(encoded, self.cas.variant_path(hash, *encoding))?;
+        }
+        if made.skipped {
+            self.stage(&[], self.cas.suffixed_path(hash, SKIP_SUFFIX))?;
+        }
+        Ok(())
+    }
+
+    /// Adds `encoded` as the `encoding` variant of object `hash` (`size`
+    /// bytes) when the caller has itself decoded it and found the result
+    /// hashes to `hash` (it is the variant the object was recovered from):
+    /// checking it again would decode it twice. As [`Batch::add_variant`],
+    /// add the object first.
+    pub fn add_decoded_variant(
+        &mut self,
+        hash: &blake3::Hash,
+        encoding: Encoding,
+        encoded: &[u8],
+        size: u64,
+    ) -> Result<(), CasError> {
+        if encoding == Encoding::Identity || encoded.len() as u64 >= size {
+            return Err(CasError::BadVariant {
+                hash: *hash,
+                encoding: encoding.as_str(),
+                reason: super::store::VariantFault::NotSmaller,
+            });
+        }
         let dest = self.cas.variant_path(hash, encoding);
         if dest.exists() {
             return Ok(());
@@ -128,6 +189,7 @@ fn sync_filesystem(dir: &Path) -> Result<(), CasError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cas::Variants;
     use crate::cas::test_store as store;
 
     #[test]
@@ -165,6 +227,64 @@ mod tests {
         assert_eq!(cas.variants(&hash).gzip, Some(gz.len() as u64));
         assert!(cas.has_skip_marker(&hash));
         assert_eq!(std::fs::read_dir(cas.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_object_with_variants_made_in_memory_appears_whole_at_commit() {
+        let (_dir, cas) = store();
+        let page: Vec<u8> = (0..3000)
+            .flat_map(|i| format!("<li><a href=\"/p/{i}\">{i}</a></li>\n").into_bytes())
+            .collect();
+        let hash = blake3::hash(&page);
+        let noise: Vec<u8> = {
+            let mut out = vec![0u8; 100_000];
+            blake3::Hasher::new().finalize_xof().fill(&mut out);
+            out
+        };
+        let noise_hash = blake3::hash(&noise);
+        let mut batch = cas.batch();
+        batch.add_object_with_variants(&hash, &page, true).unwrap();
+        batch
+            .add_object_with_variants(&noise_hash, &noise, true)
+            .unwrap();
+        assert!(!cas.contains(&hash));
+        assert_eq!(cas.variants(&hash), Variants::default());
+        batch.commit().unwrap();
+
+        assert_eq!(cas.read(&hash).unwrap(), page);
+        let variants = cas.variants(&hash);
+        for encoding in Encoding::PRECOMPRESSED {
+            let stored = cas.read_variant(&hash, encoding).unwrap().unwrap();
+            assert_eq!(Some(stored.len() as u64), variants.get(encoding));
+            cas.check_variant(&hash, encoding, &stored, page.len() as u64)
+                .unwrap();
+        }
+        assert!(!cas.has_skip_marker(&hash));
+        // Bytes no encoder shrinks get no variants and the marker, so no
+        // later deploy tries again.
+        assert_eq!(cas.read(&noise_hash).unwrap(), noise);
+        assert_eq!(cas.variants(&noise_hash), Variants::default());
+        assert!(cas.has_skip_marker(&noise_hash));
+        assert_eq!(std::fs::read_dir(cas.tmp_dir()).unwrap().count(), 0);
+
+        // Stored again, nothing changes and nothing is compressed anew.
+        let mut again = cas.batch();
+        again.add_object_with_variants(&hash, &page, true).unwrap();
+        again.commit().unwrap();
+        assert_eq!(cas.variants(&hash), variants);
+    }
+
+    #[test]
+    fn a_file_not_to_compress_gets_no_variants() {
+        let (_dir, cas) = store();
+        let page = "<p>not compressed</p>\n".repeat(500).into_bytes();
+        let hash = blake3::hash(&page);
+        let mut batch = cas.batch();
+        batch.add_object_with_variants(&hash, &page, false).unwrap();
+        batch.commit().unwrap();
+        assert_eq!(cas.read(&hash).unwrap(), page);
+        assert_eq!(cas.variants(&hash), Variants::default());
+        assert!(!cas.has_skip_marker(&hash));
     }
 
     #[test]

@@ -15,7 +15,50 @@ pub(super) const SKIP_SUFFIX: &str = ".skip";
 
 /// Objects smaller than this are never compressed: the savings would not
 /// pay for the encoding headers and the extra inodes.
-const MIN_SIZE: u64 = 256;
+pub(super) const MIN_SIZE: u64 = 256;
+
+/// The variants of an object worth keeping, made in memory.
+pub(super) struct Made {
+    /// Each kept variant's encoding and bytes, in the order of `levels_for`.
+    pub(super) kept: Vec<(Encoding, Vec<u8>)>,
+    /// Whether some variant came out too big to keep (the object then
+    /// gets the skip marker).
+    pub(super) skipped: bool,
+}
+
+/// Makes the precompressed variants of `bytes` (a whole object) at the
+/// levels for its size, keeping those under 90% of it. Used when the
+/// object is already in memory (a blob from a push, a file being
+/// imported), so its bytes are not read back from disk once per encoding.
+pub(super) fn make_in_memory(bytes: &[u8]) -> io::Result<Made> {
+    let size = bytes.len() as u64;
+    let mut made = Made {
+        kept: Vec::new(),
+        skipped: false,
+    };
+    for (encoding, level) in levels_for(size) {
+        let mut output = Capped {
+            inner: Vec::new(),
+            written: 0,
+            limit: keep_limit(size),
+            exceeded: false,
+        };
+        let result = compress(encoding, level, size, &mut &bytes[..], &mut output);
+        match result {
+            Err(_) if output.exceeded => made.skipped = true,
+            Err(e) => return Err(e),
+            Ok(()) if output.exceeded || output.written >= output.limit => made.skipped = true,
+            Ok(()) => made.kept.push((encoding, output.inner)),
+        }
+    }
+    Ok(made)
+}
+
+/// The size a variant of a `size`-byte object must stay under to be kept:
+/// 90% of it, computed without overflow.
+fn keep_limit(size: u64) -> u64 {
+    size / 10 * 9 + size % 10 * 9 / 10
+}
 
 impl Cas {
     /// Makes the missing precompressed variants of object `hash` if it is
@@ -129,7 +172,7 @@ impl Cas {
         let mut output = Capped {
             inner: &mut temp.file,
             written: 0,
-            limit: size / 10 * 9 + size % 10 * 9 / 10,
+            limit: keep_limit(size),
             exceeded: false,
         };
         let result = compress(encoding, level, size, &mut input, &mut output);

@@ -37,8 +37,9 @@ pub struct DnsLimits {
     /// Prefix lengths clients are grouped by (defaults 24 and 56).
     pub ipv4_prefix: u8,
     pub ipv6_prefix: u8,
-    /// UDP queries being answered at once; more wait in the socket buffer
-    /// (default 64).
+    /// UDP receive loops at most (there is one per CPU core up to this;
+    /// default 64). A loop answers one query at a time; more wait in the
+    /// socket buffer.
     pub udp_workers: usize,
     /// TCP connections at once (default 256) and per client address
     /// (default 16).

@@ -59,6 +59,8 @@ pub struct NodeConfig {
     pub access_log: super::AccessLogSettings,
     /// `[scrub]`: the background check of stored objects.
     pub scrub: super::ScrubSettings,
+    /// `[proxy]`: how proxy rules reach their backends.
+    pub proxy: super::ProxySettings,
 }
 
 /// `[acme]`: the certificate authority and how to talk to it.
@@ -280,6 +282,10 @@ impl NodeConfig {
                 Some(s) => super::scrub::scrub(src, s)?,
                 None => super::ScrubSettings::default(),
             },
+            proxy: match &raw.proxy {
+                Some(p) => super::proxy::proxy(src, p)?,
+                None => super::ProxySettings::default(),
+            },
         })
     }
 
@@ -358,6 +364,7 @@ impl NodeConfig {
             metrics: super::MetricsSettings::default(),
             access_log: super::AccessLogSettings::default(),
             scrub: super::ScrubSettings::default(),
+            proxy: super::ProxySettings::default(),
         }
     }
 
@@ -667,6 +674,7 @@ mod tests {
                 metrics: crate::config::MetricsSettings::default(),
                 access_log: crate::config::AccessLogSettings::default(),
                 scrub: crate::config::ScrubSettings::default(),
+                proxy: crate::config::ProxySettings::default(),
             }
         );
         // Integers are accepted as coordinates.

@@ -160,6 +160,7 @@ pub(super) struct RawNode {
     pub metrics: Option<super::metrics::RawMetrics>,
     pub access_log: Option<super::access_log::RawAccessLog>,
     pub scrub: Option<super::scrub::RawScrub>,
+    pub proxy: Option<super::proxy::RawProxy>,
 }
 
 /// `[cluster]` in `node.toml`: joining, the WireGuard mesh (the fields

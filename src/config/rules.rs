@@ -27,7 +27,8 @@ pub struct HeaderRule {
 pub struct Redirect {
     pub from: String,
     pub to: String,
-    /// 301, 302, 303, 307, 308 redirect; 200 rewrites; 404 serves `to` as not found.
+    /// 301, 302, 303, 307, 308 redirect; 200 rewrites (or, to an http(s)
+    /// URL, proxies); 404 serves `to` as not found.
     pub status: u16,
 }
 
@@ -209,10 +210,18 @@ pub(super) fn redirect(
                 format!("redirect \"to\" {to_text:?} has no valid host; write e.g. \"https://example.com/new\""),
             ));
         }
-        if status == 200 || status == 404 {
+        // Against a bare "/", every `:name` in the host is unbound: the
+        // host holds a placeholder (ports, all digits, are not ones).
+        if status == 200 && unbound_placeholder("/", host).is_some() {
             return Err(src.at(
                 to.span(),
-                format!("status {status} serves a file from this site, so \"to\" must be a path starting with \"/\", not a URL; use 301, 302, 307 or 308 to send visitors elsewhere"),
+                format!("proxy \"to\" {to_text:?} takes its host from the request; write the backend's host literally, e.g. \"https://api.example.com/:splat\", so a visitor cannot choose the server"),
+            ));
+        }
+        if status == 404 {
+            return Err(src.at(
+                to.span(),
+                "status 404 serves a file from this site, so \"to\" must be a path starting with \"/\", not a URL; use 301, 302, 307 or 308 to send visitors elsewhere, or 200 to proxy to that URL",
             ));
         }
     } else if !to_text.starts_with('/') {
@@ -281,6 +290,8 @@ mod tests {
         assert_eq!(unbound_placeholder("/a", "https://x.example:8443/b"), None);
         assert_eq!(unbound_placeholder("/a", "/b/:splat"), Some("splat"));
         assert_eq!(unbound_placeholder("/a/:id", "/b/:slug"), Some("slug"));
+        assert_eq!(unbound_placeholder("/", "api.example:8080"), None);
+        assert_eq!(unbound_placeholder("/", ":host"), Some("host"));
     }
 
     #[test]

@@ -748,8 +748,12 @@ output = "."
             "makiatto.toml:5:6: redirect \"to\" uses \":splat\", which \"from\" does not capture; end \"from\" with \"*\" to capture it"
         );
         assert_eq!(
-            redirect("from = \"/a\"\nto = \"https://x.example/\"\nstatus = 200\n"),
-            "makiatto.toml:5:6: status 200 serves a file from this site, so \"to\" must be a path starting with \"/\", not a URL; use 301, 302, 307 or 308 to send visitors elsewhere"
+            redirect("from = \"/a\"\nto = \"https://x.example/\"\nstatus = 404\n"),
+            "makiatto.toml:5:6: status 404 serves a file from this site, so \"to\" must be a path starting with \"/\", not a URL; use 301, 302, 307 or 308 to send visitors elsewhere, or 200 to proxy to that URL"
+        );
+        assert_eq!(
+            redirect("from = \"/a/:host\"\nto = \"https://:host/\"\nstatus = 200\n"),
+            "makiatto.toml:5:6: proxy \"to\" \"https://:host/\" takes its host from the request; write the backend's host literally, e.g. \"https://api.example.com/:splat\", so a visitor cannot choose the server"
         );
         assert_eq!(
             redirect("from = \"/a\"\nto = \"https:///x\"\n"),

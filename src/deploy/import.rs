@@ -1,17 +1,37 @@
 //! Importing a directory: every file into the CAS, the tree into a manifest.
+//!
+//! The tree is walked first, then its files are stored on a few threads
+//! (`ingest.rs`).
 
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use tracing::warn;
 
 use super::DeployError;
-use crate::cas::{Cas, is_compressible};
+use super::ingest::store_all;
+use crate::cas::{Batch, Cas, is_compressible};
 use crate::tree::{Entry, Manifest, Mode};
 
 /// Directory entries never deployed: version-control metadata.
 const SKIPPED_DIRS: &[&str] = &[".git", ".hg", ".svn"];
+
+/// Files up to this size are read whole and compressed from memory;
+/// larger ones are streamed into the store and compressed from there.
+const IN_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// A file found by the walk, to be stored.
+struct Found {
+    /// Its path in the site, `/`-separated.
+    rel: String,
+    /// Where it is on disk (a link's target, once checked to be inside).
+    path: PathBuf,
+    mode: Mode,
+    size: u64,
+}
 
 /// Imports the tree under `dir` into `cas`; `skip_root_config` leaves out a
 /// top-level `makiatto.toml` (the config is not part of the site), and
@@ -30,25 +50,77 @@ pub fn import_dir(
         source,
     })?;
     let walker = Walker {
-        cas,
         root: &root,
         skip_root_config,
         exclude,
     };
-    walker.walk(&root, "", &mut manifest)?;
+    let mut found = Vec::new();
+    walker.walk(&root, "", &mut found)?;
+    // Equal files are stored once: the first thread to meet the content
+    // stores it, the others only name it.
+    let claimed = Mutex::new(HashSet::new());
+    let stored = store_all(
+        cas,
+        &found,
+        || (),
+        |_, batch, file| store_file(cas, batch, &claimed, file),
+    )?;
+    for (file, (hash, size)) in found.iter().zip(stored) {
+        let entry = Entry {
+            mode: file.mode,
+            size,
+            hash,
+        };
+        if let Err(e) = manifest.insert(&file.rel, entry) {
+            warn!(path = %file.path.display(), error = %e, "skipping a file that cannot be served");
+        }
+    }
     Ok(manifest)
 }
 
+/// Stores `file` with its variants when its path calls for them; returns
+/// its hash and size.
+fn store_file(
+    cas: &Cas,
+    batch: &mut Batch<'_>,
+    claimed: &Mutex<HashSet<blake3::Hash>>,
+    file: &Found,
+) -> Result<(blake3::Hash, u64), DeployError> {
+    let compressible = is_compressible(&file.rel);
+    if file.size > IN_MEMORY_LIMIT {
+        let (hash, size) = cas.put_file(&file.path)?;
+        if compressible {
+            cas.ensure_variants(&hash, true)?;
+        }
+        return Ok((hash, size));
+    }
+    // The hash is of the bytes read, so a file changing meanwhile is never
+    // stored under a wrong name.
+    let bytes = fs::read(&file.path).map_err(|source| DeployError::Io {
+        context: "cannot read file",
+        path: file.path.clone(),
+        source,
+    })?;
+    let hash = blake3::hash(&bytes);
+    let first = claimed
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(hash);
+    if first {
+        batch.add_object_with_variants(&hash, &bytes, compressible)?;
+    }
+    Ok((hash, bytes.len() as u64))
+}
+
 struct Walker<'a> {
-    cas: &'a Cas,
     root: &'a Path,
     skip_root_config: bool,
     exclude: &'a Path,
 }
 
 impl Walker<'_> {
-    fn walk(&self, dir: &Path, prefix: &str, manifest: &mut Manifest) -> Result<(), DeployError> {
-        let (cas, root, skip_root_config) = (self.cas, self.root, self.skip_root_config);
+    fn walk(&self, dir: &Path, prefix: &str, found: &mut Vec<Found>) -> Result<(), DeployError> {
+        let (root, skip_root_config) = (self.root, self.skip_root_config);
         let io_err = |context, path: &Path| {
             let path = path.to_path_buf();
             move |source| DeployError::Io {
@@ -98,23 +170,22 @@ impl Walker<'_> {
                 if SKIPPED_DIRS.contains(&name.as_str()) || path == self.exclude {
                     continue;
                 }
-                self.walk(&path, &rel, manifest)?;
+                self.walk(&path, &rel, found)?;
             } else if meta.is_file() {
                 if skip_root_config && prefix.is_empty() && name == "makiatto.toml" {
                     continue;
-                }
-                let (hash, size) = cas.put_file(&path)?;
-                if is_compressible(&rel) {
-                    cas.ensure_variants(&hash, true)?;
                 }
                 let mode = if meta.permissions().mode() & 0o111 != 0 {
                     Mode::Executable
                 } else {
                     Mode::File
                 };
-                if let Err(e) = manifest.insert(&rel, Entry { mode, size, hash }) {
-                    warn!(path = %path.display(), error = %e, "skipping a file that cannot be served");
-                }
+                found.push(Found {
+                    rel,
+                    path,
+                    mode,
+                    size: meta.len(),
+                });
             }
         }
         Ok(())

@@ -9,6 +9,7 @@
 //! the objects of an import that is still running.
 
 mod import;
+mod ingest;
 mod materialise;
 mod preview;
 mod preview_password;
@@ -32,6 +33,7 @@ use crate::live::{PasswordError, Pinned, PreviewGuards, Site, SiteTable, SiteWas
 use crate::store::{DomainPointer, RefUpdate, RevisionRow, Store, StoreError, Switch};
 use crate::tree::{Manifest, ManifestError};
 
+pub(crate) use ingest::store_all;
 pub use materialise::revision_dir;
 pub use preview::slug;
 pub use preview_password::PreviewProtection;
@@ -93,6 +95,10 @@ pub enum DeployError {
     },
     #[error(transparent)]
     Wasm(#[from] crate::wasm::WasmError),
+    #[error(
+        "a thread storing the revision's files panicked; nothing was activated (this is a bug: the log above has its message)"
+    )]
+    StoringPanicked,
     #[error("cannot read the pushed tree: {0}")]
     Source(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot read the pushed tree: env_file {0}")]

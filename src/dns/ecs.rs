@@ -22,6 +22,11 @@ pub fn client_subnet(edns: Option<&Edns>) -> Result<Option<ClientSubnet>, EcsErr
     let Some(EdnsOption::Subnet(subnet)) = edns.and_then(|e| e.option(EdnsCode::Subnet)) else {
         return Ok(None);
     };
+    check(*subnet).map(Some)
+}
+
+/// `subnet` if it is well formed as a query's client subnet.
+pub fn check(subnet: ClientSubnet) -> Result<ClientSubnet, EcsError> {
     let bits = match subnet.addr() {
         IpAddr::V4(_) => 32,
         IpAddr::V6(_) => 128,
@@ -36,7 +41,7 @@ pub fn client_subnet(edns: Option<&Edns>) -> Result<Option<ClientSubnet>, EcsErr
     if mask(subnet.addr(), source) != subnet.addr() {
         return Err(EcsError::BitsBeyondPrefix);
     }
-    Ok(Some(*subnet))
+    Ok(subnet)
 }
 
 /// The address to locate: the subnet's when it names one (a source prefix

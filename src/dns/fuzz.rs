@@ -1,6 +1,7 @@
 //! Generated DNS messages through the whole request path (framing checks,
 //! hickory's decoder, our handler, the response encoder) over UDP and TCP:
-//! no message may panic it, and every reply must decode.
+//! no message may panic it, every reply must decode, and whatever the UDP
+//! fast path answers it must answer as the general path does.
 
 #![cfg(test)]
 
@@ -14,6 +15,7 @@ use hickory_proto::rr::{Name, RecordType};
 use hickory_server::net::xfer::Protocol;
 
 use super::exchange::{Outcome, exchange};
+use super::fast::{self, Scratch};
 use super::geo::GeoIp;
 use super::server::Handler;
 use super::zone::{self, Settings, ZoneSource};
@@ -154,6 +156,9 @@ fn generated_messages_never_panic_the_handler() {
         .unwrap_or_else(|e| panic!("{e}"));
     let src = SocketAddr::from(([198, 51, 100, 7], 5353));
     let mut count = 0u64;
+    let mut out = Vec::new();
+    let mut scratch = Scratch::default();
+    let mut fast_answers = 0u64;
     fuzz::run(
         "dns handler",
         0xd115,
@@ -166,17 +171,57 @@ fn generated_messages_never_panic_the_handler() {
                 Protocol::Udp
             };
             let outcome = runtime.block_on(exchange(&handler, raw.to_vec(), src, protocol));
-            if let Outcome::Answered(bytes) | Outcome::FormErr(bytes) = outcome {
+            if let Outcome::Answered(bytes) | Outcome::FormErr(bytes) = &outcome {
                 assert!(
-                    Message::from_vec(&bytes).is_ok(),
+                    Message::from_vec(bytes).is_ok(),
                     "a reply that does not decode"
                 );
                 if protocol == Protocol::Udp {
                     assert!(bytes.len() <= 1232, "a UDP reply over 1232 bytes");
                 }
             }
+            if protocol == Protocol::Udp
+                && same_as_fast_path(&handler, raw, src, &outcome, &mut out, &mut scratch)
+            {
+                fast_answers += 1;
+            }
         },
     );
+    // The generator keeps many queries whole: the comparison ran.
+    assert!(
+        fast_answers > 0,
+        "the fast path answered no generated query"
+    );
+}
+
+/// When the UDP fast path answers `raw`, its reply says what the general
+/// path's `outcome` says (names compared without case, as DNS does).
+/// Returns whether the fast path answered.
+fn same_as_fast_path(
+    handler: &Handler,
+    raw: &[u8],
+    src: SocketAddr,
+    outcome: &Outcome,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) -> bool {
+    if !fast::answer(handler, raw, src, out, scratch) {
+        return false;
+    }
+    let Outcome::Answered(general) = outcome else {
+        panic!("the fast path answered what the general path gave {outcome:?}");
+    };
+    assert!(out.len() <= 1232, "a fast UDP reply over 1232 bytes");
+    let fast =
+        Message::from_vec(out).unwrap_or_else(|e| panic!("a fast reply that does not decode: {e}"));
+    let general = Message::from_vec(general).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fast.metadata, general.metadata, "{fast}\n{general}");
+    assert_eq!(fast.queries, general.queries, "{fast}\n{general}");
+    assert_eq!(fast.answers, general.answers, "{fast}\n{general}");
+    assert_eq!(fast.authorities, general.authorities, "{fast}\n{general}");
+    assert_eq!(fast.additionals, general.additionals, "{fast}\n{general}");
+    assert_eq!(fast.edns, general.edns, "{fast}\n{general}");
+    true
 }
 
 /// Decodes hex test input.

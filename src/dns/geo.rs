@@ -188,7 +188,7 @@ pub async fn watch(geo: Arc<GeoIp>, mut shutdown: Shutdown, reloaded: impl Fn())
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The GeoIP test database kept with the tests (`tests/fixtures/geoip/`).

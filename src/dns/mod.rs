@@ -11,6 +11,9 @@
 //! - `server.rs`: binding and the request handler (hickory-server's)
 //! - `udp.rs`, `tcp.rs`: the listeners, with bounded work and connections
 //! - `exchange.rs`: one message in, one out; FORMERR for short messages
+//! - `fast.rs`: the UDP fast path, answering plain queries from bytes
+//! - `prepared.rs`: the snapshot's answers rendered to wire bytes
+//! - `mmsg.rs`: batched UDP receive and send (`recvmmsg`, `sendmmsg`)
 //! - `rrl.rs`: response rate limiting per client prefix
 //! - `answer.rs`: one question → sections and response code
 //! - `zone.rs`: the snapshot and how it is built
@@ -25,8 +28,11 @@ pub mod answer;
 pub mod caa;
 pub mod ecs;
 pub mod exchange;
+pub mod fast;
 mod fuzz;
 pub mod geo;
+pub mod mmsg;
+pub mod prepared;
 pub mod rrl;
 pub mod select;
 pub mod server;

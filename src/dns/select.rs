@@ -30,34 +30,58 @@ pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
 /// Indices into `candidates` to answer with: up to `count` nearest to
 /// `client`, nearest first, or all of the pool when that cannot be decided.
 pub fn choose(candidates: &[Candidate], client: Option<(f64, f64)>, count: usize) -> Vec<usize> {
-    let mut pool: Vec<usize> = (0..candidates.len())
-        .filter(|&i| candidates[i].healthy)
-        .collect();
-    if pool.is_empty() {
-        pool = (0..candidates.len()).collect();
+    Choice::default().choose(candidates, client, count).to_vec()
+}
+
+/// [`choose`] with its working lists kept between calls, so answering a
+/// query allocates nothing once the lists have grown to the node count.
+#[derive(Debug, Default)]
+pub struct Choice {
+    pool: Vec<usize>,
+    located: Vec<(f64, usize)>,
+    chosen: Vec<usize>,
+}
+
+impl Choice {
+    /// What [`choose`] returns, borrowed from `self`.
+    pub fn choose(
+        &mut self,
+        candidates: &[Candidate],
+        client: Option<(f64, f64)>,
+        count: usize,
+    ) -> &[usize] {
+        let Choice {
+            pool,
+            located,
+            chosen,
+        } = self;
+        pool.clear();
+        pool.extend((0..candidates.len()).filter(|&i| candidates[i].healthy));
+        if pool.is_empty() {
+            pool.extend(0..candidates.len());
+        }
+        let Some(client) = client else {
+            return pool;
+        };
+        located.clear();
+        located.extend(
+            pool.iter()
+                .filter_map(|&i| {
+                    candidates[i]
+                        .location
+                        .map(|at| (distance_km(client, at), i))
+                })
+                .filter(|(d, _)| d.is_finite()),
+        );
+        if located.is_empty() {
+            return pool;
+        }
+        // Ties keep candidate order, so every node gives the same answer.
+        located.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        chosen.clear();
+        chosen.extend(located.iter().take(count.max(1)).map(|&(_, i)| i));
+        chosen
     }
-    let Some(client) = client else {
-        return pool;
-    };
-    let mut located: Vec<(f64, usize)> = pool
-        .iter()
-        .filter_map(|&i| {
-            candidates[i]
-                .location
-                .map(|at| (distance_km(client, at), i))
-        })
-        .filter(|(d, _)| d.is_finite())
-        .collect();
-    if located.is_empty() {
-        return pool;
-    }
-    // Ties keep candidate order, so every node gives the same answer.
-    located.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    located
-        .into_iter()
-        .take(count.max(1))
-        .map(|(_, i)| i)
-        .collect()
 }
 
 #[cfg(test)]

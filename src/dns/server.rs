@@ -27,9 +27,9 @@ use crate::metrics::{Metrics, Transport};
 /// Largest UDP response we send whatever the client advertises: the DNS
 /// Flag Day 2020 size, which avoids IP fragmentation on common paths.
 /// Larger answers are truncated and come whole over TCP.
-const MAX_UDP_PAYLOAD: u16 = 1232;
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
 /// The smallest UDP size every client must accept (RFC 1035 §4.2.1).
-const MIN_UDP_PAYLOAD: u16 = 512;
+pub const MIN_UDP_PAYLOAD: u16 = 512;
 /// A TCP connection idle this long is closed, so idle clients cannot hold
 /// connections open.
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -209,7 +209,7 @@ impl Handler {
 /// The ECS scope of a geographic answer: the database network's prefix
 /// (every address in it gets this answer), or the source prefix when no
 /// database located it.
-fn scope_prefix(subnet: &ClientSubnet, network: Option<u8>) -> u8 {
+pub fn scope_prefix(subnet: &ClientSubnet, network: Option<u8>) -> u8 {
     let max = match subnet.addr() {
         IpAddr::V4(_) => 32,
         IpAddr::V6(_) => 128,

@@ -1,41 +1,52 @@
-//! The UDP listener: a fixed number of workers share the socket, each
-//! receiving and answering one query at a time, so the work in flight is
-//! bounded (a flood waits in the socket buffer, and the kernel drops what
-//! does not fit) instead of becoming a task per datagram. Every response
-//! passes response rate limiting first (`rrl.rs`).
+//! The UDP listener: a receive loop per CPU core (sharing the socket)
+//! reads the queries waiting, a batch at a time (`mmsg.rs`), answers each
+//! inline and sends the replies together, so no task is spawned per
+//! datagram and the work in flight is bounded (a flood waits in the socket
+//! buffer, and the kernel drops what does not fit). Plain queries are
+//! answered from pre-rendered bytes (`fast.rs`); the rest go through the
+//! request handler (`exchange.rs`). Every response passes response rate
+//! limiting first (`rrl.rs`).
 
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::RequestHandler;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use super::exchange::{self, Outcome};
+use super::fast::{self, Scratch};
+use super::mmsg::{Batch, Slot};
 use super::rrl::{Rrl, Verdict};
+use super::server::{Handler, MAX_UDP_PAYLOAD};
 use crate::limits::{Counters, Limited};
 use crate::shutdown::Shutdown;
 
 /// Largest query read; a longer datagram is cut and answered FORMERR.
 /// Queries are a header, one question and an OPT record: far smaller.
 const MAX_QUERY: usize = 4096;
+/// Queries answered back to back before the loop lets other tasks on its
+/// thread run (and looks for shutdown).
+const BATCH_YIELD: usize = 64;
 
-/// Answers queries on `socket` with `workers` workers until `shutdown`.
-pub async fn serve<H: RequestHandler>(
+/// Answers queries on `socket` until `shutdown`, with one receive loop per
+/// CPU core, at most `loops`.
+pub async fn serve(
     socket: UdpSocket,
-    handler: Arc<H>,
+    handler: Arc<Handler>,
     rrl: Arc<Rrl>,
     counters: Arc<Counters>,
-    workers: usize,
+    loops: usize,
     shutdown: Shutdown,
 ) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let socket = Arc::new(socket);
     let mut tasks = JoinSet::new();
-    for _ in 0..workers.max(1) {
-        tasks.spawn(worker(
+    for _ in 0..loops.min(cores).max(1) {
+        tasks.spawn(receive_loop(
             socket.clone(),
             handler.clone(),
             rrl.clone(),
@@ -46,51 +57,103 @@ pub async fn serve<H: RequestHandler>(
     while tasks.join_next().await.is_some() {}
 }
 
-/// One worker: receive, decide, answer, until shutdown.
-async fn worker<H: RequestHandler>(
+/// Receives a batch of queries, answers each, sends the replies, until
+/// `shutdown`.
+async fn receive_loop(
     socket: Arc<UdpSocket>,
-    handler: Arc<H>,
+    handler: Arc<Handler>,
     rrl: Arc<Rrl>,
     counters: Arc<Counters>,
     mut shutdown: Shutdown,
 ) {
-    let mut buf = vec![0u8; MAX_QUERY];
+    let mut batch = Batch::new(MAX_QUERY, usize::from(MAX_UDP_PAYLOAD));
+    let mut scratch = Scratch::default();
+    let mut answered = 0;
     loop {
-        let (len, src) = tokio::select! {
-            received = socket.recv_from(&mut buf) => match received {
-                Ok(received) => received,
-                Err(e) => {
-                    // Usually a transient ICMP error reported on the socket.
-                    warn!(error = %e, "DNS UDP receive failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
+        match batch.receive(&socket) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                answered = 0;
+                tokio::select! {
+                    ready = socket.readable() => if let Err(e) = ready {
+                        warn!(error = %e, "DNS UDP socket failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    },
+                    _ = shutdown.wait() => return,
                 }
-            },
-            _ = shutdown.wait() => return,
-        };
-        let raw = &buf[..len];
-        let reply = match rrl.verdict(src.ip(), Instant::now()) {
-            Verdict::Answer => answer(&*handler, raw.to_vec(), src, &counters).await,
-            Verdict::Slip => {
-                counters.count(Limited::DnsSlipped);
-                exchange::truncated(raw)
+                continue;
             }
-            Verdict::Drop => {
-                counters.count(Limited::DnsDropped);
-                None
+            Err(e) => {
+                // Usually a transient ICMP error reported on the socket.
+                warn!(error = %e, "DNS UDP receive failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
             }
-        };
-        if let Some(reply) = reply
-            && let Err(e) = socket.send_to(&reply, src).await
-        {
-            debug!(%src, error = %e, "could not send a DNS response");
+        }
+        let now = Instant::now();
+        for i in 0..batch.len() {
+            let Slot { query, src, reply } = batch.slot(i);
+            let Some(src) = src else { continue };
+            respond(
+                &handler,
+                &rrl,
+                &counters,
+                query,
+                src,
+                now,
+                reply,
+                &mut scratch,
+            )
+            .await;
+        }
+        batch.send(&socket).await;
+        answered += batch.len();
+        if answered >= BATCH_YIELD {
+            answered = 0;
+            if shutdown.is_shutdown() {
+                return;
+            }
+            tokio::task::yield_now().await;
         }
     }
 }
 
-/// The response to one query that passed the rate limit.
-async fn answer<H: RequestHandler>(
-    handler: &H,
+/// Writes the reply to `query` from `src` into `reply` (left empty when
+/// none is due).
+#[allow(clippy::too_many_arguments)]
+async fn respond(
+    handler: &Handler,
+    rrl: &Rrl,
+    counters: &Counters,
+    query: &[u8],
+    src: SocketAddr,
+    now: Instant,
+    reply: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) {
+    match rrl.verdict(src.ip(), now) {
+        Verdict::Answer => {
+            if !fast::answer(handler, query, src, reply, scratch) {
+                reply.clear();
+                if let Some(bytes) = answer(handler, query.to_vec(), src, counters).await {
+                    *reply = bytes;
+                }
+            }
+        }
+        Verdict::Slip => {
+            counters.count(Limited::DnsSlipped);
+            if let Some(bytes) = exchange::truncated(query) {
+                *reply = bytes;
+            }
+        }
+        Verdict::Drop => counters.count(Limited::DnsDropped),
+    }
+}
+
+/// The response to one query that passed the rate limit and that the fast
+/// path left to the request handler.
+async fn answer(
+    handler: &Handler,
     raw: Vec<u8>,
     src: SocketAddr,
     counters: &Counters,

@@ -20,6 +20,7 @@ use hickory_proto::serialize::binary::BinEncodable;
 use tracing::warn;
 
 use super::geo::GeoIp;
+use super::prepared::Prepared;
 use super::select::Candidate;
 use crate::config::NodePlace;
 use crate::config::{Domain, RecordType as ConfigType};
@@ -131,6 +132,8 @@ pub struct Snapshot {
     /// Nodes with an IPv6 address, in name order, for AAAA answers.
     pub v6: Vec<DnsNode>,
     pub settings: Settings,
+    /// The same answers rendered to wire bytes, for the UDP fast path.
+    pub prepared: Prepared,
 }
 
 impl Snapshot {
@@ -141,6 +144,7 @@ impl Snapshot {
             v4: Vec::new(),
             v6: Vec::new(),
             settings,
+            prepared: Prepared::default(),
         }
     }
 
@@ -189,12 +193,15 @@ pub fn build(
             Err(e) => warn!(domain = %source.domain.name, error = %e, "zone left out"),
         }
     }
-    Snapshot {
+    let mut snapshot = Snapshot {
         zones,
         v4: nodes.iter().filter(|n| n.ipv4.is_some()).cloned().collect(),
         v6: nodes.iter().filter(|n| n.ipv6.is_some()).cloned().collect(),
         settings,
-    }
+        prepared: Prepared::default(),
+    };
+    snapshot.prepared = Prepared::build(&snapshot);
+    snapshot
 }
 
 /// Validates node rows; a node without configured coordinates is placed

@@ -3,7 +3,6 @@
 //! the CAS, with no checkout on disk.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gix::ObjectId;
 use gix::objs::tree::EntryKind;
@@ -11,14 +10,11 @@ use gix::objs::{Find, Kind};
 use tracing::warn;
 
 use crate::cas::{Cas, is_compressible};
-use crate::deploy::{DeployError, SITE_CONFIG_FILE, SiteSource};
+use crate::deploy::{DeployError, SITE_CONFIG_FILE, SiteSource, store_all};
 use crate::tree::{Entry, Manifest, Mode};
 
 /// What storing one blob gave: its blake3 and size.
 type Stored = (blake3::Hash, u64);
-
-/// Most threads one import uses.
-const MAX_IMPORT_THREADS: usize = 8;
 
 /// The tree of one commit.
 pub struct CommitSource<'a> {
@@ -159,65 +155,28 @@ impl<'a> CommitSource<'a> {
 }
 
 /// Stores each blob of `blobs` (id, whether any path using it gets
-/// compressed variants) in `cas`, on a few threads: storing is bound by
-/// fsync latency and compression, which overlap well. Returns
-/// `(blake3, size)` per blob, in order.
+/// compressed variants) in `cas` with its variants, on a few threads (see
+/// `deploy::ingest`). Returns `(blake3, size)` per blob, in order.
 fn store_blobs(
     odb: &gix::odb::Handle,
     cas: &Cas,
     blobs: &[(ObjectId, bool)],
-) -> Result<Vec<(blake3::Hash, u64)>, DeployError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(2, MAX_IMPORT_THREADS)
-        .min(blobs.len().max(1));
-    let next = AtomicUsize::new(0);
-    let (next, blobs_ref) = (&next, blobs);
-    let parts: Vec<Result<Vec<(usize, Stored)>, DeployError>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let odb = odb.clone();
-                scope.spawn(move || {
-                    let mut done = Vec::new();
-                    let mut buf = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((id, compressible)) = blobs_ref.get(i) else {
-                            break;
-                        };
-                        let data = odb
-                            .try_find(id, &mut buf)
-                            .map_err(source_err)?
-                            .ok_or_else(|| source_err(format!("blob {id} is missing")))?;
-                        let size = data.data.len() as u64;
-                        let hash = cas.put_bytes(data.data)?;
-                        if *compressible {
-                            cas.ensure_variants(&hash, true)?;
-                        }
-                        done.push((i, (hash, size)));
-                    }
-                    Ok(done)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|_| Err(source_err("an import thread panicked")))
-            })
-            .collect()
-    });
-    let mut stored = vec![None; blobs.len()];
-    for part in parts {
-        for (i, known) in part? {
-            stored[i] = Some(known);
-        }
-    }
-    stored
-        .into_iter()
-        .map(|s| s.ok_or_else(|| source_err("a blob was not imported")))
-        .collect()
+) -> Result<Vec<Stored>, DeployError> {
+    store_all(
+        cas,
+        blobs,
+        // A handle per thread: a handle's caches are its own.
+        || (odb.clone(), Vec::new()),
+        |(odb, buf), batch, (id, compressible)| {
+            let data = odb
+                .try_find(id, buf)
+                .map_err(source_err)?
+                .ok_or_else(|| source_err(format!("blob {id} is missing")))?;
+            let hash = blake3::hash(data.data);
+            batch.add_object_with_variants(&hash, data.data, *compressible)?;
+            Ok((hash, data.data.len() as u64))
+        },
+    )
 }
 
 impl SiteSource for CommitSource<'_> {

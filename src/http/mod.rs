@@ -13,6 +13,7 @@ mod limits;
 mod negotiate;
 mod path;
 mod preview_auth;
+mod proxy;
 mod range;
 mod serve;
 mod server;
@@ -33,6 +34,7 @@ use crate::shutdown::Shutdown;
 
 pub use body::Body;
 pub use limits::ClientLimits;
+pub use proxy::Proxy;
 pub use server::{HttpsRedirect, bind, serve, serve_http, serve_https};
 pub use visitor::Locator;
 
@@ -70,6 +72,7 @@ pub async fn start(
     // over HTTP and HTTPS together.
     let limits = ClientLimits::new(config.limits.http.clone(), limited);
     let locator = Arc::new(Locator::new(geo, config.http.trusted_proxies.clone()));
+    let proxy = Proxy::new(&config.proxy, config.limits.http.max_body_bytes);
     let listener = bind(config.http.listen).await.map_err(HttpError::Listen)?;
     let addr = listener.local_addr().map_err(HttpError::Listen)?;
     let mut tasks = JoinSet::new();
@@ -86,6 +89,7 @@ pub async fn start(
                 live.certs.clone(),
                 https_config(live.certs.clone())?,
                 locator.clone(),
+                proxy.clone(),
                 shutdown.clone(),
             ));
             Some(bound)
@@ -104,6 +108,7 @@ pub async fn start(
         metrics,
         redirect,
         locator,
+        proxy,
         shutdown,
     ));
     Ok(Http {

@@ -1,5 +1,8 @@
-//! The request pipeline for one site: method → path → rules → file →
-//! conditional → encoding → range → response.
+//! The request pipeline for one site: path → rules → method → file →
+//! conditional → encoding → range → response. A proxy rule's match leaves
+//! the pipeline at the rules step (`Routed::Proxy`), for any method: the
+//! caller forwards the request (`proxy/`) and applies the headers rules to
+//! the backend's answer with [`proxied_headers`].
 //!
 //! Each step is a small function over data precomputed per revision, so a
 //! request costs a few hash lookups and, for small files, no disk access.
@@ -23,19 +26,19 @@ use crate::live::{RuleAction, Site, SiteFile, Visitor, cacheable};
 const DEFAULT_CACHE_CONTROL: HeaderValue =
     HeaderValue::from_static("public, max-age=0, must-revalidate");
 
-/// The answer of `site` to `req` from `visitor`.
-pub async fn site_response<B>(
-    req: &Request<B>,
-    site: &Site,
-    visitor: &Visitor<'_>,
-) -> Response<Body> {
-    let head = req.method() == Method::HEAD;
-    if req.method() != Method::GET && !head {
-        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        resp.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return resp;
-    }
+/// What the pipeline made of a request.
+#[derive(Debug)]
+pub enum Routed {
+    /// The site's answer.
+    Answer(Response<Body>),
+    /// A proxy rule matched: forward the request to `url`; `path` is the
+    /// decoded request path, which headers rules match.
+    Proxy { url: String, path: String },
+}
+
+/// The answer of `site` to `req` from `visitor`, or the proxy rule it
+/// matched.
+pub async fn site_response<B>(req: &Request<B>, site: &Site, visitor: &Visitor<'_>) -> Routed {
     let path = match path::parse(req.uri().path()) {
         Ok(path) => path,
         Err(e) => {
@@ -43,17 +46,33 @@ pub async fn site_response<B>(
                 path::PathError::TooLong => StatusCode::URI_TOO_LONG,
                 _ => StatusCode::BAD_REQUEST,
             };
-            return text(status, e.message());
+            return Routed::Answer(text(status, e.message()));
         }
     };
     let query = req.uri().query();
 
     let has_file =
         |p: &str| path::parse(p).is_ok_and(|sp| !matches!(resolve(site, &sp), Resolved::Missing));
-    let (resolved, status) = match site.rules.route_for(visitor, &path.path, query, &has_file) {
+    let action = site.rules.route_for(visitor, &path.path, query, &has_file);
+    if let Some(RuleAction::Proxy { url }) = action {
+        return Routed::Proxy {
+            url,
+            path: path.path,
+        };
+    }
+    let head = req.method() == Method::HEAD;
+    if req.method() != Method::GET && !head {
+        let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        resp.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return Routed::Answer(resp);
+    }
+    let (resolved, status) = match action {
         Some(RuleAction::Redirect { status, location }) => {
-            return redirect(status, &location);
+            return Routed::Answer(redirect(status, &location));
         }
+        // Handled above.
+        Some(RuleAction::Proxy { .. }) => (Resolved::Missing, StatusCode::NOT_FOUND),
         Some(RuleAction::Rewrite { path: target }) => {
             (resolve_target(site, &target), StatusCode::OK)
         }
@@ -88,7 +107,17 @@ pub async fn site_response<B>(
     if head {
         *resp.body_mut() = Body::Empty;
     }
-    resp
+    Routed::Answer(resp)
+}
+
+/// Applies `site`'s headers rules to a proxied answer, both kinds matched
+/// against the request path (there is no served file).
+pub fn proxied_headers(resp: &mut Response<Body>, site: &Site, request_path: &str, host: &str) {
+    if site.rules.is_empty() {
+        return;
+    }
+    site.rules
+        .apply_headers(resp.headers_mut(), request_path, request_path, host);
 }
 
 /// The plain answer for a host no site claims.

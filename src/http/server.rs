@@ -26,7 +26,8 @@ use tracing::{debug, warn};
 use super::body::Body;
 use super::limits::{ClientLimits, OVER_CONNECTIONS};
 use super::preview_auth::{self, Admission};
-use super::serve as pipeline;
+use super::proxy::{Asker, Proxy};
+use super::serve::{self as pipeline, Routed};
 use super::stalled::SendTimeout;
 use super::visitor::Locator;
 use crate::config::HttpSettings;
@@ -61,8 +62,9 @@ pub async fn serve(
     shutdown: Shutdown,
 ) {
     let locator = Arc::new(Locator::none());
+    let proxy = Proxy::new(&Default::default(), limits.settings.max_body_bytes);
     serve_http(
-        listener, live, settings, limits, metrics, None, locator, shutdown,
+        listener, live, settings, limits, metrics, None, locator, proxy, shutdown,
     )
     .await
 }
@@ -97,6 +99,7 @@ pub async fn serve_http(
     metrics: Arc<HttpMetrics>,
     redirect: Option<HttpsRedirect>,
     locator: Arc<Locator>,
+    proxy: Arc<Proxy>,
     shutdown: Shutdown,
 ) {
     let scheme = Scheme::Http(redirect);
@@ -115,6 +118,7 @@ pub async fn serve_http(
             let limits = limits.clone();
             let metrics = metrics.clone();
             let locator = locator.clone();
+            let proxy = proxy.clone();
             async move {
                 let service = service_fn(move |req| {
                     let live = live.clone();
@@ -122,9 +126,13 @@ pub async fn serve_http(
                     let limits = limits.clone();
                     let metrics = metrics.clone();
                     let locator = locator.clone();
+                    let proxy = proxy.clone();
                     async move {
                         Ok::<_, std::convert::Infallible>(
-                            limited(req, &live, &scheme, &limits, &metrics, &locator, peer).await,
+                            limited(
+                                req, &live, &scheme, &limits, &metrics, &locator, &proxy, peer,
+                            )
+                            .await,
                         )
                     }
                 });
@@ -156,6 +164,7 @@ pub async fn serve_https(
     certs: Arc<CertTable>,
     tls: Arc<rustls::ServerConfig>,
     locator: Arc<Locator>,
+    proxy: Arc<Proxy>,
     shutdown: Shutdown,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
@@ -177,6 +186,7 @@ pub async fn serve_https(
             let limits = limits.clone();
             let metrics = metrics.clone();
             let locator = locator.clone();
+            let proxy = proxy.clone();
             async move {
                 // The handshake gets the same time limit as a request head.
                 let limit = Duration::from_secs(settings.header_timeout_secs);
@@ -202,9 +212,13 @@ pub async fn serve_https(
                     let limits = limits.clone();
                     let metrics = metrics.clone();
                     let locator = locator.clone();
+                    let proxy = proxy.clone();
                     async move {
                         Ok::<_, std::convert::Infallible>(
-                            limited(req, &live, &scheme, &limits, &metrics, &locator, peer).await,
+                            limited(
+                                req, &live, &scheme, &limits, &metrics, &locator, &proxy, peer,
+                            )
+                            .await,
                         )
                     }
                 });
@@ -347,6 +361,8 @@ async fn refuse(mut stream: tokio::net::TcpStream, reply: &'static [u8], limit: 
 /// `handle` behind the client's limits: a request over its client's rate
 /// or with a body over the limit is refused, and one that takes too long
 /// gets 408.
+// Each argument is one handle the connection holds.
+#[allow(clippy::too_many_arguments)]
 async fn limited<B>(
     req: Request<B>,
     live: &Live,
@@ -354,10 +370,11 @@ async fn limited<B>(
     limits: &ClientLimits,
     metrics: &HttpMetrics,
     locator: &Locator,
+    proxy: &Proxy,
     peer: SocketAddr,
 ) -> Response<Body>
 where
-    B: hyper::body::Body<Data = bytes::Bytes>,
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let started = Instant::now();
@@ -374,6 +391,7 @@ where
                     scheme,
                     metrics,
                     locator,
+                    proxy,
                     &mut domain,
                     peer,
                 ))
@@ -404,17 +422,20 @@ where
 
 /// Routes one request by `Host` and stamps the server headers; `domain`
 /// gets the counters of the site that answered.
+// Each argument is one handle the connection holds.
+#[allow(clippy::too_many_arguments)]
 async fn handle<B>(
     req: Request<B>,
     live: &Live,
     scheme: &Scheme,
     metrics: &HttpMetrics,
     locator: &Locator,
+    proxy: &Proxy,
     domain: &mut Option<Arc<DomainHttp>>,
     peer: SocketAddr,
 ) -> Response<Body>
 where
-    B: hyper::body::Body<Data = bytes::Bytes>,
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     // HTTP/2 carries the host in the URI (`:authority`), HTTP/1.1 in `Host`.
@@ -484,17 +505,36 @@ where
             let mut resp = match site.function(req.uri().path()) {
                 Some(function) => super::function::respond(req, function, metrics).await,
                 None => {
-                    let headers = req.headers();
-                    let country = || locator.country(peer, headers);
-                    let visitor = Visitor {
-                        host: &name,
-                        accept_language: req
-                            .headers()
-                            .get(ACCEPT_LANGUAGE)
-                            .and_then(|v| v.to_str().ok()),
-                        country: &country,
+                    let routed = {
+                        let headers = req.headers();
+                        let country = || locator.country(peer, headers);
+                        let visitor = Visitor {
+                            host: &name,
+                            accept_language: req
+                                .headers()
+                                .get(ACCEPT_LANGUAGE)
+                                .and_then(|v| v.to_str().ok()),
+                            country: &country,
+                        };
+                        pipeline::site_response(&req, site, &visitor).await
                     };
-                    pipeline::site_response(&req, site, &visitor).await
+                    match routed {
+                        Routed::Answer(resp) => resp,
+                        Routed::Proxy { url, path } => {
+                            let asked_host = host.to_owned();
+                            let asker = Asker {
+                                peer: peer.ip(),
+                                proto: match scheme {
+                                    Scheme::Http(_) => "http",
+                                    Scheme::Https(_) => "https",
+                                },
+                                host: (!asked_host.is_empty()).then_some(asked_host.as_str()),
+                            };
+                            let mut resp = proxy.forward(req, &url, asker, metrics).await;
+                            pipeline::proxied_headers(&mut resp, site, &path, &name);
+                            resp
+                        }
+                    }
                 }
             };
             resp.headers_mut()

@@ -1,7 +1,8 @@
 //! The certificate snapshot: the certificates this node serves (an
 //! immutable snapshot swapped whole when certificates change), the SNI
-//! resolver over it, and the rustls server config HTTPS and DNS over TLS
-//! build on it (each with its own ALPN).
+//! resolver over it, the session ticket keys beside it (`tickets.rs`), and
+//! the rustls server config HTTPS and DNS over TLS build on them (each
+//! with its own ALPN).
 //!
 //! A handshake never touches the store: it reads the snapshot the acme
 //! module published.
@@ -13,6 +14,8 @@ use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+
+use super::tickets::TicketKeys;
 
 /// One servable certificate and the names it covers.
 #[derive(Clone)]
@@ -83,10 +86,13 @@ impl CertSnapshot {
     }
 }
 
-/// The live certificate snapshot.
+/// The live certificate snapshot and session ticket keys.
 #[derive(Default)]
 pub struct CertTable {
     current: ArcSwap<CertSnapshot>,
+    /// Seals and opens session tickets for every TLS listener; published
+    /// by the acme lifecycle from the store.
+    tickets: Arc<TicketKeys>,
 }
 
 impl std::fmt::Debug for CertTable {
@@ -109,6 +115,11 @@ impl CertTable {
     /// Replaces the snapshot; handshakes in progress keep the old one.
     pub fn publish(&self, snapshot: CertSnapshot) {
         self.current.store(Arc::new(snapshot));
+    }
+
+    /// The session ticket keys.
+    pub fn tickets(&self) -> &Arc<TicketKeys> {
+        &self.tickets
     }
 }
 
@@ -139,7 +150,8 @@ impl ResolvesServerCert for CertResolver {
     }
 }
 
-/// A rustls server config that picks certificates by SNI from `table` and
+/// A rustls server config that picks certificates by SNI from `table`,
+/// resumes sessions with tickets sealed by `table`'s ticket keys, and
 /// offers `alpn` (the listener's protocols, most preferred first).
 pub fn server_config(
     table: Arc<CertTable>,
@@ -149,7 +161,8 @@ pub fn server_config(
         ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
-            .with_cert_resolver(Arc::new(CertResolver::new(table)));
+            .with_cert_resolver(Arc::new(CertResolver::new(table.clone())));
+    config.ticketer = table.tickets.clone();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }

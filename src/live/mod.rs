@@ -2,7 +2,8 @@
 //!
 //! Deploy publishes the site snapshot (`sites.rs`) and the preview
 //! passwords (`preview_guards.rs`), ACME the certificate snapshot
-//! (`certs.rs`); HTTP, DNS and DNS over TLS read whichever is
+//! (`certs.rs`) with the session ticket keys (`tickets.rs`); HTTP, DNS and
+//! DNS over TLS read whichever is
 //! current, by one atomic load, and never touch the store on a request.
 //! This module sits below all of them, so the HTTP server is a leaf that
 //! serves what was published. A site's compiled headers rules and
@@ -16,6 +17,7 @@ mod preview_guards;
 mod rule_files;
 mod rules;
 mod sites;
+mod tickets;
 
 use std::sync::Arc;
 
@@ -30,6 +32,9 @@ pub use rules::{RuleAction, RuleFileWarning, RuleFiles, Rules, Visitor};
 pub use sites::{
     FileOverride, PERMALINK_LABEL, Pinned, Site, SiteFile, SiteTable, SiteWasm, Sites,
     content_type, host_name,
+};
+pub use tickets::{
+    TICKET_KEY_ID_LEN, TICKET_KEY_SECRET_LEN, TICKET_LIFETIME_SECS, TicketKeyBytes, TicketKeys,
 };
 
 /// The snapshots of one node, as the subsystems share them.

@@ -29,9 +29,11 @@
 //!   a file for the request path: an SPA fallback `/* -> /index.html 200`
 //!   must not hide the real assets. Redirects (3xx) always apply.
 //! - A redirect whose `to` has no query carries the request's query over;
-//!   one with a query of its own keeps only that. Only redirects may target
-//!   an absolute `http(s)://` URL; a rewrite's query and fragment are
-//!   dropped.
+//!   one with a query of its own keeps only that. A 200 rule to an absolute
+//!   `http(s)://` URL is a proxy rule: the request goes to that URL with
+//!   the captures percent-encoded as in a redirect, and the request's query
+//!   appended (after `&` when `to` has a query of its own). Other 200 and
+//!   4xx/5xx rules name a file, so their query and fragment are dropped.
 //! - A local target never comes out starting with `//`, which a browser
 //!   would read as another host. A rewrite's path is built from the request,
 //!   so the caller resolves it against the served tree exactly as it would
@@ -86,6 +88,9 @@ pub enum RuleAction {
     Redirect { status: u16, location: String },
     /// Serve this path instead (status 200), e.g. an SPA fallback.
     Rewrite { path: String },
+    /// Forward the request to this absolute `http(s)://` URL (a 200 rule
+    /// to another server) and stream its answer back.
+    Proxy { url: String },
     /// Serve this path with status 404.
     NotFound { path: String },
     /// Serve this path with another 4xx or 5xx status (a `_redirects`
@@ -154,6 +159,8 @@ enum RuleError {
     DuplicatePlaceholder(String),
     #[error("`to` {0:?} is neither a path starting with `/` nor an http(s) URL")]
     BadTarget(String),
+    #[error("proxy target {0:?} takes its host from the request path")]
+    ProxyHostCaptured(String),
     #[error("a {status} rule must target a path on the site, not {to:?}")]
     NonLocalRewrite { status: u16, to: String },
     #[error("invalid glob {pattern:?}: {source}")]
@@ -182,6 +189,9 @@ impl RuleError {
             }
             RuleError::BadTarget(_) => {
                 "write the target as a path starting with `/` or an http(s):// URL"
+            }
+            RuleError::ProxyHostCaptured(_) => {
+                "write the backend's host literally, e.g. `https://api.example.com/:splat`; a visitor must not choose the server"
             }
             RuleError::NonLocalRewrite { .. } => {
                 "rewrite to a path on the site, or redirect with 301 or 302"

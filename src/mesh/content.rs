@@ -2,14 +2,17 @@
 //!
 //! For each pointer row held back by [`Mesh::accept_rows`], the node finds
 //! the revision row it names, fetches the manifest by tree diff, fetches the
-//! objects it lacks in batches from peers that hold them (the revision's
-//! origin first), verifies and stores each, installs (materialises) the
-//! revision, and only then applies the pointer row, which publishes it.
+//! objects it lacks in batches (its own share from the revision's origin,
+//! the other shares from the nodes that own them, see `swarm.rs`, a few
+//! batches in flight at once), verifies and stores each, installs
+//! (materialises) the revision, and only then applies the pointer row,
+//! which publishes it.
 //! Objects already stored are never fetched again, so a sync interrupted by
 //! a crash resumes where it stopped when the pointer row arrives again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +21,7 @@ use tracing::{debug, info, warn};
 use super::messages::{ObjectsRequest, PATH_OBJECTS};
 use super::objects;
 use super::service::{Mesh, Peer};
+use super::swarm;
 use super::tree_fetch::{self, FetchError};
 use crate::cas::is_compressible;
 use crate::shutdown::Shutdown;
@@ -194,45 +198,32 @@ async fn fetch_from(
     // Objects whose precompressed variants are made once all are here,
     // where they did not come with the objects.
     let mut compress: Vec<blake3::Hash> = Vec::new();
-    let mut list: Vec<(blake3::Hash, u64)> = missing.iter().map(|(h, (s, _))| (*h, *s)).collect();
-    list.sort_by_key(|(h, _)| *h.as_bytes());
-    let mut batch: Vec<(blake3::Hash, u64)> = Vec::new();
-    let mut batch_bytes = 0u64;
-    let mut batches = Vec::new();
-    for (hash, size) in list {
-        if !batch.is_empty()
-            && (batch_bytes + size > objects::TARGET_BATCH_BYTES
-                || batch.len() >= super::messages::MAX_BATCH_OBJECTS)
-        {
-            batches.push(std::mem::take(&mut batch));
-            batch_bytes = 0;
-        }
-        batch_bytes += size;
-        batch.push((hash, size));
+    let list: Vec<(blake3::Hash, u64)> = missing.iter().map(|(h, (s, _))| (*h, *s)).collect();
+    let _expected = mesh.incoming().expect(list.iter().map(|(h, _)| *h));
+    let shares = swarm::plan(&list, &fetchers(mesh, peer), mesh.name());
+    let mut tasks = tokio::task::JoinSet::new();
+    for share in shares {
+        let owner = share
+            .owner
+            .as_ref()
+            .and_then(|name| mesh.peers().into_iter().find(|p| &p.name == name));
+        tasks.spawn(fetch_share(
+            mesh.clone(),
+            peer.clone(),
+            owner,
+            share.batches,
+            revision.manifest.clone(),
+        ));
     }
-    if !batch.is_empty() {
-        batches.push(batch);
-    }
-    for batch in batches {
-        let mut left: Vec<(blake3::Hash, u64)> = batch;
-        while !left.is_empty() {
-            let stored = fetch_batch(mesh, peer, &left).await?;
-            if stored.is_empty() {
-                return Err(FetchError::NoManifest {
-                    peer: peer.addr,
-                    manifest: revision.manifest.clone(),
-                });
-            }
-            for hash in &stored {
-                if let Some((size, compressible)) = missing.get(hash) {
-                    fetched.objects += 1;
-                    fetched.bytes += size;
-                    if *compressible {
-                        compress.push(*hash);
-                    }
+    while let Some(done) = tasks.join_next().await {
+        for hash in done?? {
+            if let Some((size, compressible)) = missing.get(&hash) {
+                fetched.objects += 1;
+                fetched.bytes += size;
+                if *compressible {
+                    compress.push(hash);
                 }
             }
-            left.retain(|(h, _)| !stored.contains(h));
         }
     }
     let variants_cas = cas.clone();
@@ -245,7 +236,119 @@ async fn fetch_from(
     Ok(fetched)
 }
 
-/// Fetches one batch; the hashes stored.
+/// Batches of one share in flight at once: the next is asked for while
+/// the last is checked and stored.
+const IN_FLIGHT: usize = 2;
+
+/// Fetches one share's batches, each from `owner` first when another node
+/// owns the share and then whatever it could not give from `origin`; the
+/// hashes stored.
+async fn fetch_share(
+    mesh: Arc<Mesh>,
+    origin: Peer,
+    owner: Option<Peer>,
+    batches: Vec<Vec<(blake3::Hash, u64)>>,
+    manifest: String,
+) -> Result<Vec<blake3::Hash>, FetchError> {
+    // Once the owner fails, the rest of its share comes from the origin.
+    let owner_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut stored = Vec::new();
+    let mut running = tokio::task::JoinSet::new();
+    for batch in batches {
+        if running.len() >= IN_FLIGHT
+            && let Some(done) = running.join_next().await
+        {
+            stored.extend(done??);
+        }
+        let mesh = mesh.clone();
+        let origin = origin.clone();
+        let owner = owner.clone();
+        let owner_failed = owner_failed.clone();
+        let manifest = manifest.clone();
+        running.spawn(async move {
+            let mut left = batch;
+            let mut stored = Vec::new();
+            if let Some(owner) = owner.filter(|_| !owner_failed.load(Ordering::Relaxed)) {
+                let asked = tokio::select! {
+                    got = fetch_batch(&mesh, &owner, &left) => got,
+                    () = marked_down(&mesh, &owner.name) => Err(FetchError::NoPeer),
+                };
+                match asked {
+                    // An owner with none of a batch, even after holding the
+                    // request, is not fetching this revision: the rest of
+                    // its share comes from the origin.
+                    Ok(got) if got.is_empty() => owner_failed.store(true, Ordering::Relaxed),
+                    Ok(got) => stored = got,
+                    Err(e) if e.is_local() => return Err(e),
+                    Err(e) => {
+                        debug!(peer = %owner.name, error = %e, "share owner could not give objects; asking the origin");
+                        owner_failed.store(true, Ordering::Relaxed);
+                    }
+                }
+                let got: HashSet<&blake3::Hash> = stored.iter().collect();
+                left.retain(|(h, _)| !got.contains(h));
+            }
+            while !left.is_empty() {
+                let got = fetch_batch(&mesh, &origin, &left).await?;
+                if got.is_empty() {
+                    return Err(FetchError::NoManifest {
+                        peer: origin.addr,
+                        manifest,
+                    });
+                }
+                let set: HashSet<&blake3::Hash> = got.iter().collect();
+                left.retain(|(h, _)| !set.contains(h));
+                stored.extend(got);
+            }
+            Ok(stored)
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        stored.extend(done??);
+    }
+    Ok(stored)
+}
+
+/// Returns once health probes mark `name` down: a node killed mid-fetch
+/// answers nothing, and its share is asked of the origin instead of
+/// waiting out the call timeout.
+async fn marked_down(mesh: &Mesh, name: &str) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let healthy = mesh
+            .store()
+            .nodes()
+            .ok()
+            .and_then(|nodes| nodes.into_iter().find(|n| n.place.name == name))
+            .is_none_or(|n| n.healthy);
+        if !healthy {
+            return;
+        }
+    }
+}
+
+/// The nodes fetching a revision from `origin` alongside this one: every
+/// healthy node but the origin, this one included. Each node works this
+/// out alike from the node table, so they split the objects alike.
+fn fetchers(mesh: &Mesh, origin: &Peer) -> Vec<String> {
+    let healthy: HashMap<String, bool> = mesh
+        .store()
+        .nodes()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| (n.place.name, n.healthy))
+        .collect();
+    let mut names: Vec<String> = mesh
+        .peers()
+        .into_iter()
+        .map(|p| p.name)
+        .filter(|name| *name != origin.name && healthy.get(name).copied().unwrap_or(true))
+        .collect();
+    names.push(mesh.name().to_string());
+    names
+}
+
+/// Fetches one batch from `peer`; the hashes stored.
 async fn fetch_batch(
     mesh: &Mesh,
     peer: &Peer,
@@ -265,8 +368,11 @@ async fn fetch_batch(
         .call(peer.addr, PATH_OBJECTS, Bytes::from(body), limit)
         .await?;
     let cas = mesh.deployer().cas().clone();
-    let sizes: HashMap<blake3::Hash, u64> = wanted.iter().copied().collect();
-    Ok(tokio::task::spawn_blocking(move || objects::decode(&cas, &batch, &sizes)).await??)
+    let sizes = swarm::sizes(wanted);
+    let stored =
+        tokio::task::spawn_blocking(move || objects::decode(&cas, &batch, &sizes)).await??;
+    mesh.incoming().arrived(&stored);
+    Ok(stored)
 }
 
 /// The manifest of the revision of `domain` this node serves now (or, for

@@ -17,6 +17,8 @@ pub const PATH_PING: &str = "/v1/ping";
 pub const PATH_STATUS: &str = "/v1/status";
 pub const PATH_TRAFFIC: &str = "/v1/traffic";
 pub const PATH_GIT_OBJECTS: &str = "/v1/git/objects";
+pub const PATH_PROBE: &str = "/v1/probe";
+pub const PATH_SUSPECT: &str = "/v1/suspect";
 
 /// Most rows in one push or answer.
 pub const MAX_ROWS: usize = 2000;
@@ -161,4 +163,25 @@ pub struct GitHaveRequest {
     pub have: Vec<String>,
     /// Commit ids it wants.
     pub want: Vec<String>,
+}
+
+/// An indirect probe: the asking node could not reach `node` and asks
+/// this one to probe it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProbeRequest {
+    pub node: String,
+}
+
+/// Whether the asked node's probe reached it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProbeReply {
+    pub reached: bool,
+}
+
+/// A node suspects `node` is down (neither it nor the peers it asked
+/// reached it), or `node` says it is draining: the receiver probes it
+/// itself at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Suspicion {
+    pub node: String,
 }

@@ -12,7 +12,9 @@
 //! when no WireGuard device runs). Rows replicate last-writer-wins through
 //! `service.rs` (the single entry for rows from peers) and `gossip.rs` (eager
 //! push and anti-entropy); revisions follow their pointer rows by tree diff
-//! (`content.rs`, `tree_fetch.rs`, `objects.rs`); `join.rs` admits new
+//! (`content.rs`, `tree_fetch.rs`, `objects.rs`), each node taking its share
+//! of the objects from the origin and the rest from the peers that own them
+//! (`swarm.rs`); `join.rs` admits new
 //! nodes; `repair.rs` fetches objects the scrub set aside back from peers;
 //! `peers.rs` keeps the WireGuard peers equal to the node table;
 //! `health.rs` probes peers; `status.rs` is a node's view of the cluster.
@@ -33,6 +35,7 @@ mod routes;
 pub mod rpc;
 mod service;
 pub mod status;
+mod swarm;
 mod tree_fetch;
 pub mod wireguard;
 

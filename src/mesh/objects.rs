@@ -305,7 +305,8 @@ fn store_parts(
     parts: Parts,
 ) -> Result<(), BatchError> {
     let mismatch = || BatchError::Mismatch(hash.to_hex().to_string());
-    let object = match parts.iter().find(|(p, _)| *p != Part::SkipMarker) {
+    let first = parts.iter().position(|(p, _)| *p != Part::SkipMarker);
+    let object = match first.map(|i| &parts[i]) {
         Some((Part::Variant(encoding), bytes)) => {
             crate::cas::decompress(*encoding, bytes, size).map_err(|_| mismatch())?
         }
@@ -318,10 +319,18 @@ fn store_parts(
     batch.add_object(&hash, &object)?;
     drop(object);
     let mut marker = false;
-    for (part, bytes) in parts {
+    for (i, (part, bytes)) in parts.into_iter().enumerate() {
+        // The variant the object was decoded from is checked already.
+        let added = |batch: &mut Batch<'_>, encoding| {
+            if Some(i) == first {
+                batch.add_decoded_variant(&hash, encoding, &bytes, size)
+            } else {
+                batch.add_variant(&hash, encoding, &bytes, size)
+            }
+        };
         match part {
             Part::Raw => {}
-            Part::Variant(encoding) => match batch.add_variant(&hash, encoding, &bytes, size) {
+            Part::Variant(encoding) => match added(batch, encoding) {
                 Ok(_) => {}
                 Err(CasError::BadVariant { .. }) => return Err(mismatch()),
                 Err(e) => return Err(e.into()),

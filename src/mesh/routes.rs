@@ -34,18 +34,27 @@ async fn route(
     }
     debug!(peer = %peer, path, bytes = body.len(), "mesh rpc");
     let kind = path_kind(path);
+    if let Some(Kind::Objects) = kind {
+        return objects(mesh, &body).await;
+    }
+    if let Some(Kind::Probe) = kind {
+        // Waits on the network, not on SQLite or the disk.
+        return super::health::answer_probe(mesh, &body).await;
+    }
     let work = move || match kind {
         Some(Kind::Apply) => apply(&mesh, &body),
         Some(Kind::Digest) => digest(&mesh, &body),
         Some(Kind::Rows) => rows(&mesh, &body),
         Some(Kind::Tree) => tree(&mesh, &body),
-        Some(Kind::Objects) => objects(&mesh, &body),
+        // Answered above, before this blocking dispatch.
+        Some(Kind::Objects) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "objects misrouted"),
         Some(Kind::Join) => join(&mesh, &body),
         Some(Kind::Ping) => json_reply(&super::health::pong(&mesh)),
         Some(Kind::Status) => json_reply(&super::status::local_view(&mesh)),
         Some(Kind::Traffic) => json_reply(&mesh.traffic()),
         Some(Kind::GitObjects) => super::git_sync::serve_pack(mesh.repos(), &body),
-        None => Reply::error(StatusCode::NOT_FOUND, "no such mesh RPC"),
+        Some(Kind::Suspect) => super::health::answer_suspicion(&mesh, &body),
+        Some(Kind::Probe) | None => Reply::error(StatusCode::NOT_FOUND, "no such mesh RPC"),
     };
     // Every handler touches SQLite or the disk.
     tokio::task::spawn_blocking(work)
@@ -79,6 +88,8 @@ enum Kind {
     Status,
     Traffic,
     GitObjects,
+    Probe,
+    Suspect,
 }
 
 fn path_kind(path: &str) -> Option<Kind> {
@@ -93,6 +104,8 @@ fn path_kind(path: &str) -> Option<Kind> {
         PATH_STATUS => Kind::Status,
         PATH_TRAFFIC => Kind::Traffic,
         PATH_GIT_OBJECTS => Kind::GitObjects,
+        PATH_PROBE => Kind::Probe,
+        PATH_SUSPECT => Kind::Suspect,
         _ => return None,
     })
 }
@@ -171,7 +184,10 @@ fn tree(mesh: &Mesh, body: &[u8]) -> Reply {
     json_reply(&TreeReply { dirs })
 }
 
-fn objects(mesh: &Mesh, body: &[u8]) -> Reply {
+/// Objects a peer asks for. Those this node is still fetching itself (it
+/// owns them in the swarm, see `swarm.rs`) are waited for, so the answer
+/// carries them as soon as they are stored.
+async fn objects(mesh: Arc<Mesh>, body: &[u8]) -> Reply {
     let request: ObjectsRequest = match json_request(body, "object list") {
         Ok(r) => r,
         Err(reply) => return reply,
@@ -182,15 +198,25 @@ fn objects(mesh: &Mesh, body: &[u8]) -> Reply {
             format!("at most {MAX_BATCH_OBJECTS} objects per batch"),
         );
     }
-    let hashes: Vec<blake3::Hash> = request
-        .hashes
-        .iter()
-        .filter_map(|h| blake3::Hash::from_hex(h).ok())
-        .collect();
-    match objects::encode(mesh.deployer().cas(), &hashes, request.variants) {
-        Ok(batch) => Reply::ok(batch),
-        Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e),
-    }
+    let hashes: Arc<Vec<blake3::Hash>> = Arc::new(
+        request
+            .hashes
+            .iter()
+            .filter_map(|h| blake3::Hash::from_hex(h).ok())
+            .collect(),
+    );
+    mesh.incoming()
+        .wait(&hashes, || mesh.has_pending(), mesh.deployer().cas())
+        .await;
+    let cas = mesh.deployer().cas().clone();
+    tokio::task::spawn_blocking(
+        move || match objects::encode(&cas, &hashes, request.variants) {
+            Ok(batch) => Reply::ok(batch),
+            Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        },
+    )
+    .await
+    .unwrap_or_else(|e| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, e))
 }
 
 fn join(mesh: &Mesh, body: &[u8]) -> Reply {

@@ -85,6 +85,11 @@ pub struct Mesh {
     /// so, and peers take this node out of their DNS answers at once.
     /// A restart clears it.
     draining: std::sync::atomic::AtomicBool,
+    /// Objects content sync is fetching now: peers asking for them are
+    /// held until they are stored (`swarm.rs`).
+    incoming: super::swarm::Incoming,
+    /// What other nodes said about peers' health, for the probe loop.
+    health: super::health::Notices,
 }
 
 impl Mesh {
@@ -135,12 +140,19 @@ impl Mesh {
             admission: Mutex::new(()),
             metrics: services.metrics.clone(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            incoming: super::swarm::Incoming::default(),
+            health: super::health::Notices::default(),
         }
     }
 
     /// Whether this node is draining (see the `drain` admin command).
     pub fn is_draining(&self) -> bool {
         self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Other nodes' word on peers' health, for the probe loop.
+    pub fn health_notices(&self) -> &super::health::Notices {
+        &self.health
     }
 
     /// Starts or ends draining.
@@ -157,6 +169,21 @@ impl Mesh {
     /// This node's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The objects content sync is fetching now.
+    pub fn incoming(&self) -> &super::swarm::Incoming {
+        &self.incoming
+    }
+
+    /// Whether pointer rows wait for content: a fetch is running or about
+    /// to start.
+    pub fn has_pending(&self) -> bool {
+        !self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
     }
 
     /// The state database.

@@ -232,6 +232,16 @@ fn http(t: &mut Text, metrics: &Metrics) {
             "Edge-function calls stopped for running out of time.",
             &h.function_timeouts,
         ),
+        (
+            "makiatto_proxy_requests_total",
+            "Requests a proxy rule forwarded to its backend.",
+            &h.proxy_requests,
+        ),
+        (
+            "makiatto_proxy_failures_total",
+            "Proxied requests answered 502 or 504 by the node: backend refused, unreachable, too slow or failing.",
+            &h.proxy_failures,
+        ),
     ];
     for (name, help, cell) in counters {
         t.family(name, "counter", help);

@@ -38,6 +38,11 @@ pub struct HttpMetrics {
     pub function_calls: AtomicU64,
     pub function_traps: AtomicU64,
     pub function_timeouts: AtomicU64,
+    /// Requests a proxy rule forwarded to its backend.
+    pub proxy_requests: AtomicU64,
+    /// Of those, the ones the node answered itself because the backend was
+    /// refused, unreachable, too slow or failed (502, 504).
+    pub proxy_failures: AtomicU64,
     /// One line per request (or per sampled request), when on.
     pub access_log: super::AccessLog,
 }

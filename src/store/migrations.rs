@@ -176,6 +176,18 @@ const MIGRATIONS: &[&str] = &[
         deleted    INTEGER NOT NULL DEFAULT 0
     );
     ",
+    // 10: TLS session ticket keys, replicated so a ticket one node sealed
+    // opens on every other.
+    "
+    CREATE TABLE tls_ticket_keys (
+        id         TEXT PRIMARY KEY,
+        secret     TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        hlc        INTEGER NOT NULL,
+        origin     TEXT NOT NULL,
+        deleted    INTEGER NOT NULL DEFAULT 0
+    );
+    ",
 ];
 
 /// Brings `conn` to the latest schema version.

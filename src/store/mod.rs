@@ -21,6 +21,7 @@ mod repos;
 mod revisions;
 mod switch;
 mod table;
+mod tickets;
 mod view;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub use repos::RepoRow;
 pub use revisions::RevisionRow;
 pub use switch::{DomainPointer, RefUpdate, Switch};
 pub use table::Table;
+pub use tickets::TicketKeyRow;
 pub use view::{Pointer, PointerKind, ReplicatedRef, RowId};
 
 /// Errors from the state database, naming what was being done.

@@ -403,9 +403,10 @@ impl Store {
         }
         if applied
             .iter()
-            .any(|r| r.table() == Some(Table::Certificates))
+            .any(|r| matches!(r.table(), Some(Table::Certificates | Table::TicketKeys)))
         {
-            // TLS listeners reload their certificate snapshot only on this.
+            // TLS listeners reload their certificates and ticket keys only
+            // on this.
             self.certs_changed();
         }
         match first_error {

@@ -17,11 +17,12 @@ pub enum Table {
     Certificates,
     CertOrders,
     PreviewPasswords,
+    TicketKeys,
 }
 
 impl Table {
     /// Every replicated table, in the order rows of a snapshot are listed.
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 13] = [
         Table::Nodes,
         Table::Keys,
         Table::Repos,
@@ -34,6 +35,7 @@ impl Table {
         Table::Certificates,
         Table::CertOrders,
         Table::PreviewPasswords,
+        Table::TicketKeys,
     ];
 
     /// The table named `name` on the wire, if it is one.
@@ -67,7 +69,7 @@ pub(super) struct TableSpec {
 
 /// Every replicated table. The node table's `healthy` column is not here:
 /// health is each node's own view of its peers.
-pub(super) const TABLES: [TableSpec; 12] = [
+pub(super) const TABLES: [TableSpec; 13] = [
     TableSpec {
         table: Table::Nodes,
         name: "nodes",
@@ -188,6 +190,15 @@ pub(super) const TABLES: [TableSpec; 12] = [
         name: "preview_passwords",
         key: &["domain"],
         data: &["hash", "cookie_key", "set_ms"],
+        dns: false,
+    },
+    // TLS session ticket keys, the same on every node so a visitor resumes
+    // its session wherever DNS sends it next.
+    TableSpec {
+        table: Table::TicketKeys,
+        name: "tls_ticket_keys",
+        key: &["id"],
+        data: &["secret", "created_ms"],
         dns: false,
     },
 ];

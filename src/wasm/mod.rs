@@ -9,7 +9,6 @@
 //! (`sandbox.rs`: the revision read-only at `/`, only the configured
 //! environment, outgoing HTTP to public addresses only, `outbound.rs`).
 
-mod address;
 mod cache;
 mod engine;
 mod env;
@@ -29,7 +28,6 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
-pub use address::is_public;
 pub use function::{CallError, Function};
 pub use limits::{Limits, MAX_REQUEST_BODY};
 pub use transform::Transformer;

@@ -1,7 +1,7 @@
 //! Outgoing `wasi:http` requests of functions, behind the SSRF guard.
 //!
 //! The host name is resolved here, every resolved address must be public
-//! (`address.rs`), and the connection goes to the address that was checked,
+//! (`net/address.rs`), and the connection goes to the address that was checked,
 //! so a DNS answer cannot change between the check and the connect. The
 //! host never follows redirects itself: a guest that follows one sends a
 //! new request, which is checked again. Plain `http://` only; TLS is not
@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, warn};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::address;
+use crate::net::address;
 
 /// Connect and first-byte limit when the guest sets none; the call's own
 /// timeout bounds everything anyway.

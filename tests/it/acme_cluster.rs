@@ -406,3 +406,53 @@ fn one_node_orders_for_the_cluster_and_a_successor_finishes_the_order_of_an_issu
             .join("\n")
     );
 }
+
+/// One HTTPS request from inside node `i`'s namespace to node `i` for
+/// `domain` by `openssl s_client`, trusting only pebble's root, with
+/// `session` either `-sess_out FILE` or `-sess_in FILE`; its stdout says
+/// "New" or "Reused".
+fn s_client(ca: &CaCluster, i: usize, domain: &str, session: (&str, &std::path::Path)) -> String {
+    let script = format!(
+        "printf 'GET / HTTP/1.1\\r\\nHost: {domain}\\r\\nConnection: close\\r\\n\\r\\n' | openssl s_client -connect {}:443 -servername {domain} -CAfile {} -verify_return_error -ign_eof {} {}",
+        ca.cluster.underlay_v4(i),
+        ca.root.display(),
+        session.0,
+        session.1.display()
+    );
+    ca.cluster.exec(i, &["sh", "-c", &script]).stdout
+}
+
+#[test]
+fn a_tls_session_begun_on_one_node_resumes_on_the_others() {
+    let ca = CaCluster::new();
+    let (domain, _) = FIRST;
+    ca.deploy(0, domain);
+    ca.same_certificate_on(&[0, 1, 2], domain);
+
+    // Each node made a ticket key when it started; the mesh replicates
+    // them, and once it has, the newest seals on every node and each node
+    // opens what the others sealed.
+    let scratch = temp_dir();
+    let session = scratch.path().join("session.pem");
+    let resumed = ca.cluster.wait_for(
+        "a session from n0 resumes on n1 and n2",
+        ISSUE_LIMIT,
+        || {
+            let first = s_client(&ca, 0, domain, ("-sess_out", &session));
+            if !first.contains("New, TLSv1.3") || !first.contains(&format!("hello from {domain}")) {
+                return None;
+            }
+            let others: Vec<String> = [1, 2]
+                .iter()
+                .map(|&i| s_client(&ca, i, domain, ("-sess_in", &session)))
+                .collect();
+            others
+                .iter()
+                .all(|o| {
+                    o.contains("Reused, TLSv1.3") && o.contains(&format!("hello from {domain}"))
+                })
+                .then_some(others)
+        },
+    );
+    println!("n1 and n2 resumed n0's session: {}", resumed.len());
+}

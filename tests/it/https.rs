@@ -5,6 +5,7 @@
 
 use std::ffi::OsStr;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -27,6 +28,21 @@ fn dev_https_node() -> (tempfile::TempDir, Node) {
         &[OsStr::new("--https"), OsStr::new("127.0.0.1:0")],
     );
     (site, node)
+}
+
+/// One HTTPS request by `openssl s_client` to `https` for `host`, with
+/// `session` either `-sess_out FILE` (save the session, tickets included)
+/// or `-sess_in FILE` (offer it); its stdout says "New" or "Reused".
+pub fn s_client(https: SocketAddr, host: &str, session: (&str, &Path)) -> CmdOutput {
+    let mut sh = Command::new("sh");
+    // -ign_eof with a request keeps the client reading until the server
+    // closes, so it has the tickets TLS 1.3 sends after the handshake.
+    sh.arg("-c").arg(format!(
+        "printf 'GET / HTTP/1.1\\r\\nHost: {host}\\r\\nConnection: close\\r\\n\\r\\n' | openssl s_client -connect {https} -servername {host} -ign_eof {} {}",
+        session.0,
+        session.1.display()
+    ));
+    run_command(sh, Duration::from_secs(30))
 }
 
 fn curl(https: SocketAddr, host: &str, args: &[&str]) -> CmdOutput {
@@ -122,4 +138,61 @@ fn https_refuses_garbage_and_keeps_serving() {
     let out = curl(https, "example.com", &["-k"]);
     assert!(out.success(), "{}", out.describe());
     assert!(out.stdout.contains("<h1>dev</h1>"));
+}
+
+#[test]
+fn a_returning_visitor_resumes_its_tls_session_even_after_the_node_restarts() {
+    let (site, node) = dev_https_node();
+    let scratch = temp_dir();
+    let session = scratch.path().join("session.pem");
+
+    let first = s_client(
+        node.listener("https"),
+        "example.com",
+        ("-sess_out", &session),
+    );
+    assert!(
+        first.stdout.contains("New, TLSv1.3"),
+        "first visit: {}",
+        first.describe()
+    );
+    assert!(
+        first.stdout.contains("<h1>dev</h1>"),
+        "{}",
+        first.describe()
+    );
+    let again = s_client(
+        node.listener("https"),
+        "example.com",
+        ("-sess_in", &session),
+    );
+    assert!(
+        again.stdout.contains("Reused, TLSv1.3"),
+        "the session did not resume: {}",
+        again.describe()
+    );
+
+    // The ticket keys live in the store: a restarted node (on another
+    // port, with a new self-signed certificate) still opens the ticket.
+    let dir = node.stop_keeping_data();
+    let node = Node::start_dev(
+        site.path(),
+        dir,
+        &[OsStr::new("--https"), OsStr::new("127.0.0.1:0")],
+    );
+    let after = s_client(
+        node.listener("https"),
+        "example.com",
+        ("-sess_in", &session),
+    );
+    assert!(
+        after.stdout.contains("Reused, TLSv1.3"),
+        "the session did not resume after a restart: {}",
+        after.describe()
+    );
+    assert!(
+        after.stdout.contains("<h1>dev</h1>"),
+        "{}",
+        after.describe()
+    );
 }

@@ -1,8 +1,9 @@
 //! `drain`: before a planned stop (an upgrade, a removal), this node takes
-//! itself out of every node's DNS answers: its own at once, its peers' at
-//! their next probe, which its ping answers with "draining". Visitors are
-//! then sent elsewhere before it stops, so none of them reaches a stopped
-//! node. A restart ends it, and so does `node health <this node> up`.
+//! itself out of every node's DNS answers: its own at once, its peers'
+//! once it tells them, at its next health beat, and they probe it, which
+//! its ping answers with "draining". Visitors are then sent elsewhere
+//! before it stops, so none of them reaches a stopped node. A restart ends
+//! it, and so does `node health <this node> up`.
 
 use super::ParseError;
 use crate::admin::words::Words;
@@ -32,7 +33,7 @@ impl Drain {
             .map_err(AdminError::store("mark this node down"))?;
         Ok(format!(
             "node {name} is draining: its DNS answers without it now, its peers' within {} s; restart it or run `node health {name} up` to end this\n",
-            crate::mesh::health::PROBE_INTERVAL.as_secs() + 1
+            crate::mesh::health::DRAIN_BOUND.as_secs()
         ))
     }
 }

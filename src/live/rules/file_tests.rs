@@ -85,7 +85,7 @@ nopath /x\r
 http://old.example.com/*  https://www.example.com/:splat 301!\r
 /se/*  /sv/:splat  302  Country=se,NO\r
 /lang  /de  302  Language=de\r
-/api/*  https://backend.example.com/:splat  200\r
+/ftp/*  ftp://files.example.com/:splat  200\r
 /role  /x  301  Role=admin\r
 /a*b   /x  301\r
 /*                 /404.html        404\r
@@ -130,7 +130,7 @@ fn a_messy_file_keeps_its_good_rules_and_names_each_bad_line() {
         text[5]
     );
     assert!(
-        text[6].contains("proxying to `https://backend.example.com/:splat`"),
+        text[6].contains("target `ftp://files.example.com/:splat` is not an http(s):// URL"),
         "{}",
         text[6]
     );
@@ -353,4 +353,24 @@ fn headers_file_applies_blocks_in_order_and_removes_with_bang() {
     );
     let json = applied(&rules, "/data/list.json", "example.com");
     assert!(json.contains(&("content-type-hint".into(), "json".into())));
+}
+
+#[test]
+fn a_proxy_rule_forwards_with_its_captures_and_the_query() {
+    let (rules, warnings) = redirects(
+        "/api/*  https://backend.example.com:8443/v1/:splat  200\n\
+         /keyed/:id  http://backend.example.com/items/:id?key=k  200!\n",
+    );
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    let proxy = |url: &str| Some(RuleAction::Proxy { url: url.into() });
+    assert_eq!(
+        rules.route("/api/users/a b", Some("page=2"), &no_files),
+        proxy("https://backend.example.com:8443/v1/users/a%20b?page=2")
+    );
+    assert_eq!(
+        rules.route("/keyed/7", Some("x=1"), &all_files),
+        proxy("http://backend.example.com/items/7?key=k&x=1")
+    );
+    // Unforced, a proxy rule yields to a file, as every `_redirects` rule.
+    assert_eq!(rules.route("/api/users", None, &all_files), None);
 }

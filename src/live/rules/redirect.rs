@@ -89,6 +89,8 @@ enum Segment {
 enum Kind {
     Redirect(u16),
     Rewrite,
+    /// Forward the request to the absolute `http(s)://` target.
+    Proxy,
     /// Serve the target with this 4xx or 5xx status.
     Page(u16),
 }
@@ -98,7 +100,8 @@ enum Kind {
 #[derive(Debug, Clone)]
 struct Target {
     /// Everything before the query and fragment for rewrites; before the
-    /// fragment only for redirects (their query is kept as written).
+    /// fragment only for redirects and proxies (their query is kept as
+    /// written).
     parts: Vec<Part>,
     /// Bytes of literal text, to size the output once.
     literal_len: usize,
@@ -142,6 +145,7 @@ impl RedirectRule {
     pub(super) fn compile_spec(spec: &RuleSpec<'_>) -> Result<RedirectRule, RuleError> {
         let kind = match spec.status {
             301 | 302 | 303 | 307 | 308 => Kind::Redirect(spec.status),
+            200 if !spec.to.starts_with('/') => Kind::Proxy,
             200 => Kind::Rewrite,
             400..=599 => Kind::Page(spec.status),
             status => return Err(RuleError::Status(status)),
@@ -167,8 +171,14 @@ impl RedirectRule {
                 value,
             });
         }
-        let target = Target::parse(spec.to, &names, splat, matches!(kind, Kind::Redirect(_)))?;
-        if !target.local && !matches!(kind, Kind::Redirect(_)) {
+        if matches!(kind, Kind::Proxy) && !names_a_host(spec.to) {
+            return Err(RuleError::BadTarget(spec.to.to_owned()));
+        }
+        let target = Target::parse(spec.to, &names, splat, kind)?;
+        if matches!(kind, Kind::Proxy) && !target.literal_authority() {
+            return Err(RuleError::ProxyHostCaptured(spec.to.to_owned()));
+        }
+        if !target.local && !matches!(kind, Kind::Redirect(_) | Kind::Proxy) {
             return Err(RuleError::NonLocalRewrite {
                 status: spec.status,
                 to: spec.to.to_owned(),
@@ -289,6 +299,16 @@ impl RedirectRule {
             Kind::Rewrite => RuleAction::Rewrite {
                 path: self.target.fill(captures, splat, false),
             },
+            Kind::Proxy => {
+                let mut url = self.target.fill(captures, splat, true);
+                // The visitor's query goes to the backend too, after any
+                // the target names itself.
+                if let Some(query) = query.filter(|q| !q.is_empty()) {
+                    url.push(if self.target.has_query { '&' } else { '?' });
+                    url.push_str(query);
+                }
+                RuleAction::Proxy { url }
+            }
             Kind::Page(404) => RuleAction::NotFound {
                 path: self.target.fill(captures, splat, false),
             },
@@ -337,6 +357,18 @@ fn parse_from(from: &str) -> Result<(Vec<Segment>, Vec<&str>, bool), RuleError> 
     Ok((segments, names, splat))
 }
 
+/// Whether an `http(s)://` URL names a host before its path, so a proxy
+/// rule has somewhere to go.
+fn names_a_host(url: &str) -> bool {
+    let authority = url
+        .split_once("://")
+        .map_or("", |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
+    !authority.is_empty() && !authority.starts_with(':') && !authority.contains(char::is_whitespace)
+}
+
 fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
@@ -344,8 +376,11 @@ fn is_name_byte(b: u8) -> bool {
 impl Target {
     /// Parses `to`. `names` are `from`'s placeholders and `splat` whether it
     /// has one; other `:word`s (a port, say) stay literal. A redirect keeps
-    /// `to`'s query and fragment; a rewrite names a file, so drops them.
-    fn parse(to: &str, names: &[&str], splat: bool, redirect: bool) -> Result<Target, RuleError> {
+    /// `to`'s query and fragment; a proxy its query (a fragment never
+    /// reaches a server); a rewrite names a file, so drops both.
+    fn parse(to: &str, names: &[&str], splat: bool, kind: Kind) -> Result<Target, RuleError> {
+        let redirect = matches!(kind, Kind::Redirect(_));
+        let keeps_query = redirect || matches!(kind, Kind::Proxy);
         let local = to.starts_with('/');
         let absolute = ["http://", "https://"].iter().any(|scheme| {
             to.get(..scheme.len())
@@ -360,7 +395,7 @@ impl Target {
             None => (to, ""),
         };
         let (main, has_query) = match main.find('?') {
-            Some(_) if redirect => (main, true),
+            Some(_) if keeps_query => (main, true),
             Some(i) => (&main[..i], false),
             None => (main, false),
         };
@@ -406,6 +441,18 @@ impl Target {
             fragment: fragment.to_owned(),
             local,
         })
+    }
+
+    /// Whether the scheme and host come before any capture, so a visitor's
+    /// path can never choose which server a proxy rule reaches.
+    fn literal_authority(&self) -> bool {
+        match self.parts.as_slice() {
+            [Part::Literal(_)] => true,
+            [Part::Literal(text), ..] => text
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.contains('/')),
+            _ => false,
+        }
     }
 
     /// Puts the captures into the template; `encode` percent-encodes them

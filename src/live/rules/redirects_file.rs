@@ -124,6 +124,13 @@ fn parse_line<'a>(words: &[Token<'a>]) -> Result<RuleSpec<'a>, LineError<'a>> {
                 ),
             ));
         }
+        if word.text.contains("://") {
+            return Err((
+                word,
+                format!("target `{}` is not an http(s):// URL", word.text),
+                "only http:// and https:// URLs (or paths starting with `/`) can be targets; proxy or redirect to the service's http(s) address".into(),
+            ));
+        }
         return Err((
             word,
             format!("`{}` is neither a query condition nor a target", word.text),
@@ -212,16 +219,6 @@ fn parse_line<'a>(words: &[Token<'a>]) -> Result<RuleSpec<'a>, LineError<'a>> {
                 "the conditions are `Country=` and `Language=`".into(),
             ));
         }
-    }
-    if status == 200 && !to.text.starts_with('/') {
-        return Err((
-            to,
-            format!(
-                "proxying to `{}` (a 200 rule to another server) is not supported",
-                to.text
-            ),
-            "serve that path from the backend's own host, or redirect to it with 301 or 302".into(),
-        ));
     }
     Ok(RuleSpec {
         host,

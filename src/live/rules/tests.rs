@@ -250,8 +250,37 @@ fn absolute_url_targets_are_allowed_for_redirects() {
 }
 
 #[test]
-fn absolute_url_rewrite_is_skipped() {
-    let rules = redirects(&[("/*", "https://other.example/", 200)]);
+fn absolute_url_rewrite_is_a_proxy_rule() {
+    let rules = redirects(&[("/api/*", "https://other.example/:splat", 200)]);
+    assert_eq!(
+        rules.route("/api/a/b", Some("q=1"), &no_files),
+        Some(RuleAction::Proxy {
+            url: "https://other.example/a/b?q=1".into()
+        })
+    );
+    assert_eq!(rules.route("/api/a/b", None, &all_files), None);
+}
+
+#[test]
+fn a_proxy_rule_whose_host_is_captured_is_skipped() {
+    let rules = redirects(&[
+        ("/go/:host/*", "https://:host/:splat", 200),
+        ("/to/*", "http://:splat", 200),
+        ("/fine/*", "http://backend.example:8080/:splat", 200),
+    ]);
+    assert_eq!(rules.route("/go/evil.example/x", None, &no_files), None);
+    assert_eq!(rules.route("/to/evil.example", None, &no_files), None);
+    assert_eq!(
+        rules.route("/fine/x", None, &no_files),
+        Some(RuleAction::Proxy {
+            url: "http://backend.example:8080/x".into()
+        })
+    );
+}
+
+#[test]
+fn absolute_url_not_found_rule_is_skipped() {
+    let rules = redirects(&[("/*", "https://other.example/", 404)]);
     assert!(rules.is_empty());
 }
 

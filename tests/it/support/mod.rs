@@ -296,6 +296,17 @@ impl Node {
     /// Starts `makiatto dev --site SITE ARGS` (e.g. `--config node.toml`)
     /// with its data directory inside `dir`, and waits for its URL line.
     pub fn start_dev(site: &Path, dir: TempDir, args: &[&std::ffi::OsStr]) -> Node {
+        Node::start_dev_with_env(site, dir, args, &[])
+    }
+
+    /// [`Node::start_dev`] with extra environment variables (e.g.
+    /// `SSL_CERT_FILE`, for the roots the node's TLS clients trust).
+    pub fn start_dev_with_env(
+        site: &Path,
+        dir: TempDir,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Node {
         let data = dir.path().join("data");
         let mut command = Command::new(makiatto_bin());
         command
@@ -313,7 +324,8 @@ impl Node {
                 "--ssh",
                 "127.0.0.1:0",
             ])
-            .args(args);
+            .args(args)
+            .envs(env.iter().copied());
         Node::launch(command, dir, data)
     }
 
@@ -341,6 +353,11 @@ impl Node {
                 rest.split_whitespace().next()?.parse().ok()
             })
             .unwrap_or_else(|| self.fail(&format!("no {name} line before the URL line")))
+    }
+
+    /// The node's process id (for `/proc/PID/...`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether the process is still running.
@@ -548,6 +565,20 @@ impl Node {
             thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// Stops the node (SIGTERM, then SIGKILL after 5 s) and hands back its
+    /// directory, data directory included, to start it again with
+    /// [`Node::start_dev`].
+    pub fn stop_keeping_data(mut self) -> TempDir {
+        if self
+            .signal_and_wait("TERM", Duration::from_secs(5))
+            .is_none()
+        {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        std::mem::replace(&mut self.dir, temp_dir())
     }
 }
 

@@ -1,12 +1,13 @@
-//! Which addresses a guest's outgoing HTTP request may reach: public
-//! unicast only. Everything a node can reach that the internet cannot
-//! (loopback, private ranges, link-local and the cloud metadata address,
-//! CGNAT, unique-local, multicast, documentation and reserved ranges) is
-//! refused, so a site's code cannot probe the network behind the node.
+//! Which addresses a site may make the node connect to (a function's
+//! outgoing HTTP request, a proxy rule's backend): public unicast only.
+//! Everything a node can reach that the internet cannot (loopback, private
+//! ranges, link-local and the cloud metadata address, CGNAT, unique-local,
+//! multicast, documentation and reserved ranges) is refused, so a site
+//! cannot probe the network behind the node.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Whether `ip` is a public unicast address a guest may connect to.
+/// Whether `ip` is a public unicast address a site may make the node reach.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
