@@ -134,6 +134,13 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
         "{}",
         shown.describe()
     );
+    let shown = preview_password(&node, "show --json", None);
+    assert_eq!(
+        shown.stdout.trim(),
+        "{\"domain\":\"example.com\",\"password_set\":false,\"set_ms\":null}",
+        "{}",
+        shown.describe()
+    );
 
     // Too short a password is refused with the rule; the previews stay open.
     let short = preview_password(&node, "set", Some("hunter2"));
@@ -156,6 +163,13 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
         !node.stderr().contains(PASSWORD),
         "the node logged the password"
     );
+    let shown = preview_password(&node, "show --json", None);
+    assert!(
+        shown.stdout.contains("\"password_set\":true,\"set_ms\":"),
+        "{}",
+        shown.describe()
+    );
+    assert!(!shown.stdout.contains("argon2"), "{}", shown.describe());
 
     // No password, a wrong one: 401 with the realm and what to do.
     assert_asks(&get(&node, PREVIEW, &[]));
@@ -236,6 +250,17 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
     let shown = maki(&client, &node, &format!("preview-password {DOMAIN}"), None);
     assert!(
         shown.stdout.contains("password set"),
+        "{}",
+        shown.describe()
+    );
+    let shown = maki(
+        &client,
+        &node,
+        &format!("preview-password {DOMAIN} --json"),
+        None,
+    );
+    assert!(
+        shown.stdout.contains("\"password_set\":true"),
         "{}",
         shown.describe()
     );
