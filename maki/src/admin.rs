@@ -62,6 +62,8 @@ pub enum Request<'a> {
     PreviewPassword {
         domain: &'a str,
         action: PasswordAction,
+        /// `show` answers as JSON.
+        json: bool,
     },
 }
 
@@ -144,10 +146,14 @@ fn line(request: Request<'_>) -> Result<(String, Option<Vec<u8>>), RequestError>
             None => "dns setup".to_string(),
         },
         Request::Scrub => "scrub".to_string(),
-        Request::PreviewPassword { domain, action } => {
+        Request::PreviewPassword {
+            domain,
+            action,
+            json,
+        } => {
             let domain = word(domain)?;
             match action {
-                PasswordAction::Show => format!("preview-password {domain}"),
+                PasswordAction::Show => with_json(format!("preview-password {domain}"), json),
                 PasswordAction::Set(password) => {
                     input = Some(format!("{password}\n").into_bytes());
                     format!("preview-password {domain} set")
@@ -196,6 +202,7 @@ mod tests {
         let (text, input) = line(Request::PreviewPassword {
             domain: "a.test",
             action: PasswordAction::Set("correct horse".into()),
+            json: false,
         })
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(text, "preview-password a.test set");
@@ -203,6 +210,7 @@ mod tests {
         let clear = Request::PreviewPassword {
             domain: "a.test",
             action: PasswordAction::Clear,
+            json: false,
         };
         let (text, input) = line(clear).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(text, "preview-password a.test clear");

@@ -86,6 +86,9 @@ enum Cmd {
         domain: String,
         #[arg(value_parser = ["show", "set", "clear"], default_value = "show")]
         action: String,
+        /// Show as JSON.
+        #[arg(long)]
+        json: bool,
         #[arg(long)]
         node: Option<String>,
     },
@@ -353,6 +356,7 @@ fn main() -> ExitCode {
         Cmd::PreviewPassword {
             domain,
             action,
+            json,
             node,
         } => {
             let action = match action.as_str() {
@@ -368,6 +372,7 @@ fn main() -> ExitCode {
                 Request::PreviewPassword {
                     domain: &domain,
                     action,
+                    json,
                 },
             )
         }

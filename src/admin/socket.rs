@@ -127,9 +127,10 @@ pub async fn call_with_input(
         .map_err(CallError::Send)?;
     if let Some(input) = input {
         stream.write_all(input).await.map_err(CallError::Send)?;
-        // The end of writing is the end of the input.
-        stream.shutdown().await.map_err(CallError::Send)?;
     }
+    // The end of writing is the end of the input: a command that wants
+    // input and got none fails at once instead of waiting.
+    stream.shutdown().await.map_err(CallError::Send)?;
     let mut reply = String::new();
     stream
         .read_to_string(&mut reply)

@@ -130,6 +130,9 @@ enum Cmd {
         domain: String,
         #[arg(value_parser = ["show", "set", "clear"], default_value = "show")]
         action: String,
+        /// Show as JSON.
+        #[arg(long)]
+        json: bool,
         #[arg(long, default_value = ".makiatto")]
         data: PathBuf,
     },
@@ -355,6 +358,7 @@ async fn async_main(command: Cmd) -> ExitCode {
         Cmd::PreviewPassword {
             domain,
             action,
+            json,
             data,
         } => {
             let action = match action.as_str() {
@@ -364,7 +368,11 @@ async fn async_main(command: Cmd) -> ExitCode {
             };
             let set = matches!(action, cmd::PasswordAction::Set(_));
             let what = format!("the previews of {domain}");
-            let command = Command::PreviewPassword(cmd::PreviewPassword { domain, action });
+            let command = Command::PreviewPassword(cmd::PreviewPassword {
+                domain,
+                action,
+                json,
+            });
             if !set {
                 return admin_call(&data, command).await;
             }

@@ -12,11 +12,10 @@ use hyper::header::{
     AUTHORIZATION, CACHE_CONTROL, COOKIE, HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use hyper::{Response, StatusCode};
-use tokio::sync::Semaphore;
 
 use super::body::Body;
 use super::serve::text;
-use crate::live::{COOKIE_LIFETIME, Checked, PREVIEW_COOKIE, PreviewGuard};
+use crate::live::{COOKIE_LIFETIME, CheckSlots, Checked, PREVIEW_COOKIE, PreviewGuard};
 
 /// How long a request waits for a hash check slot before it is told to
 /// retry: a flood of wrong passwords queues here, not on the CPU.
@@ -39,7 +38,7 @@ pub(super) async fn admit(
     guard: &Arc<PreviewGuard>,
     host: &str,
     headers: &HeaderMap,
-    slots: &Arc<Semaphore>,
+    slots: &CheckSlots,
     https: bool,
 ) -> Admission {
     if cookies(headers, PREVIEW_COOKIE).any(|value| guard.cookie_valid(host, value)) {
@@ -80,6 +79,30 @@ pub(super) fn strip_credentials(headers: &mut HeaderMap, by_password: bool) {
         && !kept.is_empty()
     {
         headers.insert(COOKIE, value);
+    }
+}
+
+/// Marks a response that needed the password as `private`, so no shared
+/// cache (a proxy in front of the node) hands it to visitors without it:
+/// the site's own `public` and `s-maxage` are dropped, its other
+/// directives (`max-age`, `immutable`) kept for the visitor's browser.
+pub(super) fn keep_private(headers: &mut HeaderMap) {
+    let mut directives = vec!["private".to_string()];
+    for value in headers.get_all(CACHE_CONTROL).iter() {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',').map(str::trim) {
+            let name = directive.split('=').next().unwrap_or("").trim();
+            let dropped = directive.is_empty()
+                || ["public", "private", "s-maxage"]
+                    .iter()
+                    .any(|d| name.eq_ignore_ascii_case(d));
+            if !dropped {
+                directives.push(directive.to_string());
+            }
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&directives.join(", ")) {
+        headers.insert(CACHE_CONTROL, value);
     }
 }
 
@@ -195,6 +218,39 @@ mod tests {
         let no_colon = base64::engine::general_purpose::STANDARD.encode("nocolon");
         let h = headers(&[("authorization", &format!("Basic {no_colon}"))]);
         assert_eq!(basic_password(&h), None);
+    }
+
+    #[test]
+    fn guarded_responses_are_private_to_the_visitor() {
+        let mut h = headers(&[(
+            "cache-control",
+            "public, max-age=31536000, s-maxage=60, immutable",
+        )]);
+        keep_private(&mut h);
+        assert_eq!(h[CACHE_CONTROL], "private, max-age=31536000, immutable");
+        let mut h = HeaderMap::new();
+        keep_private(&mut h);
+        assert_eq!(h[CACHE_CONTROL], "private");
+    }
+
+    #[test]
+    fn the_cookie_is_secure_over_https_and_checks_out() {
+        let hash = crate::live::hash_password("correct horse").unwrap();
+        let key = crate::live::new_cookie_key();
+        let guard = PreviewGuard::new("a.test", &hash, &key, 1).unwrap();
+        let host = "dev.preview.a.test";
+        let plain = set_cookie(&guard, host, false);
+        let plain = plain.to_str().unwrap();
+        assert!(plain.starts_with("makiatto-preview="), "{plain}");
+        assert!(plain.contains("HttpOnly; SameSite=Lax") && !plain.contains("Secure"));
+        assert!(
+            set_cookie(&guard, host, true)
+                .to_str()
+                .unwrap()
+                .ends_with("; Secure")
+        );
+        let value = plain.split(';').next().unwrap().split_once('=').unwrap().1;
+        assert!(guard.cookie_valid(host, value));
     }
 
     #[test]

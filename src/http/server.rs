@@ -470,10 +470,12 @@ where
     let mut granted = None;
     // Whether the request passed a preview password check, and how.
     let mut admitted = None;
+    let mut guarded = false;
     if let Some(domain) = unreleased
         && let Some(guard) = live.guards.get(domain)
         && !req.uri().path().starts_with(ACME_HTTP_PATH)
     {
+        guarded = true;
         let https = matches!(scheme, Scheme::Https(_));
         match preview_auth::admit(
             &guard,
@@ -559,6 +561,9 @@ where
             }
             if let Some(cookie) = granted {
                 resp.headers_mut().append(hyper::header::SET_COOKIE, cookie);
+            }
+            if guarded {
+                preview_auth::keep_private(resp.headers_mut());
             }
             // A page from the live revision pins its visitor to it.
             if pinned.is_none()

@@ -24,8 +24,8 @@ use std::sync::Arc;
 pub use body_cache::cacheable;
 pub use certs::{CertEntry, CertResolver, CertSnapshot, CertTable, server_config};
 pub use preview_guards::{
-    COOKIE_LIFETIME, Checked, PREVIEW_COOKIE, PasswordError, PreviewGuard, PreviewGuards,
-    hash_password, new_cookie_key, preview_domain,
+    COOKIE_LIFETIME, CheckSlots, Checked, PREVIEW_COOKIE, PasswordError, PreviewGuard,
+    PreviewGuards, hash_password, new_cookie_key, preview_domain,
 };
 pub use rule_files::{compile_rules, is_rule_file};
 pub use rules::{RuleAction, RuleFileWarning, RuleFiles, Rules, Visitor};

@@ -10,14 +10,15 @@
 //! signed with the guard's key (checked with one keyed blake3), the last
 //! password found correct is remembered for a few minutes as a keyed
 //! digest (curl sends basic auth on every request), and hash checks run
-//! under a per-domain and a node-wide concurrency cap.
+//! under a per-domain and a node-wide concurrency cap (half the cores).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::PasswordHasher;
+use argon2::password_hash::phc::{Output, PasswordHash};
 use tokio::sync::Semaphore;
 
 /// The label between a preview's slug and its domain.
@@ -133,7 +134,7 @@ impl PreviewGuard {
         let stored = || PasswordError::Stored {
             domain: domain.to_string(),
         };
-        argon2::password_hash::phc::PasswordHash::new(hash).map_err(|_| stored())?;
+        PasswordHash::new(hash).map_err(|_| stored())?;
         let cookie_key = *blake3::Hash::from_hex(cookie_key)
             .map_err(|_| stored())?
             .as_bytes();
@@ -187,7 +188,7 @@ impl PreviewGuard {
     pub async fn check(
         self: &Arc<Self>,
         password: &str,
-        node: &Arc<Semaphore>,
+        node: &CheckSlots,
         wait: Duration,
     ) -> Checked {
         if password.len() > MAX_PASSWORD_BYTES {
@@ -202,7 +203,7 @@ impl PreviewGuard {
         }
         let permits = tokio::time::timeout(wait, async {
             let mine = self.checks.clone().acquire_owned().await.ok()?;
-            let node = node.clone().acquire_owned().await.ok()?;
+            let node = node.permits.clone().acquire_owned().await.ok()?;
             Some((mine, node))
         })
         .await;
@@ -211,19 +212,26 @@ impl PreviewGuard {
         };
         let guard = self.clone();
         let password = password.to_string();
+        let memory = node.memory.clone();
         let correct = tokio::task::spawn_blocking(move || {
             // Held until the hash is done, even if the request is dropped.
             let _permits = permits;
-            let hash = argon2::password_hash::phc::PasswordHash::new(&guard.hash).ok()?;
-            Some(
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &hash)
-                    .is_ok(),
-            )
+            let mut blocks = memory
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .unwrap_or_default();
+            let correct = verify(&guard.hash, password.as_bytes(), &mut blocks);
+            // The pool never holds more buffers than the node has slots.
+            memory
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(blocks);
+            correct
         })
         .await;
         match correct {
-            Ok(Some(true)) => {
+            Ok(true) => {
                 self.remembered
                     .store(Some(Arc::new((digest, Instant::now() + REMEMBERED_FOR))));
                 Checked::Correct
@@ -233,13 +241,68 @@ impl PreviewGuard {
     }
 }
 
+/// Whether `password` hashes to the PHC string `hash`, computing in
+/// `blocks` (grown to the hash's memory cost and kept for the next check:
+/// allocating 19 MiB per check on whichever blocking thread runs it left
+/// every thread's malloc arena holding that much).
+fn verify(hash: &str, password: &[u8], blocks: &mut Vec<argon2::Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&parsed) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    blocks.resize(params.block_count(), argon2::Block::default());
+    let mut out = vec![0u8; expected.len()];
+    let context = argon2::Argon2::new(algorithm, version, params);
+    if context
+        .hash_password_into_with_memory(password, salt, &mut out, &mut blocks[..])
+        .is_err()
+    {
+        return false;
+    }
+    // `Output` compares in constant time.
+    Output::new(&out).is_ok_and(|computed| computed == *expected)
+}
+
+/// The node-wide bound on hash checks, and the memory they run in.
+#[derive(Debug)]
+pub struct CheckSlots {
+    /// Each check holds 19 MiB and a core for tens of milliseconds; half
+    /// the cores stay free to serve while a flood of wrong passwords is
+    /// checked.
+    permits: Arc<Semaphore>,
+    /// Argon2 memory, one buffer per check that ran at once, reused.
+    memory: Arc<Mutex<Vec<Vec<argon2::Block>>>>,
+}
+
+impl CheckSlots {
+    /// `n` checks at once.
+    pub fn new(n: usize) -> CheckSlots {
+        CheckSlots {
+            permits: Arc::new(Semaphore::new(n)),
+            memory: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
 /// Every guarded domain, swapped whole when a password is set or cleared.
 #[derive(Debug)]
 pub struct PreviewGuards {
     current: ArcSwap<HashMap<String, Arc<PreviewGuard>>>,
-    /// Bounds hash checks across every domain: each holds 19 MiB and a
-    /// core for tens of milliseconds.
-    checks: Arc<Semaphore>,
+    /// Bounds hash checks across every domain.
+    checks: CheckSlots,
 }
 
 impl Default for PreviewGuards {
@@ -254,7 +317,7 @@ impl PreviewGuards {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         PreviewGuards {
             current: ArcSwap::from_pointee(HashMap::new()),
-            checks: Arc::new(Semaphore::new(cores.max(2))),
+            checks: CheckSlots::new((cores / 2).max(1)),
         }
     }
 
@@ -268,7 +331,7 @@ impl PreviewGuards {
     }
 
     /// The node-wide check slots [`PreviewGuard::check`] takes one of.
-    pub fn check_slots(&self) -> &Arc<Semaphore> {
+    pub fn check_slots(&self) -> &CheckSlots {
         &self.checks
     }
 
@@ -315,7 +378,7 @@ mod tests {
     #[tokio::test]
     async fn the_right_password_passes_and_a_wrong_one_does_not() {
         let g = guard("correct horse");
-        let node = Arc::new(Semaphore::new(2));
+        let node = CheckSlots::new(2);
         let wait = Duration::from_secs(5);
         assert_eq!(g.check("wrong horse", &node, wait).await, Checked::Wrong);
         assert_eq!(
@@ -323,7 +386,7 @@ mod tests {
             Checked::Correct
         );
         // Remembered now: no slot needed.
-        let none = Arc::new(Semaphore::new(0));
+        let none = CheckSlots::new(0);
         assert_eq!(
             g.check("correct horse", &none, wait).await,
             Checked::Correct
@@ -333,6 +396,22 @@ mod tests {
                 .await,
             Checked::Busy
         );
+    }
+
+    #[test]
+    fn checks_reuse_their_memory_and_agree_with_the_hash() {
+        let hash = hash_password("correct horse").unwrap();
+        let mut blocks = Vec::new();
+        assert!(verify(&hash, b"correct horse", &mut blocks));
+        let allocated = blocks.as_ptr();
+        assert!(!verify(&hash, b"correct horsf", &mut blocks));
+        assert_eq!(blocks.as_ptr(), allocated);
+        assert_eq!(blocks.len(), 19 * 1024);
+        assert!(!verify(
+            "$argon2id$v=19$m=8,t=1,p=1$junk",
+            b"x",
+            &mut blocks
+        ));
     }
 
     #[test]

@@ -134,6 +134,13 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
         "{}",
         shown.describe()
     );
+    let shown = preview_password(&node, "show --json", None);
+    assert_eq!(
+        shown.stdout.trim(),
+        "{\"domain\":\"example.com\",\"password_set\":false,\"set_ms\":null}",
+        "{}",
+        shown.describe()
+    );
 
     // Too short a password is refused with the rule; the previews stay open.
     let short = preview_password(&node, "set", Some("hunter2"));
@@ -156,6 +163,13 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
         !node.stderr().contains(PASSWORD),
         "the node logged the password"
     );
+    let shown = preview_password(&node, "show --json", None);
+    assert!(
+        shown.stdout.contains("\"password_set\":true,\"set_ms\":"),
+        "{}",
+        shown.describe()
+    );
+    assert!(!shown.stdout.contains("argon2"), "{}", shown.describe());
 
     // No password, a wrong one: 401 with the realm and what to do.
     assert_asks(&get(&node, PREVIEW, &[]));
@@ -171,6 +185,10 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
     assert_eq!(right.status, 200, "{}", right.describe());
     assert_eq!(right.text(), "<h1>unreleased</h1>");
     assert_eq!(right.header("x-robots-tag"), Some("noindex"));
+    assert_eq!(
+        right.header("cache-control"),
+        Some("private, max-age=0, must-revalidate")
+    );
     let set_cookie = right.header("set-cookie").unwrap_or_default();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     let cookie = cookie_of(&right);
@@ -209,6 +227,12 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
     assert_eq!(open.header("x-robots-tag"), Some("noindex"));
     let shown = preview_password(&node, "show", None);
     assert!(shown.stdout.contains("open"), "{}", shown.describe());
+    let deploys = node.admin(&["deploys", DOMAIN]);
+    assert!(
+        !deploys.stdout.contains("password"),
+        "{}",
+        deploys.describe()
+    );
     // Set again through `maki` (the password piped, as a script would).
     let file = node.scratch().join("new-password.txt");
     write_file(
@@ -229,6 +253,17 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
         "{}",
         shown.describe()
     );
+    let shown = maki(
+        &client,
+        &node,
+        &format!("preview-password {DOMAIN} --json"),
+        None,
+    );
+    assert!(
+        shown.stdout.contains("\"password_set\":true"),
+        "{}",
+        shown.describe()
+    );
     assert_asks(&get(&node, PREVIEW, &[("cookie", &cookie)]));
     assert_asks(&get(&node, PREVIEW, &[("authorization", &basic(PASSWORD))]));
     let new = get(
@@ -237,6 +272,65 @@ fn a_preview_password_asks_visitors_of_previews_and_permalinks_and_never_of_prod
         &[("authorization", &basic("another good password"))],
     );
     assert_eq!(new.status, 200, "{}", new.describe());
+}
+
+#[test]
+fn a_flood_of_wrong_passwords_is_refused_while_production_and_the_right_password_keep_working() {
+    let client = Client::new();
+    let node = client.start_node();
+    push_site_and_preview(&client, &node);
+    let set = preview_password(&node, "set", Some(PASSWORD));
+    assert!(set.success(), "{}", set.describe());
+
+    // 32 clients at once, four wrong passwords each: every answer is 401,
+    // or 503 with Retry-After once the check slots are taken; none hangs.
+    let url = node.url("/");
+    let flood: Vec<_> = (0..32)
+        .map(|i| {
+            let agent = node.agent();
+            let url = url.clone();
+            thread::spawn(move || {
+                (0..4)
+                    .map(|j| {
+                        let auth = basic(&format!("wrong password {i} {j}"));
+                        let reply = crate::support::fetch_with(
+                            &agent,
+                            &url,
+                            &[("host", PREVIEW), ("authorization", &auth)],
+                        );
+                        (
+                            reply.status,
+                            reply.header("retry-after").map(str::to_string),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    // Production answers meanwhile.
+    for _ in 0..10 {
+        let production = get(&node, DOMAIN, &[]);
+        assert_eq!(production.status, 200, "{}", production.describe());
+    }
+    let mut answers = Vec::new();
+    for client in flood {
+        answers.extend(client.join().unwrap_or_default());
+    }
+    assert_eq!(answers.len(), 128);
+    for (status, retry_after) in &answers {
+        match status {
+            401 => {}
+            503 => assert_eq!(retry_after.as_deref(), Some("1")),
+            other => panic!("a wrong password got {other}: {answers:?}"),
+        }
+    }
+    let refused = answers.iter().filter(|(s, _)| *s == 503).count();
+    println!(
+        "128 wrong passwords from 32 clients: {} checked (401), {refused} told to retry (503)",
+        128 - refused
+    );
+    let right = get(&node, PREVIEW, &[("authorization", &basic(PASSWORD))]);
+    assert_eq!(right.status, 200, "{}", right.describe());
 }
 
 fn start(

@@ -3,7 +3,7 @@
 //! this node built it, the build's duration; then the newest build, if it
 //! was refused after the newest revision. Lines of `_redirects` and
 //! `_headers` a revision skipped are listed under it, and a line says
-//! whether a password guards the domain's previews and permalinks.
+//! since when a password guards the domain's previews and permalinks.
 
 use serde::Serialize;
 
@@ -128,10 +128,10 @@ impl Deploys {
                 text.push_str(&format!("  {warning}\n"));
             }
         }
-        // A preview host's own line would always read "open": its domain's
-        // `deploys` says whether it is guarded.
-        if crate::live::preview_domain(&self.domain).is_none() {
-            let protection = ctx.deployer().preview_protection(&self.domain)?;
+        // Like skipped lines and refused builds, said only when it applies
+        // (`preview-password <domain>` also says when the previews are open).
+        let protection = ctx.deployer().preview_protection(&self.domain)?;
+        if protection.set_ms.is_some() {
             text.push_str(&super::preview_password::describe(
                 &self.domain,
                 protection.set_ms,

@@ -73,7 +73,7 @@ pub enum Transport {
     Ssh,
 }
 
-const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | drain | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo> | stats [--minutes N] [--json] | scrub [--wait] [--json] | preview-password <domain> [show|set|clear]";
+const USAGE: &str = "commands: status [--json] | deploys <domain> [--json] | rollback <domain> [<revision>] | deploy <dir> | dns setup [<domain>] | node health <name> up|down | drain | keys list [--json] | keys add [<key>] | keys remove <fingerprint> | repos list [--json] | join-token | node remove <name> | build-log <repo> | stats [--minutes N] [--json] | scrub [--wait] [--json] | preview-password <domain> [show|set|clear] [--json]";
 
 /// Why a command line was not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -312,6 +312,7 @@ mod tests {
             "preview-password a.test",
             "preview-password a.test set",
             "preview-password a.test clear",
+            "preview-password a.test --json",
         ] {
             let command = parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
             assert_eq!(command.to_string(), line);
@@ -368,6 +369,7 @@ mod tests {
             Command::PreviewPassword(PreviewPassword {
                 domain: "a.test".into(),
                 action: PasswordAction::Set(Secret::from_input("correct horse battery")),
+                json: false,
             })
         );
         assert_eq!(set.to_string(), "preview-password a.test set");

@@ -1,13 +1,15 @@
-//! `preview-password <domain> [show|set|clear]`: whether a password guards
+//! `preview-password <domain> [show|set|clear] [--json]`: whether a password guards
 //! the domain's previews and permalinks (and since when; never the hash),
 //! set one, or remove it. The password never travels on the command line
 //! (where shell history and `ps` would keep it): `set` takes it from the
 //! transport's input, which the SSH endpoint and the local socket read
 //! when [`PreviewPassword::wants_input`] says so.
 
+use serde::Serialize;
+
 use super::ParseError;
 use crate::admin::words::Words;
-use crate::admin::{AdminError, Context};
+use crate::admin::{AdminError, Context, json};
 
 /// The `preview-password` command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +17,17 @@ pub struct PreviewPassword {
     /// Lowercase.
     pub domain: String,
     pub action: PasswordAction,
+    /// `show` answers as JSON.
+    pub json: bool,
+}
+
+/// `preview-password <domain> --json`.
+#[derive(Serialize)]
+struct ProtectionView<'a> {
+    domain: &'a str,
+    password_set: bool,
+    /// When it was set, Unix milliseconds.
+    set_ms: Option<u64>,
 }
 
 /// What `preview-password` does.
@@ -49,10 +62,14 @@ impl std::fmt::Display for PreviewPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "preview-password {}", self.domain)?;
         match self.action {
-            PasswordAction::Show => Ok(()),
-            PasswordAction::Set(_) => f.write_str(" set"),
-            PasswordAction::Clear => f.write_str(" clear"),
+            PasswordAction::Show => {}
+            PasswordAction::Set(_) => f.write_str(" set")?,
+            PasswordAction::Clear => f.write_str(" clear")?,
         }
+        if self.json {
+            f.write_str(" --json")?;
+        }
+        Ok(())
     }
 }
 
@@ -66,7 +83,11 @@ impl PreviewPassword {
             Some(_) => return Err(words.not_understood()),
         };
         words.end()?;
-        Ok(PreviewPassword { domain, action })
+        Ok(PreviewPassword {
+            domain,
+            action,
+            json: words.json(),
+        })
     }
 
     /// Whether the password is still to be read from the transport's input.
@@ -86,6 +107,13 @@ impl PreviewPassword {
         match self.action {
             PasswordAction::Show => {
                 let protection = deployer.preview_protection(&self.domain)?;
+                if self.json {
+                    return Ok(json::line(&ProtectionView {
+                        domain: &self.domain,
+                        password_set: protection.set_ms.is_some(),
+                        set_ms: protection.set_ms,
+                    })?);
+                }
                 Ok(format!("{}\n", describe(&self.domain, protection.set_ms)))
             }
             PasswordAction::Set(secret) => {
