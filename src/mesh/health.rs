@@ -33,15 +33,16 @@
 //! The bound, for a node that stops just after a probe: its prober of the
 //! next beat probes it within `BEAT` and fails within [`PROBE_TIMEOUT`];
 //! the helpers' answers come within [`INDIRECT_TIMEOUT`], and then every
-//! node is told. The prober has failed twice by then and fails a third
-//! time on its next beat; a told node probes at once and fails once;
-//! a helper failed when asked (two) and fails again on its next beat,
-//! which comes within `BEAT` of being asked. The last of them marks it
-//! down within `BEAT + PROBE_TIMEOUT + max(INDIRECT_TIMEOUT + PROBE_TIMEOUT,
-//! 2 × BEAT)` = 1 + 1 + 2.5 = 4.5 seconds after it stopped, inside the
-//! documented 7 (plus resolver caching of the DNS TTL). When `d` nodes are
-//! down already, a stopped node may wait `d` more beats for its first
-//! probe.
+//! other node is told. A told node probes at once and fails within
+//! `PROBE_TIMEOUT`: the last node marks it down within `BEAT +
+//! PROBE_TIMEOUT + INDIRECT_TIMEOUT + PROBE_TIMEOUT` = 4.5 seconds after
+//! it stopped, inside the documented 7 (plus resolver caching of the DNS
+//! TTL). The others are sooner: a helper, failed when asked (two), probes
+//! again at once (three) within `BEAT + 3 × PROBE_TIMEOUT`; the prober has
+//! failed twice once the helpers answered, and its own probe on the next
+//! beats makes three by then. When `d` nodes are down already, a stopped
+//! node may wait `d` more beats for its first probe; with clocks that
+//! disagree by more than a beat, up to `n - 1`.
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -261,14 +262,12 @@ pub async fn probe_loop(mesh: Arc<Mesh>, mut shutdown: Shutdown) {
             };
             debug!(peer = %node, ?notice, "health notice");
             state.failed_elsewhere(count);
-            if matches!(notice, Notice::Asked { .. }) {
-                // It has just been probed: on to the beat's cadence.
-                state.last_probe = Some(now);
-            } else if !state.busy
+            if !state.busy
                 && state.suspect()
                 && let Some(peer) = mesh.peers().into_iter().find(|p| p.name == *node)
             {
-                // Told: probe it at once rather than at the next beat.
+                // Told, or asked and failed: probe it again at once rather
+                // than at the next beat.
                 spawn_probe(&mesh, &mut running, peer, state, now);
             }
         }
