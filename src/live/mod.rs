@@ -18,7 +18,7 @@ mod tickets;
 
 use std::sync::Arc;
 
-pub use body_cache::cacheable;
+pub use body_cache::{cacheable, set_budget as set_body_cache_budget};
 pub use certs::{CertEntry, CertResolver, CertSnapshot, CertTable, server_config};
 pub use rule_files::{compile_rules, is_rule_file};
 pub use rules::{RuleAction, RuleFileWarning, RuleFiles, Rules, Visitor};
