@@ -167,6 +167,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    tracing::debug!(
+        worker_threads = runtime.metrics().num_workers(),
+        "async runtime started"
+    );
     runtime.block_on(async_main(cli.command))
 }
 
