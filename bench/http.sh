@@ -15,8 +15,13 @@
 # results cached, so a request costs no open/stat); Caddy with its
 # file_server and logging discarded. Idle RSS is VmRSS once the server has
 # answered every file once; peak RSS is VmHWM, reset (via
-# /proc/PID/clear_refs) before each measured run. For nginx both are the
-# master and its single worker added together.
+# /proc/PID/clear_refs) before each measured run; peak anon is the highest
+# RssAnon sampled every 0.2 s during the run: the heap and stacks the server
+# holds of its own, without the file pages it maps (its binary and
+# libraries; makiatto also maps files over 256 KiB to serve them, nginx
+# sends them with sendfile, so their page cache pages count in makiatto's
+# RSS and not in nginx's). For nginx all are the master and its single
+# worker added together.
 #
 # MAKIATTO_CONFIG=path/to/node.toml runs makiatto with that node config
 # (for example to try the memory settings of README's [http] table).
@@ -215,7 +220,7 @@ ensure_packages "${PACKAGES[@]}" -- nginx caddy
 [[ " ${SERVER_LIST[*]} " != *" makiatto "* ]] || MAKIATTO=$(makiatto_bin)
 make_site
 
-declare -A RPS MIB RSS IDLE ERR
+declare -A RPS MIB RSS ANON IDLE ERR
 FAILED=()
 
 # Rounds interleave the servers so a burst of other load on the machine
@@ -240,7 +245,9 @@ for round in $(seq "$ROUNDS"); do
             log "$server $label: warm-up ${WARMUP}s, run ${DURATION}s"
             ((WARMUP > 0)) && run_wrk "$SERVER_URL$path" "$WARMUP" --timeout 60s
             reset_peak_rss "$pid"
+            start_anon_sampler "$pid"
             run_wrk "$SERVER_URL$path" "$DURATION" --timeout 60s
+            ANON[$server,$label]+=" $(stop_anon_sampler)"
             RPS[$server,$label]+=" $WRK_RPS"
             MIB[$server,$label]+=" $WRK_MIB"
             [[ $WRK_ERRORS == - ]] || ERR[$server,$label]+="${ERR[$server,$label]:+,}$WRK_ERRORS"
@@ -255,6 +262,7 @@ for key in "${!RPS[@]}"; do
     RPS[$key]=$(median "${RPS[$key]}")
     MIB[$key]=$(median "${MIB[$key]}")
     RSS[$key]=$(tr ' ' '\n' <<<"${RSS[$key]}" | grep . | sort -n | tail -n 1)
+    ANON[$key]=$(tr ' ' '\n' <<<"${ANON[$key]}" | grep . | sort -n | tail -n 1)
     ERR[$key]=${ERR[$key]:--}
 done
 for key in "${!IDLE[@]}"; do
@@ -262,7 +270,7 @@ for key in "${!IDLE[@]}"; do
 done
 
 printf '\nmedian of %d rounds of %d s, %d connections, server on CPU 0, wrk on CPU 1; peak RSS is the highest seen\n\n' "$ROUNDS" "$DURATION" "$CONNECTIONS"
-printf '%-9s %-11s %12s %10s %14s  %s\n' server file "requests/s" "MiB/s" "peak RSS MiB" errors
+printf '%-9s %-11s %12s %10s %14s %15s  %s\n' server file "requests/s" "MiB/s" "peak RSS MiB" "peak anon MiB" errors
 for server in "${SERVER_LIST[@]}"; do
     for entry in "${FILES[@]}"; do
         IFS='|' read -r _ _ label <<<"$entry"
@@ -270,9 +278,9 @@ for server in "${SERVER_LIST[@]}"; do
             printf '%-9s %-11s %12s\n' "$server" "$label" "failed"
             continue
         fi
-        printf '%-9s %-11s %12s %10s %14s  %s\n' "$server" "$label" \
+        printf '%-9s %-11s %12s %10s %14s %15s  %s\n' "$server" "$label" \
             "${RPS[$server,$label]}" "${MIB[$server,$label]}" \
-            "$(kib_to_mib "${RSS[$server,$label]}")" \
+            "$(kib_to_mib "${RSS[$server,$label]}")" "$(kib_to_mib "${ANON[$server,$label]}")" \
             "${ERR[$server,$label]}"
     done
 done
@@ -285,14 +293,15 @@ done
 
 if [[ -n ${RPS[makiatto,index.html]:-} ]]; then
     printf '\nmakiatto relative to each anchor (>1 means makiatto is higher)\n\n'
-    printf '%-11s %16s %16s %16s %16s\n' file "req/s vs nginx" "req/s vs caddy" "RSS vs nginx" "RSS vs caddy"
+    printf '%-11s %16s %16s %16s %16s %16s\n' file "req/s vs nginx" "req/s vs caddy" "RSS vs nginx" "RSS vs caddy" "anon vs nginx"
     for entry in "${FILES[@]}"; do
         IFS='|' read -r _ _ label <<<"$entry"
-        printf '%-11s %16s %16s %16s %16s\n' "$label" \
+        printf '%-11s %16s %16s %16s %16s %16s\n' "$label" \
             "$(ratio "${RPS[makiatto,$label]:-}" "${RPS[nginx,$label]:-}")" \
             "$(ratio "${RPS[makiatto,$label]:-}" "${RPS[caddy,$label]:-}")" \
             "$(ratio "${RSS[makiatto,$label]:-}" "${RSS[nginx,$label]:-}")" \
-            "$(ratio "${RSS[makiatto,$label]:-}" "${RSS[caddy,$label]:-}")"
+            "$(ratio "${RSS[makiatto,$label]:-}" "${RSS[caddy,$label]:-}")" \
+            "$(ratio "${ANON[makiatto,$label]:-}" "${ANON[nginx,$label]:-}")"
     done
     printf '%-11s %16s %16s %16s %16s\n' "idle" "" "" \
         "$(ratio "${IDLE[makiatto]:-}" "${IDLE[nginx]:-}")" \

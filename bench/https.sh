@@ -139,7 +139,7 @@ prepare_makiatto() {
     now_ms=$(($(date +%s) * 1000))
     sqlite3 "$db" "INSERT INTO certificates (domain, names, chain_pem, key_pem, not_before_ms,
           not_after_ms, directory, issued_by, hlc, origin, deleted)
-        VALUES ('$HOST', '$HOST', readfile('$TMP/cert.pem'), readfile('$TMP/key.pem'),
+        VALUES ('$HOST', '$HOST', CAST(readfile('$TMP/cert.pem') AS TEXT), CAST(readfile('$TMP/key.pem') AS TEXT),
           $((now_ms - 86400000)), $((now_ms + 29 * 86400000)), 'bench', 'bench', 1, 'bench', 0)"
     MAKIATTO_DATA=$dir/data
 }

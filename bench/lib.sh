@@ -71,6 +71,7 @@ on_exit() { BENCH_CLEANUPS=("$1" "${BENCH_CLEANUPS[@]}"); }
 
 bench_exit() {
     local fn
+    [[ -z ${ANON_SAMPLER_PID:-} ]] || kill "$ANON_SAMPLER_PID" 2>/dev/null || true
     if [[ -n $WRK_PID ]]; then
         kill "$WRK_PID" 2>/dev/null || true
         wait "$WRK_PID" 2>/dev/null || true
@@ -183,6 +184,31 @@ tree_kib() {
 }
 peak_rss_kib() { tree_kib VmHWM "$1"; }
 rss_kib() { tree_kib VmRSS "$1"; }
+
+# Anonymous (private: heap, stacks) RSS of PID's tree, in KiB: the memory
+# the process holds of its own, without the file pages it maps (its binary
+# and libraries, mapped files), which the kernel shares and can reclaim.
+anon_kib() { tree_kib RssAnon "$1"; }
+
+# Samples anon_kib of PID's tree every 0.2 s in the background until
+# stop_anon_sampler, which prints the highest sample.
+ANON_SAMPLER_PID=""
+start_anon_sampler() {
+    local pid=$1
+    : >"$TMP/anon.samples"
+    (
+        while kill -0 "$pid" 2>/dev/null; do
+            anon_kib "$pid" >>"$TMP/anon.samples"
+            sleep 0.2
+        done
+    ) &
+    ANON_SAMPLER_PID=$!
+}
+stop_anon_sampler() {
+    stop_pid "$ANON_SAMPLER_PID"
+    ANON_SAMPLER_PID=""
+    sort -n "$TMP/anon.samples" | tail -n 1
+}
 
 # KiB as MiB with one decimal.
 kib_to_mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }

@@ -114,6 +114,7 @@ impl Node {
         for node in configured_nodes(&config) {
             store.upsert_node(&node)?;
         }
+        crate::live::set_body_cache_budget(config.http.body_cache_bytes);
         let live = Live::new(config.http.fallback_to_first_site);
         let deployer = Arc::new(Deployer::open(
             &config,

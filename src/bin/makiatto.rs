@@ -173,14 +173,41 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
+    tracing::debug!(
+        worker_threads = runtime.metrics().num_workers(),
+        "async runtime started"
+    );
     runtime.block_on(async_main(cli.command))
+}
+
+/// The async runtime: as many worker threads as `[http] worker_threads`
+/// in the node config the command runs with, else one per CPU. A config
+/// that does not load leaves the default here; the command reports it.
+fn runtime(command: &Cmd) -> std::io::Result<tokio::runtime::Runtime> {
+    let config = match command {
+        Cmd::Run { config }
+        | Cmd::Dev {
+            config: Some(config),
+            ..
+        } => Some(config),
+        _ => None,
+    };
+    let threads = config
+        .and_then(|path| NodeConfig::load(path).ok())
+        .and_then(|config| config.http.worker_threads);
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(threads) = threads {
+        builder.worker_threads(threads);
+    }
+    builder.build()
 }
 
 async fn async_main(command: Cmd) -> ExitCode {

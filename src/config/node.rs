@@ -138,6 +138,12 @@ pub struct HttpSettings {
     /// proxy in front of the node); empty by default, so a visitor cannot
     /// claim another address.
     pub trusted_proxies: Vec<ipnetwork::IpNetwork>,
+    /// Threads serving requests (and every other task of the node);
+    /// `None`: one per CPU the node may run on.
+    pub worker_threads: Option<usize>,
+    /// Bytes of small file bodies kept in memory across every revision
+    /// served (default 128 MiB).
+    pub body_cache_bytes: usize,
 }
 
 impl Default for HttpSettings {
@@ -148,9 +154,16 @@ impl Default for HttpSettings {
             max_header_bytes: 16 * 1024,
             fallback_to_first_site: false,
             trusted_proxies: Vec::new(),
+            worker_threads: None,
+            body_cache_bytes: DEFAULT_BODY_CACHE_MB << 20,
         }
     }
 }
+
+/// `[http] body_cache_mb` unless set.
+const DEFAULT_BODY_CACHE_MB: usize = 128;
+/// More worker threads than this is a typo, not a machine.
+const MAX_WORKER_THREADS: u64 = 1024;
 
 impl NodeConfig {
     /// Parses and validates `text`; `file` names it in errors. Relative paths
@@ -497,6 +510,29 @@ fn http(src: Source<'_>, raw: &RawHttp) -> Result<HttpSettings, ConfigError> {
             .map(|n| super::limits::network(src, "http.trusted_proxies", n))
             .collect::<Result<_, _>>()?;
     }
+    if let Some(t) = &raw.worker_threads {
+        if !(1..=MAX_WORKER_THREADS).contains(t.get_ref()) {
+            return Err(src.at(
+                t.span(),
+                format!(
+                    "worker_threads must be 1 to {MAX_WORKER_THREADS}; leave it out for one per CPU"
+                ),
+            ));
+        }
+        http.worker_threads = Some(*t.get_ref() as usize);
+    }
+    if let Some(m) = &raw.body_cache_mb {
+        // Zero is allowed: every small file is then read per request.
+        http.body_cache_bytes = usize::try_from(*m.get_ref())
+            .ok()
+            .and_then(|mb| mb.checked_mul(1 << 20))
+            .ok_or_else(|| {
+                src.at(
+                    m.span(),
+                    format!("body_cache_mb is too large; the default is {DEFAULT_BODY_CACHE_MB}"),
+                )
+            })?;
+    }
     Ok(http)
 }
 
@@ -646,6 +682,24 @@ mod tests {
     }
 
     #[test]
+    fn memory_settings_are_read_and_checked() {
+        let config = parse("name = \"a\"\n[http]\nworker_threads = 2\nbody_cache_mb = 0\n");
+        assert_eq!(config.http.worker_threads, Some(2));
+        assert_eq!(config.http.body_cache_bytes, 0);
+        let config = parse("name = \"a\"\n");
+        assert_eq!(config.http.worker_threads, None);
+        assert_eq!(config.http.body_cache_bytes, 128 << 20);
+        assert_eq!(
+            error("name = \"a\"\n[http]\nworker_threads = 0\n"),
+            "node.toml:3:18: worker_threads must be 1 to 1024; leave it out for one per CPU"
+        );
+        assert!(
+            error("name = \"a\"\n[http]\nbody_cache_mb = 99999999999999\n")
+                .contains("body_cache_mb is too large"),
+        );
+    }
+
+    #[test]
     fn minimal_node_gets_defaults() {
         assert_eq!(
             parse("name = \"london\"\n"),
@@ -696,7 +750,7 @@ mod tests {
             error(
                 "name = \"london\"\n[http]\nlisten = \"0.0.0.0:80\"\nfallback_to_first_site = true\n"
             ),
-            "node.toml:4:1: unknown field \"fallback_to_first_site\", expected one of \"listen\", \"header_timeout_secs\", \"max_header_bytes\", \"trusted_proxies\""
+            "node.toml:4:1: unknown field \"fallback_to_first_site\", expected one of \"listen\", \"header_timeout_secs\", \"max_header_bytes\", \"trusted_proxies\", \"worker_threads\", \"body_cache_mb\""
         );
         assert_eq!(
             error("name = \"london\"\n[[nodes]]\nname = \"tokyo\"\nipv5 = \"x\"\n"),

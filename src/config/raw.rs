@@ -235,6 +235,8 @@ pub(super) struct RawHttp {
     pub header_timeout_secs: Option<S<u64>>,
     pub max_header_bytes: Option<S<u64>>,
     pub trusted_proxies: Option<Vec<S<String>>>,
+    pub worker_threads: Option<S<u64>>,
+    pub body_cache_mb: Option<S<u64>>,
 }
 
 /// `[dns]` in `node.toml`.

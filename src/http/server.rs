@@ -222,14 +222,22 @@ pub async fn serve_https(
                         )
                     }
                 });
+                // ALPN already chose: HTTP/1.1 (or nothing offered) goes
+                // straight to hyper's HTTP/1 connection, without the
+                // preface sniffing (and its buffer) of the auto builder.
+                if stream.get_ref().1.alpn_protocol() != Some(b"h2".as_slice()) {
+                    let mut builder = http1::Builder::new();
+                    builder
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(settings.header_timeout_secs))
+                        // hyper's smallest read buffer is 8 KiB.
+                        .max_buf_size(settings.max_header_bytes.max(8192))
+                        .max_headers(100);
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    drive(conn, peer, conn_shutdown).await;
+                    return;
+                }
                 let mut builder = auto::Builder::new(TokioExecutor::new());
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(settings.header_timeout_secs))
-                    // hyper's smallest read buffer is 8 KiB.
-                    .max_buf_size(settings.max_header_bytes.max(8192))
-                    .max_headers(100);
                 builder
                     .http2()
                     .timer(TokioTimer::new())
@@ -256,12 +264,11 @@ pub async fn serve_https(
     .await
 }
 
-/// Runs an HTTP/1 connection until it ends or shutdown drains it.
-async fn drive<S>(
-    conn: http1::Connection<TokioIo<SendTimeout<tokio::net::TcpStream>>, S>,
-    peer: SocketAddr,
-    mut conn_shutdown: Shutdown,
-) where
+/// Runs an HTTP/1 connection (over TCP, or TLS) until it ends or shutdown
+/// drains it.
+async fn drive<I, S>(conn: http1::Connection<I, S>, peer: SocketAddr, mut conn_shutdown: Shutdown)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
     S: hyper::service::HttpService<hyper::body::Incoming, ResBody = Body>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {

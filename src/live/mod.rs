@@ -21,7 +21,7 @@ mod tickets;
 
 use std::sync::Arc;
 
-pub use body_cache::cacheable;
+pub use body_cache::{cacheable, set_budget as set_body_cache_budget};
 pub use certs::{CertEntry, CertResolver, CertSnapshot, CertTable, server_config};
 pub use preview_guards::{
     COOKIE_LIFETIME, CheckSlots, Checked, PREVIEW_COOKIE, PasswordError, PreviewGuard,

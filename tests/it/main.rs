@@ -29,6 +29,7 @@ mod limits;
 mod machine;
 mod maki_profile;
 mod maki_stats;
+mod memory;
 mod mesh_acceptance;
 mod mesh_cluster;
 mod mesh_conflicts;
