@@ -201,6 +201,8 @@ print(int(time.time() * 1000) - since)
 PY
 }
 
+now_ms() { date +%s%3N; }
+
 # Bytes node $1 transmitted: its host end's received bytes.
 sent_by() { cat "/sys/class/net/mkpv$1/statistics/rx_bytes"; }
 

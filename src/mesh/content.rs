@@ -269,22 +269,7 @@ async fn fetch_share(
             let mut left = batch;
             let mut stored = Vec::new();
             if let Some(owner) = owner.filter(|_| !owner_failed.load(Ordering::Relaxed)) {
-                let asked = tokio::select! {
-                    got = fetch_batch(&mesh, &owner, &left) => got,
-                    () = marked_down(&mesh, &owner.name) => Err(FetchError::NoPeer),
-                };
-                match asked {
-                    // An owner with none of a batch, even after holding the
-                    // request, is not fetching this revision: the rest of
-                    // its share comes from the origin.
-                    Ok(got) if got.is_empty() => owner_failed.store(true, Ordering::Relaxed),
-                    Ok(got) => stored = got,
-                    Err(e) if e.is_local() => return Err(e),
-                    Err(e) => {
-                        debug!(peer = %owner.name, error = %e, "share owner could not give objects; asking the origin");
-                        owner_failed.store(true, Ordering::Relaxed);
-                    }
-                }
+                stored = from_owner(&mesh, &owner, &left, &owner_failed).await?;
                 let got: HashSet<&blake3::Hash> = stored.iter().collect();
                 left.retain(|(h, _)| !got.contains(h));
             }
@@ -308,6 +293,41 @@ async fn fetch_share(
     }
     Ok(stored)
 }
+
+/// Asks a share's `owner` for `batch`; what it gave. An owner that fails,
+/// or has none of the batch twice (the second time after a pause: a node
+/// may see the revision a moment after this one), is not asked again
+/// (`failed`), and the rest of its share comes from the origin.
+async fn from_owner(
+    mesh: &Mesh,
+    owner: &Peer,
+    batch: &[(blake3::Hash, u64)],
+    failed: &std::sync::atomic::AtomicBool,
+) -> Result<Vec<blake3::Hash>, FetchError> {
+    for attempt in 0..2 {
+        if attempt > 0 {
+            tokio::time::sleep(OWNER_RETRY).await;
+        }
+        let asked = tokio::select! {
+            got = fetch_batch(mesh, owner, batch) => got,
+            () = marked_down(mesh, &owner.name) => Err(FetchError::NoPeer),
+        };
+        match asked {
+            Ok(got) if got.is_empty() => {}
+            Ok(got) => return Ok(got),
+            Err(e) if e.is_local() => return Err(e),
+            Err(e) => {
+                debug!(peer = %owner.name, error = %e, "share owner could not give objects; asking the origin");
+                break;
+            }
+        }
+    }
+    failed.store(true, Ordering::Relaxed);
+    Ok(Vec::new())
+}
+
+/// How long to wait before asking an owner that had nothing once more.
+const OWNER_RETRY: Duration = Duration::from_millis(250);
 
 /// Returns once health probes mark `name` down: a node killed mid-fetch
 /// answers nothing, and its share is asked of the origin instead of
