@@ -209,7 +209,12 @@ EOF
 
 # --- one round ---------------------------------------------------------------
 
-# Prints "maki_full maki_one maki_served sshd_full sshd_one".
+# CPU seconds (user + system) process $1 has used so far.
+cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# Prints "maki_full maki_one maki_served sshd_full sshd_one maki_cpu".
 round() {
     local n=$1 work=$TMP/work-$1
     rm -rf "$work"
@@ -221,9 +226,11 @@ round() {
     local maki_url="ssh://git@127.0.0.1:$MAKI_SSH/bench.git"
     local sshd_url="ssh://$user@127.0.0.1:$SSHD_PORT$SSHD_REPO"
 
-    local t0 t1 maki_full sshd_full maki_one sshd_one served
+    local t0 t1 maki_full sshd_full maki_one sshd_one served maki_cpu
     t0=$(now); git -C "$work" push -q "$maki_url" main 2>"$TMP/push.err" || { cat "$TMP/push.err" >&2; die "push to makiatto failed"; }
     t1=$(now); maki_full=$(elapsed "$t0" "$t1")
+    # Startup included; on a shared machine this says more than wall time.
+    maki_cpu=$(cpu_seconds "$MAKI_PID")
     if [[ -n $SITE_DIR ]]; then
         served_bytes "$work" "$MAKI_HTTP" >"$TMP/served-$n"
     fi
@@ -250,7 +257,7 @@ round() {
     stop "$MAKI_PID"; MAKI_PID=""
     stop "$SSHD_PID"; SSHD_PID=""
     rm -rf "$work" "$TMP/maki-$n" "$TMP/sshd-$n"
-    echo "$maki_full $maki_one $served $sshd_full $sshd_one"
+    echo "$maki_full $maki_one $served $sshd_full $sshd_one $maki_cpu"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -277,12 +284,14 @@ done
 
 col() { awk -v c="$1" '{ print $c }' "$RESULTS" | median; }
 maki_full=$(col 1); maki_one=$(col 2); served=$(col 3); sshd_full=$(col 4); sshd_one=$(col 5)
+maki_cpu=$(col 6)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.2fx", b / a; else print "-" }'; }
 
 printf '\n%-34s %12s %14s %10s\n' "push (median of $ROUNDS)" "makiatto" "openssh+git" "ratio"
 printf '%-34s %11ss %13ss %10s\n' "$FILES files, $MEGABYTES MB (first push)" "$maki_full" "$sshd_full" "$(ratio "$maki_full" "$sshd_full")"
 printf '%-34s %11ss %13ss %10s\n' "one-file commit on top" "$maki_one" "$sshd_one" "$(ratio "$maki_one" "$sshd_one")"
 printf '%-34s %11ss %14s\n' "push start → new file served" "$served" "-"
+printf '%-34s %11ss %14s\n' "makiatto CPU until first push done" "$maki_cpu" "-"
 if [[ -n $SITE_DIR ]]; then
     read -r browser gzip identity missing <"$TMP/served-1"
     printf '\nbytes served for the %s files after the first push (%s more did not answer 200):\n' \
