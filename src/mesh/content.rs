@@ -295,18 +295,19 @@ async fn fetch_share(
 }
 
 /// Asks a share's `owner` for `batch`; what it gave. An owner that fails,
-/// or has none of the batch twice (the second time after a pause: a node
-/// may see the revision a moment after this one), is not asked again
-/// (`failed`), and the rest of its share comes from the origin.
+/// or still has none of the batch after [`OWNER_RETRIES`] pauses (a node
+/// may see the revision a while after this one, longer on a busy machine),
+/// is not asked again (`failed`), and the rest of its share comes from the
+/// origin.
 async fn from_owner(
     mesh: &Mesh,
     owner: &Peer,
     batch: &[(blake3::Hash, u64)],
     failed: &std::sync::atomic::AtomicBool,
 ) -> Result<Vec<blake3::Hash>, FetchError> {
-    for attempt in 0..2 {
+    for attempt in 0..=OWNER_RETRIES {
         if attempt > 0 {
-            tokio::time::sleep(OWNER_RETRY).await;
+            tokio::time::sleep(OWNER_RETRY * (1 << (attempt - 1))).await;
         }
         let asked = tokio::select! {
             got = fetch_batch(mesh, owner, batch) => got,
@@ -326,8 +327,12 @@ async fn from_owner(
     Ok(Vec::new())
 }
 
-/// How long to wait before asking an owner that had nothing once more.
+/// How long to wait before asking an owner that had nothing once more;
+/// each later pause doubles it.
 const OWNER_RETRY: Duration = Duration::from_millis(250);
+/// How many times an owner that had nothing is asked again: the pauses add
+/// up to 3.75 s, the most a share waits before the origin takes it over.
+const OWNER_RETRIES: u32 = 4;
 
 /// Returns once health probes mark `name` down: a node killed mid-fetch
 /// answers nothing, and its share is asked of the origin instead of

@@ -567,11 +567,6 @@ impl Node {
         None
     }
 
-    /// The node's process id (for /proc).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Stops the node (SIGTERM, then SIGKILL after 5 s) and hands back its
     /// directory, data directory included, to start it again with
     /// [`Node::start_dev`].
