@@ -12,6 +12,10 @@ pub mod addressing;
 pub mod admin;
 pub mod init;
 pub mod machine;
+// The operator's password prompt is the one `makiatto preview-password`
+// uses: one file compiled into both binaries, since `maki` does not depend
+// on the node crate.
+#[path = "../../src/admin/password_input.rs"]
 pub mod password;
 pub mod profile;
 pub mod remote;

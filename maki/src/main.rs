@@ -360,10 +360,12 @@ fn main() -> ExitCode {
             node,
         } => {
             let action = match action.as_str() {
-                "set" => match maki::password::read(&format!("the previews of {domain}")) {
-                    Ok(password) => admin::PasswordAction::Set(password),
-                    Err(e) => return fail(&e.to_string()),
-                },
+                "set" => {
+                    match maki::password::read_password(&format!("the previews of {domain}")) {
+                        Ok(password) => admin::PasswordAction::Set(password),
+                        Err(e) => return fail(&e.to_string()),
+                    }
+                }
                 "clear" => admin::PasswordAction::Clear,
                 _ => admin::PasswordAction::Show,
             };
