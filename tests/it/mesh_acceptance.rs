@@ -20,14 +20,13 @@
 //! Needs root and network namespaces; without them it fails saying so.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::cluster::{Cluster, enter_netns};
+use crate::support::cluster::{Cluster, enter_netns, http_get};
 use crate::support::git::{Client, commit_all, init_repo};
 use crate::support::stop::Stop;
 use crate::support::{Xorshift, run_command, stored_objects, temp_dir, write_file};
@@ -130,13 +129,13 @@ fn a_push_to_a_is_served_by_all_and_a_fast_forward_to_b_is_fetched_from_c(
     let accepted = Instant::now();
     let revision = cluster
         .within(None, || {
-            get(cluster.underlay_v4(A), GIT_HOST, "/index.html")
+            http_get(cluster.underlay_v4(A), GIT_HOST, "/index.html")
         })
         .and_then(|r| r.revision)
         .unwrap_or_else(|| panic!("A does not serve its own push\n{}", cluster.output(A)));
     for i in [A, B, C] {
         wait_until(cluster, &format!("node {i} serves the first push"), || {
-            get(cluster.underlay_v4(i), GIT_HOST, "/index.html")
+            http_get(cluster.underlay_v4(i), GIT_HOST, "/index.html")
                 .is_some_and(|r| r.revision.as_deref() == Some(&revision))
         });
     }
@@ -169,14 +168,14 @@ fn a_push_to_a_is_served_by_all_and_a_fast_forward_to_b_is_fetched_from_c(
     });
     let revision2 = cluster
         .within(None, || {
-            get(cluster.underlay_v4(B), GIT_HOST, "/index.html")
+            http_get(cluster.underlay_v4(B), GIT_HOST, "/index.html")
         })
         .filter(|r| r.body == b"second push, to B")
         .and_then(|r| r.revision)
         .unwrap_or_else(|| panic!("B does not serve the push it took\n{}", cluster.output(B)));
     for i in [A, B, C] {
         wait_until(cluster, &format!("node {i} serves the push to B"), || {
-            get(cluster.underlay_v4(i), GIT_HOST, "/index.html")
+            http_get(cluster.underlay_v4(i), GIT_HOST, "/index.html")
                 .is_some_and(|r| r.revision.as_deref() == Some(&revision2))
         });
     }
@@ -209,7 +208,7 @@ fn every_node_serves_the_tree_byte_for_byte(cluster: &Cluster, root: &Path, revi
     cluster.within(None, || {
         for i in [A, B, C] {
             for (rel, bytes) in &files {
-                let reply = get(cluster.underlay_v4(i), GIT_HOST, &format!("/{rel}"))
+                let reply = http_get(cluster.underlay_v4(i), GIT_HOST, &format!("/{rel}"))
                     .unwrap_or_else(|| panic!("node {i}: no answer for /{rel}"));
                 assert_eq!(reply.status, 200, "node {i}: /{rel}");
                 assert_eq!(
@@ -503,7 +502,7 @@ fn a_node_killed_mid_replication_converges_and_only_ever_served_complete_revisio
             let mut i = 0usize;
             while stop.running() {
                 i = (i + 7919) % paths.len();
-                let Some(reply) = get(target, LARGE_HOST, &format!("/{}", paths[i])) else {
+                let Some(reply) = http_get(target, LARGE_HOST, &format!("/{}", paths[i])) else {
                     thread::sleep(Duration::from_millis(5)); // C is down
                     continue;
                 };
@@ -618,7 +617,7 @@ fn a_node_killed_mid_replication_converges_and_only_ever_served_complete_revisio
     // And C holds every file of it, byte for byte.
     cluster.within(None, || {
         for (rel, bytes) in &large {
-            let reply = get(cluster.underlay_v4(C), LARGE_HOST, &format!("/{rel}"))
+            let reply = http_get(cluster.underlay_v4(C), LARGE_HOST, &format!("/{rel}"))
                 .unwrap_or_else(|| panic!("C: no answer for /{rel}"));
             assert_eq!(
                 reply.revision.as_deref(),
@@ -708,66 +707,6 @@ fn dns_answers(cluster: &Cluster, i: usize) -> Vec<String> {
 
 // ---------------------------------------------------------------- shared
 
-/// One HTTP answer.
-struct Got {
-    status: u16,
-    revision: Option<String>,
-    body: Vec<u8>,
-    retry_after: Duration,
-}
-
-/// GET `path` with `host` from `ip:80`, from the calling thread's
-/// namespace, as a polite client makes it: a 429 (the node's per-client
-/// request rate, which the poller of step 3 can exhaust on its own) is
-/// retried after the `retry-after` it names. `None` when no answer came.
-fn get(ip: Ipv4Addr, host: &str, path: &str) -> Option<Got> {
-    for _ in 0..10 {
-        let got = get_once(ip, host, path)?;
-        if got.status != 429 {
-            return Some(got);
-        }
-        thread::sleep(got.retry_after);
-    }
-    None
-}
-
-fn get_once(ip: Ipv4Addr, host: &str, path: &str) -> Option<Got> {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent();
-    let mut response = agent
-        .get(format!("http://{ip}{path}"))
-        .header("host", host)
-        .call()
-        .ok()?;
-    let revision = response
-        .headers()
-        .get("x-makiatto-revision")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .map_or(Duration::from_secs(1), Duration::from_secs);
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(10_000_000)
-        .read_to_vec()
-        .ok()?;
-    Some(Got {
-        status: response.status().as_u16(),
-        revision,
-        body,
-        retry_after,
-    })
-}
-
 /// Polls `check` (run in the foreign namespace) until it holds.
 fn wait_until(cluster: &Cluster, what: &str, check: impl Fn() -> bool + Sync) {
     cluster.wait_for(what, CONVERGE, || {
@@ -782,7 +721,7 @@ fn wait_all_serve(cluster: &Cluster, host: &str, path: &str, revision: &str) {
             cluster,
             &format!("node {i} serves {host} {revision}"),
             || {
-                get(cluster.underlay_v4(i), host, path)
+                http_get(cluster.underlay_v4(i), host, path)
                     .is_some_and(|r| r.status == 200 && r.revision.as_deref() == Some(revision))
             },
         );

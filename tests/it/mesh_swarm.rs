@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::cluster::Cluster;
+use crate::support::cluster::{Cluster, Got, http_get};
 use crate::support::{Xorshift, run_command, temp_dir, write_file};
 
 const HOST: &str = "swarm.example";
@@ -47,7 +47,7 @@ fn a_first_deploy_to_three_nodes_leaves_the_origin_about_once_and_every_node_ser
         let (rel, _) = &files[0];
         cluster.wait_for(&format!("node {i} serves {revision}"), LIMIT, || {
             let got = get(&cluster, cluster.underlay_v4(i), &format!("/{rel}"))?;
-            (got.1.as_deref() == Some(revision.as_str())).then_some(())
+            (got.revision.as_deref() == Some(revision.as_str())).then_some(())
         });
     }
     let after = sent_by_peer(&cluster);
@@ -77,13 +77,13 @@ fn a_first_deploy_to_three_nodes_leaves_the_origin_about_once_and_every_node_ser
         for (rel, bytes) in files.iter().step_by(10) {
             let got = get(&cluster, cluster.underlay_v4(i), &format!("/{rel}"))
                 .unwrap_or_else(|| panic!("node {i}: no answer for /{rel}"));
-            assert_eq!(got.0, 200, "node {i}: /{rel}");
+            assert_eq!(got.status, 200, "node {i}: /{rel}");
             assert_eq!(
-                got.1.as_deref(),
+                got.revision.as_deref(),
                 Some(revision.as_str()),
                 "node {i}: /{rel}"
             );
-            assert!(got.2 == *bytes, "node {i}: /{rel} differs");
+            assert!(got.body == *bytes, "node {i}: /{rel} differs");
         }
     }
 }
@@ -128,53 +128,7 @@ fn sent_by_peer(cluster: &Cluster) -> HashMap<(usize, String), u64> {
     out
 }
 
-/// An answer: status, revision header, body.
-type Got = (u16, Option<String>, Vec<u8>);
-
-/// GET `path` of the site from `ip:80` inside the foreign namespace, as a
-/// polite client makes it: a 429 (the per-client request rate) is retried
-/// after the `retry-after` it names.
+/// GET `path` of the site from `ip:80` inside the foreign namespace.
 fn get(cluster: &Cluster, ip: Ipv4Addr, path: &str) -> Option<Got> {
-    for _ in 0..10 {
-        let (got, retry_after) = get_once(cluster, ip, path)?;
-        if got.0 != 429 {
-            return Some(got);
-        }
-        std::thread::sleep(retry_after);
-    }
-    None
-}
-
-fn get_once(cluster: &Cluster, ip: Ipv4Addr, path: &str) -> Option<(Got, Duration)> {
-    cluster.within(None, || {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .new_agent();
-        let mut response = agent
-            .get(format!("http://{ip}{path}"))
-            .header("host", HOST)
-            .call()
-            .ok()?;
-        let revision = response
-            .headers()
-            .get("x-makiatto-revision")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-            .map_or(Duration::from_secs(1), Duration::from_secs);
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(10_000_000)
-            .read_to_vec()
-            .ok()?;
-        Some(((response.status().as_u16(), revision, body), retry_after))
-    })
+    cluster.within(None, || http_get(ip, HOST, path))
 }

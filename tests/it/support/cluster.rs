@@ -774,6 +774,67 @@ impl Cluster {
     }
 }
 
+/// One HTTP answer from a node.
+pub struct Got {
+    pub status: u16,
+    /// The `x-makiatto-revision` header.
+    pub revision: Option<String>,
+    pub body: Vec<u8>,
+    retry_after: Duration,
+}
+
+/// GET `path` with `host` from `ip:80`, from the calling thread's
+/// namespace, as a polite client makes it: a 429 (the node's per-client
+/// request rate, which a test's busy poller can exhaust on its own) is
+/// retried after the `retry-after` it names. `None` when no answer came.
+pub fn http_get(ip: Ipv4Addr, host: &str, path: &str) -> Option<Got> {
+    for _ in 0..10 {
+        let got = http_get_once(ip, host, path)?;
+        if got.status != 429 {
+            return Some(got);
+        }
+        thread::sleep(got.retry_after);
+    }
+    None
+}
+
+fn http_get_once(ip: Ipv4Addr, host: &str, path: &str) -> Option<Got> {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    let mut response = agent
+        .get(format!("http://{ip}{path}"))
+        .header("host", host)
+        .call()
+        .ok()?;
+    let revision = response
+        .headers()
+        .get("x-makiatto-revision")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs);
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(10_000_000)
+        .read_to_vec()
+        .ok()?;
+    Some(Got {
+        status: response.status().as_u16(),
+        revision,
+        body,
+        retry_after,
+    })
+}
+
 /// Moves the calling thread (only it) into network namespace `ns`: what
 /// it connects to and the processes it spawns from then on are there.
 /// Panics, saying why, when it cannot.
